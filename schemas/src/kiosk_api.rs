@@ -1,0 +1,208 @@
+//! kiosk ↔ center (the chain operator's dedicated line, mTLS with an operator
+//! client certificate).
+//!
+//! ```text
+//! POST /v1/challenges   ChallengeRequest  -> ChallengeResponse
+//! POST /v1/issuances    IssuanceRequest   -> IssuanceResponse | ErrorBody
+//! ```
+
+use crate::b64::Base64Bytes;
+use crate::card::CardCertificate;
+use crate::crypto::{canonical_bytes, sha256, SignatureBytes, SigningError};
+use crate::error::RefusalReason;
+use crate::ids::{IdempotencyKey, KioskId, MunicipalityCode, RequestId};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A SHA-256 digest, lower-case hex on the wire.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Digest32(pub [u8; 32]);
+
+impl Digest32 {
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(sha256(bytes))
+    }
+}
+impl TryFrom<String> for Digest32 {
+    type Error = SigningError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let bytes = hex::decode(&value).map_err(|e| SigningError::BadKeyMaterial(e.to_string()))?;
+        let digest: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| SigningError::BadKeyMaterial("digest must be 32 bytes".into()))?;
+        Ok(Self(digest))
+    }
+}
+impl From<Digest32> for String {
+    fn from(value: Digest32) -> String {
+        hex::encode(value.0)
+    }
+}
+impl std::fmt::Display for Digest32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+impl std::fmt::Debug for Digest32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Digest32({self})")
+    }
+}
+impl JsonSchema for Digest32 {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Digest32".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256, lower-case hex"})
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    pub kiosk_id: KioskId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeResponse {
+    /// 32 random bytes; single use.
+    pub nonce: Base64Bytes,
+    pub expires_at_unix_s: i64,
+}
+
+/// Which municipality the resident asks: 住所地 (residence) or 本籍地 (family register).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// 住所地: the municipality in the card certificate.
+    Residence,
+}
+
+/// 住民票の写し: whose rows are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HouseholdScope {
+    /// 本人のみ: the card holder only.
+    SelfOnly,
+    /// 世帯全員: every member of the household.
+    Household,
+}
+
+/// The certificate the resident chose, with its options.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CertificateKind {
+    /// 住民票の写し.
+    ResidentRecord {
+        scope: HouseholdScope,
+        /// 本籍・筆頭者を記載する.
+        include_domicile: bool,
+        /// 世帯主・続柄を記載する.
+        include_relationship: bool,
+    },
+}
+
+impl CertificateKind {
+    /// 証明書名 as printed and shown on the kiosk.
+    pub fn title_ja(&self) -> &'static str {
+        match self {
+            Self::ResidentRecord { .. } => "住民票の写し",
+        }
+    }
+}
+
+/// Upper bound on copies of one certificate in one request.
+pub const MAX_COPIES: u8 = 10;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateOrder {
+    pub route: Route,
+    pub certificate: CertificateKind,
+    /// 1..=MAX_COPIES.
+    pub copies: u8,
+}
+
+impl CertificateOrder {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_COPIES).contains(&self.copies) {
+            return Err(format!("copies must be 1..={MAX_COPIES}, got {}", self.copies));
+        }
+        Ok(())
+    }
+}
+
+/// The digest the card signs together with the nonce: it binds the card holder's PIN
+/// approval to this kiosk, this idempotency key and exactly this order.
+pub fn order_digest(
+    kiosk_id: &KioskId,
+    idempotency_key: &IdempotencyKey,
+    order: &CertificateOrder,
+) -> Result<Digest32, SigningError> {
+    #[derive(Serialize)]
+    struct OrderDigestInput<'a> {
+        kiosk_id: &'a KioskId,
+        idempotency_key: &'a IdempotencyKey,
+        order: &'a CertificateOrder,
+    }
+    let bytes = canonical_bytes(&OrderDigestInput {
+        kiosk_id,
+        idempotency_key,
+        order,
+    })?;
+    Ok(Digest32::of(&bytes))
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssuanceRequest {
+    pub idempotency_key: IdempotencyKey,
+    pub kiosk_id: KioskId,
+    pub order: CertificateOrder,
+    /// The nonce from `POST /v1/challenges`.
+    pub challenge_nonce: Base64Bytes,
+    pub card_certificate: CardCertificate,
+    /// The card's signature over [`crate::CardAuthMessage`] {nonce, order digest}.
+    pub card_signature: SignatureBytes,
+}
+
+/// The composed two-sided document.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentPdf {
+    pub pdf: Base64Bytes,
+    pub sha256: Digest32,
+    /// Pages in the PDF (front and back sides of every copy).
+    pub page_count: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
+pub enum IssuanceResponse {
+    /// The document is composed and bound to `request_id`; the kiosk may print it
+    /// after checking that every page carries this request id.
+    Prepared {
+        request_id: RequestId,
+        municipality_code: MunicipalityCode,
+        municipality_name: String,
+        certificate_title: String,
+        copies: u8,
+        fee_yen_per_copy: u32,
+        total_fee_yen: u32,
+        document: DocumentPdf,
+    },
+    /// The municipality (or the center, for a document it cannot print) declined.
+    Refused {
+        request_id: RequestId,
+        reason: RefusalReason,
+        /// Always [`RefusalReason::RESIDENT_MESSAGE_JA`].
+        message_ja: String,
+        message_en: String,
+    },
+}
+
+/// The key under which every page of a composed PDF carries its request id (a
+/// custom entry in each page dictionary, besides the visible text).
+pub const PDF_PAGE_REQUEST_ID_KEY: &str = "KofuRequestId";

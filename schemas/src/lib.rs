@@ -1,0 +1,37 @@
+//! The wire contract of the コンビニ交付 (convenience-store certificate issuance) switch.
+//!
+//! Everything that crosses a link between kiosk-sim, center and municipal-adapter is
+//! defined here and only here: the message types (serde + JSON Schema), the one
+//! canonical byte encoding used for anything that is signed, the signing helpers, the
+//! compact seal printed on the back side, and the stable error and refusal codes.
+//!
+//! Domain newtypes parse at the boundary: a value of type [`MunicipalityCode`] has a
+//! valid check digit, a [`CardSerial`] has the card authority's format, and so on, so
+//! code behind the boundary never re-validates.
+
+pub mod b64;
+pub mod card;
+pub mod crypto;
+pub mod error;
+pub mod ids;
+pub mod kiosk_api;
+pub mod municipal_api;
+pub mod schema_files;
+pub mod seal;
+
+pub use card::{
+    CardAuthMessage, CardCertificate, CardCertificateBody, CardFile, RevocationList,
+    RevocationListBody, MAX_PIN_ATTEMPTS,
+};
+pub use crypto::{
+    canonical_bytes, card_binding_digest, sha256, Kid, KeyPair, PublicKey, SignatureBytes, Signed,
+    SignedMessage, SigningError,
+};
+pub use error::{ErrorBody, ErrorCode, RefusalReason};
+pub use ids::{CardSerial, IdError, IdempotencyKey, KioskId, MunicipalityCode, OperatorId, RequestId};
+pub use kiosk_api::*;
+pub use municipal_api::*;
+pub use seal::{SealError, SealPayload, SignedSeal};
+
+/// Version of this wire contract; bumped on any incompatible change.
+pub const WIRE_VERSION: &str = "1";

@@ -1,0 +1,27 @@
+//! The JSON Schema files checked in under `schemas/json/`, generated from the types.
+//! `cargo test -p schemas` fails when they are stale; `UPDATE_SCHEMAS=1 cargo test -p
+//! schemas` rewrites them.
+
+use schemars::schema_for;
+
+/// (file name, pretty JSON) for every top-level wire message.
+pub fn all() -> Vec<(&'static str, String)> {
+    fn pretty(schema: schemars::Schema) -> String {
+        let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+    vec![
+        ("ChallengeRequest.json", pretty(schema_for!(crate::ChallengeRequest))),
+        ("ChallengeResponse.json", pretty(schema_for!(crate::ChallengeResponse))),
+        ("IssuanceRequest.json", pretty(schema_for!(crate::IssuanceRequest))),
+        ("IssuanceResponse.json", pretty(schema_for!(crate::IssuanceResponse))),
+        ("ErrorBody.json", pretty(schema_for!(crate::ErrorBody))),
+        ("CardCertificate.json", pretty(schema_for!(crate::CardCertificate))),
+        ("RevocationList.json", pretty(schema_for!(crate::RevocationList))),
+        ("CardAuthMessage.json", pretty(schema_for!(crate::CardAuthMessage))),
+        ("SignedCertificateFetch.json", pretty(schema_for!(crate::SignedCertificateFetch))),
+        ("SignedCertificateAnswer.json", pretty(schema_for!(crate::SignedCertificateAnswer))),
+        ("AdapterInfo.json", pretty(schema_for!(crate::AdapterInfo))),
+    ]
+}

@@ -1,0 +1,362 @@
+//! The signed seal printed as a QR code on the back side (うら面).
+//!
+//! A machine-checkable replacement for the by-eye comparison of the real service, in
+//! the manner of ICAO Visible Digital Seals and the EU Digital COVID Certificate.
+//!
+//! Payload: a deterministic CBOR map (RFC 8949 §4.2.1: definite lengths, shortest
+//! integer forms, keys in ascending order, no duplicates) with small integer keys:
+//!
+//! | key | field | type |
+//! | --- | --- | --- |
+//! | 0 | format version (1) | uint |
+//! | 1 | document type (1 = 住民票の写し) | uint |
+//! | 2 | issuer municipality code | uint (6 digits) |
+//! | 3 | document serial = the center's request id | bstr(16) |
+//! | 4 | issued at | uint, Unix seconds |
+//! | 5 | verify until | uint, Unix seconds |
+//! | 6 | page i of n | [uint, uint] |
+//! | 7 | name | tstr |
+//! | 8 | date of birth | uint yyyymmdd |
+//! | 9 | address | tstr |
+//! | 11 | SHA-256 of the canonical front data | bstr(32) |
+//!
+//! Envelope: the CBOR array `[alg, kid, payload, signature]` with `alg = -8` (EdDSA,
+//! as in COSE; nothing else is accepted), `kid` the 8-byte key id and `signature` the
+//! Ed25519 signature over `"konbini-kofu/v1/seal" 0x00 || CBOR([alg, kid, payload])`.
+//! The QR text is `"KC1:" + Base45(envelope)`.
+
+use crate::crypto::{KeyPair, Kid, PublicKey, SignatureBytes};
+use crate::ids::{MunicipalityCode, RequestId};
+use ciborium::value::{Integer, Value};
+
+pub const SEAL_VERSION: u64 = 1;
+pub const SEAL_PREFIX: &str = "KC1:";
+/// COSE algorithm identifier for EdDSA.
+pub const ALG_EDDSA: i64 = -8;
+/// Upper bound on a QR text we are willing to decode (a version-25 QR holds ~1,800
+/// alphanumeric characters; anything longer is not ours).
+pub const MAX_SEAL_TEXT_LEN: usize = 2_000;
+
+/// Document types in the seal (stable numbers).
+pub const DOC_RESIDENT_RECORD: u64 = 1;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    #[error("seal text is too long")]
+    TooLong,
+    #[error("seal text does not start with {SEAL_PREFIX}")]
+    Prefix,
+    #[error("seal text is not valid Base45")]
+    Base45,
+    #[error("seal is not well-formed CBOR: {0}")]
+    Cbor(String),
+    #[error("seal has trailing bytes")]
+    TrailingBytes,
+    #[error("seal is not in canonical CBOR form")]
+    NonCanonical,
+    #[error("seal field {0} is missing or has the wrong type")]
+    Field(&'static str),
+    #[error("seal has an unknown field {0}")]
+    UnknownField(i128),
+    #[error("seal uses an algorithm other than Ed25519")]
+    Algorithm,
+    #[error("seal format version {0} is not supported")]
+    Version(u64),
+    #[error("seal signature does not verify")]
+    BadSignature,
+}
+
+/// The signed fields of one page's seal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealPayload {
+    pub doc_type: u64,
+    pub issuer: MunicipalityCode,
+    pub serial: RequestId,
+    pub issued_at_unix_s: u64,
+    pub verify_until_unix_s: u64,
+    pub page: u8,
+    pub page_count: u8,
+    pub name: String,
+    /// yyyymmdd.
+    pub birth_date: u32,
+    pub address: String,
+    pub front_digest: [u8; 32],
+}
+
+fn int(v: impl Into<Integer>) -> Value {
+    Value::Integer(v.into())
+}
+
+fn encode(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    // Writing to a Vec cannot fail.
+    ciborium::into_writer(value, &mut out).expect("CBOR into Vec");
+    out
+}
+
+/// Decodes exactly one CBOR item and insists that re-encoding gives the same bytes:
+/// this rejects indefinite lengths, non-shortest integers, unsorted or duplicate keys.
+fn decode_canonical(bytes: &[u8]) -> Result<Value, SealError> {
+    let mut rest = bytes;
+    let value: Value =
+        ciborium::from_reader(&mut rest).map_err(|e| SealError::Cbor(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(SealError::TrailingBytes);
+    }
+    if encode(&value) != bytes {
+        return Err(SealError::NonCanonical);
+    }
+    Ok(value)
+}
+
+impl SealPayload {
+    pub fn to_cbor(&self) -> Vec<u8> {
+        let entries = vec![
+            (int(0), int(SEAL_VERSION)),
+            (int(1), int(self.doc_type)),
+            (int(2), int(self.issuer.as_u32())),
+            (int(3), Value::Bytes(self.serial.as_bytes().to_vec())),
+            (int(4), int(self.issued_at_unix_s)),
+            (int(5), int(self.verify_until_unix_s)),
+            (int(6), Value::Array(vec![int(self.page), int(self.page_count)])),
+            (int(7), Value::Text(self.name.clone())),
+            (int(8), int(self.birth_date)),
+            (int(9), Value::Text(self.address.clone())),
+            (int(11), Value::Bytes(self.front_digest.to_vec())),
+        ];
+        encode(&Value::Map(entries))
+    }
+
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, SealError> {
+        let Value::Map(entries) = decode_canonical(bytes)? else {
+            return Err(SealError::Field("payload map"));
+        };
+        let mut fields: [Option<Value>; 12] = Default::default();
+        for (key, value) in entries {
+            let key = match key {
+                Value::Integer(i) => i128::from(i),
+                _ => return Err(SealError::Field("integer key")),
+            };
+            match usize::try_from(key) {
+                Ok(k) if k < fields.len() && k != 10 => fields[k] = Some(value),
+                _ => return Err(SealError::UnknownField(key)),
+            }
+        }
+        let uint = |k: usize, name: &'static str| -> Result<u64, SealError> {
+            match &fields[k] {
+                Some(Value::Integer(i)) => u64::try_from(*i).map_err(|_| SealError::Field(name)),
+                _ => Err(SealError::Field(name)),
+            }
+        };
+        let bytes_n = |k: usize, n: usize, name: &'static str| -> Result<Vec<u8>, SealError> {
+            match &fields[k] {
+                Some(Value::Bytes(b)) if b.len() == n => Ok(b.clone()),
+                _ => Err(SealError::Field(name)),
+            }
+        };
+        let text = |k: usize, name: &'static str| -> Result<String, SealError> {
+            match &fields[k] {
+                Some(Value::Text(t)) => Ok(t.clone()),
+                _ => Err(SealError::Field(name)),
+            }
+        };
+        let version = uint(0, "version")?;
+        if version != SEAL_VERSION {
+            return Err(SealError::Version(version));
+        }
+        let issuer = u32::try_from(uint(2, "issuer")?)
+            .ok()
+            .and_then(|c| MunicipalityCode::from_u32(c).ok())
+            .ok_or(SealError::Field("issuer"))?;
+        let serial: [u8; 16] = bytes_n(3, 16, "serial")?
+            .try_into()
+            .map_err(|_| SealError::Field("serial"))?;
+        let (page, page_count) = match &fields[6] {
+            Some(Value::Array(items)) if items.len() == 2 => {
+                let get = |v: &Value| match v {
+                    Value::Integer(i) => u8::try_from(*i).ok(),
+                    _ => None,
+                };
+                match (get(&items[0]), get(&items[1])) {
+                    (Some(i), Some(n)) if i >= 1 && i <= n => (i, n),
+                    _ => return Err(SealError::Field("page")),
+                }
+            }
+            _ => return Err(SealError::Field("page")),
+        };
+        let front_digest: [u8; 32] = bytes_n(11, 32, "front digest")?
+            .try_into()
+            .map_err(|_| SealError::Field("front digest"))?;
+        Ok(Self {
+            doc_type: uint(1, "document type")?,
+            issuer,
+            serial: RequestId::from_bytes(serial),
+            issued_at_unix_s: uint(4, "issued at")?,
+            verify_until_unix_s: uint(5, "verify until")?,
+            page,
+            page_count,
+            name: text(7, "name")?,
+            birth_date: u32::try_from(uint(8, "birth date")?)
+                .map_err(|_| SealError::Field("birth date"))?,
+            address: text(9, "address")?,
+            front_digest,
+        })
+    }
+}
+
+/// A decoded seal: payload plus the key id and signature, not yet verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedSeal {
+    pub kid: Kid,
+    pub payload_cbor: Vec<u8>,
+    pub signature: SignatureBytes,
+}
+
+fn signed_part(kid: &Kid, payload_cbor: &[u8]) -> Vec<u8> {
+    let protected = Value::Array(vec![
+        int(ALG_EDDSA),
+        Value::Bytes(kid.0.to_vec()),
+        Value::Bytes(payload_cbor.to_vec()),
+    ]);
+    let mut bytes = b"konbini-kofu/v1/seal\0".to_vec();
+    bytes.extend_from_slice(&encode(&protected));
+    bytes
+}
+
+impl SignedSeal {
+    pub fn sign(payload: &SealPayload, key: &KeyPair) -> Self {
+        let payload_cbor = payload.to_cbor();
+        let kid = key.kid();
+        let signature = key.sign(&signed_part(&kid, &payload_cbor));
+        Self {
+            kid,
+            payload_cbor,
+            signature,
+        }
+    }
+
+    pub fn to_qr_text(&self) -> String {
+        let envelope = Value::Array(vec![
+            int(ALG_EDDSA),
+            Value::Bytes(self.kid.0.to_vec()),
+            Value::Bytes(self.payload_cbor.clone()),
+            Value::Bytes(self.signature.0.to_vec()),
+        ]);
+        format!("{SEAL_PREFIX}{}", base45::encode(encode(&envelope)))
+    }
+
+    /// Parses QR text strictly; does not verify the signature.
+    pub fn from_qr_text(text: &str) -> Result<Self, SealError> {
+        if text.len() > MAX_SEAL_TEXT_LEN {
+            return Err(SealError::TooLong);
+        }
+        let body = text.strip_prefix(SEAL_PREFIX).ok_or(SealError::Prefix)?;
+        let bytes = base45::decode(body).map_err(|_| SealError::Base45)?;
+        let Value::Array(items) = decode_canonical(&bytes)? else {
+            return Err(SealError::Field("envelope"));
+        };
+        let [alg, kid, payload, signature]: [Value; 4] =
+            items.try_into().map_err(|_| SealError::Field("envelope"))?;
+        match alg {
+            Value::Integer(i) if i128::from(i) == i128::from(ALG_EDDSA) => {}
+            _ => return Err(SealError::Algorithm),
+        }
+        let kid: [u8; 8] = match kid {
+            Value::Bytes(b) => b.try_into().map_err(|_| SealError::Field("kid"))?,
+            _ => return Err(SealError::Field("kid")),
+        };
+        let Value::Bytes(payload_cbor) = payload else {
+            return Err(SealError::Field("payload"));
+        };
+        let signature: [u8; 64] = match signature {
+            Value::Bytes(b) => b.try_into().map_err(|_| SealError::Field("signature"))?,
+            _ => return Err(SealError::Field("signature")),
+        };
+        // Reject a malformed payload before anyone looks at the signature.
+        SealPayload::from_cbor(&payload_cbor)?;
+        Ok(Self {
+            kid: Kid(kid),
+            payload_cbor,
+            signature: SignatureBytes(signature),
+        })
+    }
+
+    /// The payload, if `key` (whose kid must match) signed it.
+    pub fn verify(&self, key: &PublicKey) -> Result<SealPayload, SealError> {
+        if key.kid() != self.kid {
+            return Err(SealError::BadSignature);
+        }
+        key.verify(&signed_part(&self.kid, &self.payload_cbor), &self.signature)
+            .map_err(|_| SealError::BadSignature)?;
+        SealPayload::from_cbor(&self.payload_cbor)
+    }
+
+    /// The payload without checking the signature (for display of an INVALID seal only).
+    pub fn unverified_payload(&self) -> Result<SealPayload, SealError> {
+        SealPayload::from_cbor(&self.payload_cbor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SealPayload {
+        SealPayload {
+            doc_type: DOC_RESIDENT_RECORD,
+            issuer: MunicipalityCode::parse("212113").unwrap(),
+            serial: RequestId::new_random(),
+            issued_at_unix_s: 1_795_000_000,
+            verify_until_unix_s: 1_826_000_000,
+            page: 1,
+            page_count: 1,
+            name: "髙橋 邉子".into(),
+            birth_date: 19_850_412,
+            address: "岐阜県美濃加茂市太田町１２３４番地の５".into(),
+            front_digest: [7; 32],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_size() {
+        let key = KeyPair::generate();
+        let seal = SignedSeal::sign(&sample(), &key);
+        let text = seal.to_qr_text();
+        let parsed = SignedSeal::from_qr_text(&text).unwrap();
+        assert_eq!(parsed.verify(&key.public()).unwrap(), sample_with(&parsed));
+        let envelope_len = base45::decode(&text[4..]).unwrap().len();
+        assert!(envelope_len <= 260, "seal is {envelope_len} bytes");
+    }
+
+    fn sample_with(parsed: &SignedSeal) -> SealPayload {
+        parsed.unverified_payload().unwrap()
+    }
+
+    #[test]
+    fn tampering_is_caught() {
+        let key = KeyPair::generate();
+        let mut seal = SignedSeal::sign(&sample(), &key);
+        let mut other = sample();
+        other.name = "山田 太郎".into();
+        seal.payload_cbor = other.to_cbor();
+        assert_eq!(seal.verify(&key.public()), Err(SealError::BadSignature));
+        let foreign = KeyPair::generate();
+        let seal = SignedSeal::sign(&sample(), &key);
+        assert_eq!(seal.verify(&foreign.public()), Err(SealError::BadSignature));
+    }
+
+    #[test]
+    fn non_canonical_and_trailing_are_rejected() {
+        let bytes = sample().to_cbor();
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(SealPayload::from_cbor(&trailing), Err(SealError::TrailingBytes));
+        // 0xa? map header replaced by an indefinite-length map (0xbf ... 0xff).
+        let mut indefinite = vec![0xbf];
+        indefinite.extend_from_slice(&bytes[1..]);
+        indefinite.push(0xff);
+        assert!(SealPayload::from_cbor(&indefinite).is_err());
+        assert!(SignedSeal::from_qr_text("HC1:ABC").is_err());
+        assert_eq!(SignedSeal::from_qr_text(&"KC1:".repeat(600)), Err(SealError::TooLong));
+    }
+}
