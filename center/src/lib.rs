@@ -1,1 +1,20 @@
+//! 証明書交付センター (the issuance center): authenticates resident cards, routes each
+//! request over the closed link to the resident's municipality, enforces the binding
+//! guard on the answer, and composes the two-sided PDF for the kiosk.
+//!
+//! Shape: `configuration` → `startup` (builds `AppState`, binds mTLS) → `routes/`
+//! (thin HTTP adapters) → `issuance` (the flow) over `card_auth`, `directory`,
+//! `adapter_client`, `binding_guard` and `db`.
 
+pub mod adapter_client;
+pub mod binding_guard;
+pub mod card_auth;
+pub mod clock;
+pub mod configuration;
+pub mod db;
+pub mod directory;
+pub mod error;
+pub mod issuance;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;

@@ -1,1 +1,32 @@
+//! Reference kiosk (マルチコピー機) for the コンビニ交付 switch, with a simulated resident
+//! card.
+//!
+//! One resident session, as [`kiosk::Kiosk::issue`] runs it:
+//!
+//! 1. the card is placed ([`card::SimCard::open`]) and the order is checked locally;
+//! 2. the resident enters the PIN, which the *card* verifies (3 wrong PINs lock it, and
+//!    the counter lives in the card file so a locked card stays locked);
+//! 3. only then does the kiosk ask the center for a single-use challenge, and the card
+//!    signs `{nonce, order digest}` ([`schemas::CardAuthMessage`]);
+//! 4. the kiosk sends the issuance request over mTLS ([`client::CenterClient`]); when no
+//!    answer comes back it orders once more under the same idempotency key, with a
+//!    fresh challenge signed by the card still in the reader, so the center replays;
+//! 5. before anything is printed, [`pdf_check::check_document`] proves the document is
+//!    the one the center composed for *this* request: digest, page count and the
+//!    request id on every page. A document that fails is never written.
+//!
+//! The binary (`src/main.rs`, owned by the workspace lead) wires [`cli::run_issue`] in.
 
+mod atomic_file;
+pub mod card;
+pub mod cli;
+pub mod client;
+pub mod configuration;
+pub mod kiosk;
+pub mod pdf_check;
+
+pub use card::{CardError, PinSession, SimCard};
+pub use client::{CenterApi, CenterClient, ClientError};
+pub use configuration::{ConfigError, KioskSettings};
+pub use kiosk::{IssueOutcome, Kiosk, KioskError, KioskState, PrintedDocument};
+pub use pdf_check::{check_document, DocumentCheckError};

@@ -96,10 +96,9 @@ pub struct TlsFiles {
 /// Server side: present `cert`, require a client certificate chaining to `ca`.
 pub fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, TlsError> {
     let roots = Arc::new(root_store(&files.ca)?);
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider())
-            .build()
-            .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider())
+        .build()
+        .map_err(|e| TlsError::Verifier(e.to_string()))?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)

@@ -1,1 +1,41 @@
+//! The municipality's certificate server (証明発行サーバ) behind the center.
+//!
+//! It sits on the LGWAN-like closed link, accepts only the center's mutually
+//! authenticated and signed [`schemas::CertificateFetch`], maps the card serial to a
+//! resident in its own register, and answers with a signed
+//! [`schemas::CertificateAnswer`]: the front side (おもて面) of the certificate and one
+//! signed seal per front page for the back side (うら面).
+//!
+//! Layout (Zero To Production style):
+//! - [`configuration`]: [`Settings`] from a TOML file;
+//! - [`startup`]: [`Application`] binds the listener and runs the HTTP server;
+//! - [`telemetry`]: tracing subscriber and the per-request span;
+//! - [`routes`]: the HTTP endpoints and their error bodies;
+//! - [`issuance`]: processing of one fetch (signature, idempotency, deadline, answer);
+//! - [`register`]: the resident register, its fixture format and its database tables;
+//! - [`answers`]: the idempotency store of signed answers;
+//! - [`front`], [`wareki`], [`seal`]: the certificate content and its seals;
+//! - [`fault`]: test-only fault injection for the center's binding-guard tests;
+//! - [`samples`]: the sample fixtures shipped with the crate.
 
+pub mod answers;
+pub mod configuration;
+pub mod db;
+pub mod fault;
+pub mod front;
+pub mod issuance;
+pub mod register;
+pub mod routes;
+pub mod samples;
+pub mod seal;
+pub mod startup;
+pub mod telemetry;
+pub mod wareki;
+
+pub use configuration::{MunicipalitySettings, Settings, SettingsError};
+pub use fault::{FaultMode, FaultSettings};
+pub use samples::{sample_fixture, sample_fixture_path, SAMPLE_CODES};
+pub use startup::{Application, StartupError};
+
+/// The `software` name reported by `GET /v1/info`.
+pub const SOFTWARE: &str = "municipal-adapter";

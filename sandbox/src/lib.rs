@@ -1,1 +1,605 @@
+//! A self-contained local deployment: one command creates a directory with every key,
+//! certificate, card, register and configuration file a local run needs; another
+//! starts every party from it on loopback.
+//!
+//! Layout of a sandbox directory:
+//!
+//! ```text
+//! pki/ca.pem                          the deployment CA (both links)
+//! pki/center-kiosk.{pem,key.pem}      center's server certificate (kiosk link)
+//! pki/center-lgwan.{pem,key.pem}      center's client certificate (urn:kofu:center)
+//! pki/adapter-<name>.{pem,key.pem}    adapter server certificates (urn:kofu:adapter:<name>)
+//! pki/operator-<id>.{pem,key.pem}     chain operators' client certificates
+//! keys/*.seed                         Ed25519 seeds: card authority, center, municipalities
+//! revocation-list.json                the card authority's signed revocation list
+//! cards/<serial>.json                 simulated resident cards (key, certificate, PIN)
+//! register-<code>.json                each municipality's resident register fixture
+//! seal-<code>.png                     each municipality's official seal image (公印)
+//! center.toml, adapter-<name>.toml, kiosk-<operator>.toml
+//! ```
 
+pub mod pki;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+
+use schemas::{
+    CardCertificateBody, CardFile, CardSerial, KeyPair, MunicipalityCode, RevocationListBody,
+    Signed, MAX_PIN_ATTEMPTS,
+};
+use serde::Serialize;
+
+pub use run::{start, RunningSandbox, StartOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError + '_ {
+    move |source| SandboxError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), SandboxError> {
+    std::fs::write(path, text).map_err(io_error(path))
+}
+
+fn write_toml(path: &Path, value: &impl Serialize) -> Result<(), SandboxError> {
+    let text = toml::to_string_pretty(value).map_err(|e| SandboxError::Invalid(e.to_string()))?;
+    write(path, &text)
+}
+
+/// One municipality of the sample deployment.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleMunicipality {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub prefecture: &'static str,
+    pub mayor_name: &'static str,
+    /// Which adapter process serves it.
+    pub adapter: &'static str,
+    pub fee_yen_per_copy: u32,
+}
+
+/// 美濃加茂市 and 北本市, each behind its own adapter.
+pub const SAMPLE_MUNICIPALITIES: [SampleMunicipality; 2] = [
+    SampleMunicipality {
+        code: "212113",
+        name: "美濃加茂市",
+        prefecture: "岐阜県",
+        mayor_name: "藤井 浩人",
+        adapter: "minokamo",
+        fee_yen_per_copy: 200,
+    },
+    SampleMunicipality {
+        code: "112330",
+        name: "北本市",
+        prefecture: "埼玉県",
+        mayor_name: "三宮 幸雄",
+        adapter: "kitamoto",
+        fee_yen_per_copy: 200,
+    },
+];
+
+/// Chain operators and how many kiosks each registers.
+pub const SAMPLE_OPERATORS: [(&str, usize); 2] = [("seven", 64), ("lawson", 64)];
+
+/// Special cards issued besides the residents' own (serial suffixes).
+pub const EXPIRED_CARD_SUFFIX: &str = "0000000097";
+pub const REVOKED_CARD_SUFFIX: &str = "0000000098";
+pub const UNREGISTERED_CARD_SUFFIX: &str = "0000000099";
+
+/// What `init` made, for callers that drive the sandbox.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub dir: PathBuf,
+    pub center_config: PathBuf,
+    pub adapter_configs: Vec<(String, PathBuf)>,
+    /// kiosk settings per operator id.
+    pub kiosk_configs: Vec<(String, PathBuf)>,
+    pub cards: Vec<CardInfo>,
+}
+
+#[derive(Clone, Debug)]
+pub struct CardInfo {
+    pub path: PathBuf,
+    pub serial: CardSerial,
+    pub municipality: MunicipalityCode,
+    /// The holder's name as in the register ("" for the special cards).
+    pub holder_name: String,
+    pub kind: CardKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardKind {
+    Resident,
+    Expired,
+    Revoked,
+    Unregistered,
+}
+
+impl Layout {
+    /// Reads back the layout of an existing sandbox directory.
+    pub fn open(dir: &Path) -> Result<Self, SandboxError> {
+        let marker = dir.join("sandbox.json");
+        let text = std::fs::read_to_string(&marker).map_err(io_error(&marker))?;
+        let saved: SavedLayout =
+            serde_json::from_str(&text).map_err(|e| SandboxError::Invalid(e.to_string()))?;
+        saved.into_layout(dir)
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedLayout {
+    adapters: Vec<String>,
+    operators: Vec<String>,
+    cards: Vec<SavedCard>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedCard {
+    serial: CardSerial,
+    municipality: MunicipalityCode,
+    holder_name: String,
+    kind: String,
+}
+
+impl SavedLayout {
+    fn into_layout(self, dir: &Path) -> Result<Layout, SandboxError> {
+        let cards = self
+            .cards
+            .into_iter()
+            .map(|c| {
+                let kind = match c.kind.as_str() {
+                    "resident" => CardKind::Resident,
+                    "expired" => CardKind::Expired,
+                    "revoked" => CardKind::Revoked,
+                    "unregistered" => CardKind::Unregistered,
+                    other => return Err(SandboxError::Invalid(format!("card kind {other}"))),
+                };
+                Ok(CardInfo {
+                    path: dir.join("cards").join(format!("{}.json", c.serial)),
+                    serial: c.serial,
+                    municipality: c.municipality,
+                    holder_name: c.holder_name,
+                    kind,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Layout {
+            dir: dir.to_path_buf(),
+            center_config: dir.join("center.toml"),
+            adapter_configs: self
+                .adapters
+                .iter()
+                .map(|a| (a.clone(), dir.join(format!("adapter-{a}.toml"))))
+                .collect(),
+            kiosk_configs: self
+                .operators
+                .iter()
+                .map(|o| (o.clone(), dir.join(format!("kiosk-{o}.toml"))))
+                .collect(),
+            cards,
+        })
+    }
+}
+
+/// Picks a free loopback port (for configuration files meant for separate processes).
+fn free_port() -> Result<u16, SandboxError> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(io_error(Path::new("127.0.0.1:0")))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(io_error(Path::new("127.0.0.1:0")))
+}
+
+// The adapter's settings file, as `municipal-adapter` reads it.
+#[derive(Serialize)]
+struct AdapterToml {
+    listen: String,
+    database_url: String,
+    center_public_key: String,
+    tls: mtls::TlsFiles,
+    municipalities: Vec<AdapterMunicipalityToml>,
+}
+
+#[derive(Serialize)]
+struct AdapterMunicipalityToml {
+    code: String,
+    name: String,
+    prefecture: String,
+    mayor_title: String,
+    mayor_name: String,
+    signing_key_path: PathBuf,
+    register_path: PathBuf,
+    fee_yen_per_copy: u32,
+}
+
+#[derive(Serialize)]
+struct KioskToml {
+    center_url: String,
+    operator_id: String,
+    kiosk_id: String,
+    request_timeout_ms: u64,
+    tls: mtls::TlsFiles,
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+fn pin_for(serial: &CardSerial) -> String {
+    // Random enough for a sandbox and unguessable from the serial.
+    let digest = schemas::sha256(format!("{serial}{}", rand_seed()).as_bytes());
+    let n = u16::from_be_bytes([digest[0], digest[1]]) % 10_000;
+    format!("{n:04}")
+}
+
+fn rand_seed() -> String {
+    KeyPair::generate().kid().to_string()
+}
+
+/// Creates a complete sandbox in `dir` (which must be empty or absent).
+pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map_err(io_error(dir))?
+            .next()
+            .is_some()
+    {
+        return Err(SandboxError::Invalid(format!(
+            "{} is not empty; choose a new directory",
+            dir.display()
+        )));
+    }
+    for sub in ["pki", "keys", "cards", "data"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(io_error(dir))?;
+    }
+    let dir = &std::fs::canonicalize(dir).map_err(io_error(dir))?;
+    let pki_dir = dir.join("pki");
+
+    // PKI for both links.
+    let ca = pki::Ca::generate("konbini-kofu sandbox CA")?;
+    let ca_path = pki_dir.join("ca.pem");
+    ca.write_cert(&ca_path)?;
+    let center_kiosk = ca.issue_server(
+        "center",
+        &["localhost", "127.0.0.1"],
+        None,
+        &pki_dir,
+        "center-kiosk",
+    )?;
+    let center_lgwan = ca.issue_client("center", mtls::URI_CENTER, &pki_dir, "center-lgwan")?;
+
+    // Application-layer keys.
+    let keys = dir.join("keys");
+    let card_authority = KeyPair::generate();
+    write(
+        &keys.join("card-authority.seed"),
+        &card_authority.seed_base64(),
+    )?;
+    let center_key = KeyPair::generate();
+    let center_key_path = keys.join("center.seed");
+    write(&center_key_path, &center_key.seed_base64())?;
+
+    let now_s = jiff::Timestamp::now().as_second();
+    let year_s = 365 * 24 * 3600;
+
+    let mut center_municipalities = Vec::new();
+    let mut adapter_names: Vec<String> = Vec::new();
+    let mut adapter_configs = Vec::new();
+    let mut cards = Vec::new();
+    let mut revoked = Vec::new();
+    let center_port = free_port()?;
+
+    for sample in SAMPLE_MUNICIPALITIES {
+        let code = MunicipalityCode::parse(sample.code)
+            .map_err(|e| SandboxError::Invalid(e.to_string()))?;
+        let key = KeyPair::generate();
+        let key_path = keys.join(format!("municipality-{code}.seed"));
+        write(&key_path, &key.seed_base64())?;
+        let fixture = municipal_adapter::sample_fixture(sample.code).ok_or_else(|| {
+            SandboxError::Invalid(format!("no sample register for {}", sample.code))
+        })?;
+        let register_path = dir.join(format!("register-{code}.json"));
+        write(&register_path, fixture)?;
+        let seal_path = dir.join(format!("seal-{code}.png"));
+        let seal_png = composer::render_official_seal_png(&format!("{}長之印", sample.name), 256)
+            .map_err(|e| SandboxError::Invalid(format!("seal image: {e}")))?;
+        std::fs::write(&seal_path, seal_png).map_err(io_error(&seal_path))?;
+
+        // One adapter process per sample municipality for now.
+        let adapter_port = free_port()?;
+        let adapter_tls = ca.issue_server(
+            sample.adapter,
+            &["localhost", "127.0.0.1"],
+            Some(&format!("{}{}", mtls::URI_ADAPTER_PREFIX, sample.adapter)),
+            &pki_dir,
+            &format!("adapter-{}", sample.adapter),
+        )?;
+        let adapter_config = dir.join(format!("adapter-{}.toml", sample.adapter));
+        write_toml(
+            &adapter_config,
+            &AdapterToml {
+                listen: format!("127.0.0.1:{adapter_port}"),
+                database_url: sqlite_url(
+                    &dir.join("data")
+                        .join(format!("adapter-{}.db", sample.adapter)),
+                ),
+                center_public_key: schemas::b64::Base64Bytes::encode(&center_key.public().0),
+                tls: mtls::TlsFiles {
+                    cert: adapter_tls.cert,
+                    key: adapter_tls.key,
+                    ca: ca_path.clone(),
+                },
+                municipalities: vec![AdapterMunicipalityToml {
+                    code: code.to_string(),
+                    name: sample.name.to_owned(),
+                    prefecture: sample.prefecture.to_owned(),
+                    mayor_title: format!("{}長", sample.name),
+                    mayor_name: sample.mayor_name.to_owned(),
+                    signing_key_path: key_path,
+                    register_path: register_path.clone(),
+                    fee_yen_per_copy: sample.fee_yen_per_copy,
+                }],
+            },
+        )?;
+        adapter_names.push(sample.adapter.to_owned());
+        adapter_configs.push((sample.adapter.to_owned(), adapter_config));
+        center_municipalities.push(center::configuration::MunicipalitySettings {
+            code,
+            name: sample.name.to_owned(),
+            adapter_url: format!("https://127.0.0.1:{adapter_port}"),
+            public_keys: vec![schemas::b64::Base64Bytes::encode(&key.public().0)],
+            seal_image_path: seal_path,
+        });
+
+        // Cards: one per bound resident, plus the special ones.
+        let register: serde_json::Value =
+            serde_json::from_str(fixture).map_err(|e| SandboxError::Invalid(e.to_string()))?;
+        let names = resident_names(&register);
+        let bindings = register["card_bindings"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for binding in bindings {
+            let (Some(serial), Some(resident)) = (
+                binding["card_serial"].as_str(),
+                binding["resident_id"].as_str(),
+            ) else {
+                return Err(SandboxError::Invalid(
+                    "card binding without serial or resident".into(),
+                ));
+            };
+            let serial =
+                CardSerial::parse(serial).map_err(|e| SandboxError::Invalid(e.to_string()))?;
+            let holder = names
+                .iter()
+                .find(|(id, _)| id == resident)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_default();
+            cards.push(issue_card(
+                dir,
+                &card_authority,
+                serial,
+                code,
+                holder,
+                CardKind::Resident,
+                now_s - 30 * 24 * 3600,
+                now_s + 5 * year_s,
+            )?);
+        }
+        for (suffix, kind) in [
+            (EXPIRED_CARD_SUFFIX, CardKind::Expired),
+            (REVOKED_CARD_SUFFIX, CardKind::Revoked),
+            (UNREGISTERED_CARD_SUFFIX, CardKind::Unregistered),
+        ] {
+            let serial = CardSerial::parse(format!("{code}{suffix}"))
+                .map_err(|e| SandboxError::Invalid(e.to_string()))?;
+            let (not_before, not_after) = if kind == CardKind::Expired {
+                (now_s - 6 * year_s, now_s - 24 * 3600)
+            } else {
+                (now_s - 30 * 24 * 3600, now_s + 5 * year_s)
+            };
+            if kind == CardKind::Revoked {
+                revoked.push(serial.clone());
+            }
+            cards.push(issue_card(
+                dir,
+                &card_authority,
+                serial,
+                code,
+                String::new(),
+                kind,
+                not_before,
+                not_after,
+            )?);
+        }
+    }
+
+    let revocation = Signed::sign(
+        RevocationListBody {
+            issued_at_unix_s: now_s,
+            next_update_unix_s: now_s + year_s,
+            revoked,
+        },
+        &card_authority,
+    )
+    .map_err(|e| SandboxError::Invalid(e.to_string()))?;
+    let revocation_path = dir.join("revocation-list.json");
+    write(
+        &revocation_path,
+        &serde_json::to_string_pretty(&revocation)
+            .map_err(|e| SandboxError::Invalid(e.to_string()))?,
+    )?;
+
+    // Chain operators and their kiosks.
+    let mut operators = Vec::new();
+    let mut kiosk_configs = Vec::new();
+    for (operator, kiosk_count) in SAMPLE_OPERATORS {
+        let files = ca.issue_client(
+            operator,
+            &format!("{}{operator}", mtls::URI_OPERATOR_PREFIX),
+            &pki_dir,
+            &format!("operator-{operator}"),
+        )?;
+        let kiosks = (1..=kiosk_count)
+            .map(|i| schemas::KioskId::parse(format!("{operator}-{i:04}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SandboxError::Invalid(e.to_string()))?;
+        let path = dir.join(format!("kiosk-{operator}.toml"));
+        write_toml(
+            &path,
+            &KioskToml {
+                center_url: format!("https://127.0.0.1:{center_port}"),
+                operator_id: operator.to_owned(),
+                kiosk_id: format!("{operator}-0001"),
+                request_timeout_ms: 15_000,
+                tls: mtls::TlsFiles {
+                    cert: files.cert,
+                    key: files.key,
+                    ca: ca_path.clone(),
+                },
+            },
+        )?;
+        kiosk_configs.push((operator.to_owned(), path));
+        operators.push(center::configuration::OperatorSettings {
+            id: schemas::OperatorId::parse(operator)
+                .map_err(|e| SandboxError::Invalid(e.to_string()))?,
+            kiosks,
+        });
+    }
+
+    let center_settings = center::configuration::Settings {
+        kiosk_listen: format!("127.0.0.1:{center_port}")
+            .parse()
+            .map_err(|e: std::net::AddrParseError| SandboxError::Invalid(e.to_string()))?,
+        database_url: sqlite_url(&dir.join("data").join("center.db")),
+        center_key_path,
+        card_authority_public_key: schemas::b64::Base64Bytes::encode(&card_authority.public().0),
+        revocation_list_path: revocation_path,
+        verify_url: format!("https://127.0.0.1:{center_port}/verify"),
+        timeouts: center::configuration::Timeouts::default(),
+        kiosk_tls: mtls::TlsFiles {
+            cert: center_kiosk.cert,
+            key: center_kiosk.key,
+            ca: ca_path.clone(),
+        },
+        lgwan_tls: mtls::TlsFiles {
+            cert: center_lgwan.cert,
+            key: center_lgwan.key,
+            ca: ca_path,
+        },
+        municipalities: center_municipalities,
+        operators,
+    };
+    let center_config = dir.join("center.toml");
+    write_toml(&center_config, &center_settings)?;
+
+    let saved = SavedLayout {
+        adapters: adapter_names,
+        operators: kiosk_configs.iter().map(|(o, _)| o.clone()).collect(),
+        cards: cards
+            .iter()
+            .map(|c: &CardInfo| SavedCard {
+                serial: c.serial.clone(),
+                municipality: c.municipality,
+                holder_name: c.holder_name.clone(),
+                kind: match c.kind {
+                    CardKind::Resident => "resident",
+                    CardKind::Expired => "expired",
+                    CardKind::Revoked => "revoked",
+                    CardKind::Unregistered => "unregistered",
+                }
+                .to_owned(),
+            })
+            .collect(),
+    };
+    write(
+        &dir.join("sandbox.json"),
+        &serde_json::to_string_pretty(&saved).map_err(|e| SandboxError::Invalid(e.to_string()))?,
+    )?;
+    Ok(Layout {
+        dir: dir.clone(),
+        center_config,
+        adapter_configs,
+        kiosk_configs,
+        cards,
+    })
+}
+
+fn resident_names(register: &serde_json::Value) -> Vec<(String, String)> {
+    let mut names = Vec::new();
+    for household in register["households"].as_array().into_iter().flatten() {
+        for member in household["members"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(name)) =
+                (member["resident_id"].as_str(), member["name"].as_str())
+            {
+                names.push((id.to_owned(), name.to_owned()));
+            }
+        }
+    }
+    names
+}
+
+#[allow(clippy::too_many_arguments)]
+fn issue_card(
+    dir: &Path,
+    authority: &KeyPair,
+    serial: CardSerial,
+    municipality: MunicipalityCode,
+    holder_name: String,
+    kind: CardKind,
+    not_before_unix_s: i64,
+    not_after_unix_s: i64,
+) -> Result<CardInfo, SandboxError> {
+    let card_key = KeyPair::generate();
+    let certificate = Signed::sign(
+        CardCertificateBody {
+            serial: serial.clone(),
+            municipality_code: municipality,
+            public_key: card_key.public(),
+            not_before_unix_s,
+            not_after_unix_s,
+        },
+        authority,
+    )
+    .map_err(|e| SandboxError::Invalid(e.to_string()))?;
+    let label = match kind {
+        CardKind::Resident => holder_name.clone(),
+        CardKind::Expired => "期限切れカード (expired card)".to_owned(),
+        CardKind::Revoked => "失効カード (revoked card)".to_owned(),
+        CardKind::Unregistered => "未登録カード (unregistered card)".to_owned(),
+    };
+    let file = CardFile {
+        label,
+        certificate,
+        key_seed: card_key.seed_base64(),
+        pin: pin_for(&serial),
+        pin_attempts_left: MAX_PIN_ATTEMPTS,
+    };
+    let path = dir.join("cards").join(format!("{serial}.json"));
+    write(
+        &path,
+        &serde_json::to_string_pretty(&file).map_err(|e| SandboxError::Invalid(e.to_string()))?,
+    )?;
+    Ok(CardInfo {
+        path,
+        serial,
+        municipality,
+        holder_name,
+        kind,
+    })
+}

@@ -293,7 +293,11 @@ mod tests {
 
     #[test]
     fn canonical_form_sorts_keys() {
-        let bytes = canonical_bytes(&Note { b: 1, a: "あ".into() }).unwrap();
+        let bytes = canonical_bytes(&Note {
+            b: 1,
+            a: "あ".into(),
+        })
+        .unwrap();
         assert_eq!(String::from_utf8(bytes).unwrap(), r#"{"a":"あ","b":1}"#);
     }
 
@@ -301,7 +305,14 @@ mod tests {
     fn sign_verify_and_tamper() {
         let key = KeyPair::generate();
         let other = KeyPair::generate();
-        let signed = Signed::sign(Note { b: 7, a: "x".into() }, &key).unwrap();
+        let signed = Signed::sign(
+            Note {
+                b: 7,
+                a: "x".into(),
+            },
+            &key,
+        )
+        .unwrap();
         assert_eq!(signed.verify(&key.public()).unwrap().b, 7);
         assert!(matches!(
             signed.verify(&other.public()),

@@ -39,6 +39,9 @@ pub enum ErrorCode {
     BindingMismatch,
     /// Same idempotency key, different content.
     IdempotencyConflict,
+    /// Same idempotency key and content while the first request is still being
+    /// processed: retry shortly.
+    RequestInProgress,
     /// The center's request to the municipality is not signed by the center.
     RequestSignatureInvalid,
     /// The municipality has already answered a different request under this request id.
@@ -71,6 +74,7 @@ impl ErrorCode {
             Self::UpstreamSignatureInvalid => "upstream_signature_invalid",
             Self::BindingMismatch => "binding_mismatch",
             Self::IdempotencyConflict => "idempotency_conflict",
+            Self::RequestInProgress => "request_in_progress",
             Self::RequestSignatureInvalid => "request_signature_invalid",
             Self::RequestIdReused => "request_id_reused",
             Self::Internal => "internal",
@@ -153,12 +157,30 @@ mod tests {
     fn as_str_is_the_wire_name() {
         use ErrorCode::*;
         for code in [
-            BadRequest, PayloadTooLarge, UnsupportedMediaType, NotFound, ClientNotAuthorized,
-            KioskNotAuthorized, ChallengeUnknown, ChallengeExpired, ChallengeUsed,
-            CardCertificateInvalid, CardExpired, CardNotYetValid, CardRevoked,
-            CardSignatureInvalid, MunicipalityUnknown, MunicipalityUnavailable, UpstreamTimeout,
-            UpstreamSignatureInvalid, BindingMismatch, IdempotencyConflict,
-            RequestSignatureInvalid, RequestIdReused, Internal,
+            BadRequest,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            NotFound,
+            ClientNotAuthorized,
+            KioskNotAuthorized,
+            ChallengeUnknown,
+            ChallengeExpired,
+            ChallengeUsed,
+            CardCertificateInvalid,
+            CardExpired,
+            CardNotYetValid,
+            CardRevoked,
+            CardSignatureInvalid,
+            MunicipalityUnknown,
+            MunicipalityUnavailable,
+            UpstreamTimeout,
+            UpstreamSignatureInvalid,
+            BindingMismatch,
+            IdempotencyConflict,
+            RequestInProgress,
+            RequestSignatureInvalid,
+            RequestIdReused,
+            Internal,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }

@@ -196,7 +196,9 @@ impl JsonSchema for MunicipalityCode {
 /// The center's id for one issuance request. Random (UUID v4), so it is also
 /// unguessable; it is the idempotency key towards the municipality and is printed
 /// on every page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct RequestId(pub uuid::Uuid);
 

@@ -5,6 +5,13 @@
 //! POST /v1/challenges   ChallengeRequest  -> ChallengeResponse
 //! POST /v1/issuances    IssuanceRequest   -> IssuanceResponse | ErrorBody
 //! ```
+//!
+//! Retries: a challenge is single use, so a kiosk that got no answer fetches a fresh
+//! challenge, has the card sign again, and re-sends under the **same idempotency
+//! key** with the same order. The center then answers the same request again (same
+//! request id, same document); the same key with another order or card is
+//! `idempotency_conflict`, and a retry while the first is still being processed is
+//! `request_in_progress`.
 
 use crate::b64::Base64Bytes;
 use crate::card::CardCertificate;
@@ -128,7 +135,10 @@ pub struct CertificateOrder {
 impl CertificateOrder {
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=MAX_COPIES).contains(&self.copies) {
-            return Err(format!("copies must be 1..={MAX_COPIES}, got {}", self.copies));
+            return Err(format!(
+                "copies must be 1..={MAX_COPIES}, got {}",
+                self.copies
+            ));
         }
         Ok(())
     }

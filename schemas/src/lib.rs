@@ -24,11 +24,13 @@ pub use card::{
     RevocationListBody, MAX_PIN_ATTEMPTS,
 };
 pub use crypto::{
-    canonical_bytes, card_binding_digest, sha256, Kid, KeyPair, PublicKey, SignatureBytes, Signed,
+    canonical_bytes, card_binding_digest, sha256, KeyPair, Kid, PublicKey, SignatureBytes, Signed,
     SignedMessage, SigningError,
 };
 pub use error::{ErrorBody, ErrorCode, RefusalReason};
-pub use ids::{CardSerial, IdError, IdempotencyKey, KioskId, MunicipalityCode, OperatorId, RequestId};
+pub use ids::{
+    CardSerial, IdError, IdempotencyKey, KioskId, MunicipalityCode, OperatorId, RequestId,
+};
 pub use kiosk_api::*;
 pub use municipal_api::*;
 pub use seal::{SealError, SealPayload, SignedSeal};

@@ -12,16 +12,43 @@ pub fn all() -> Vec<(&'static str, String)> {
         text
     }
     vec![
-        ("ChallengeRequest.json", pretty(schema_for!(crate::ChallengeRequest))),
-        ("ChallengeResponse.json", pretty(schema_for!(crate::ChallengeResponse))),
-        ("IssuanceRequest.json", pretty(schema_for!(crate::IssuanceRequest))),
-        ("IssuanceResponse.json", pretty(schema_for!(crate::IssuanceResponse))),
+        (
+            "ChallengeRequest.json",
+            pretty(schema_for!(crate::ChallengeRequest)),
+        ),
+        (
+            "ChallengeResponse.json",
+            pretty(schema_for!(crate::ChallengeResponse)),
+        ),
+        (
+            "IssuanceRequest.json",
+            pretty(schema_for!(crate::IssuanceRequest)),
+        ),
+        (
+            "IssuanceResponse.json",
+            pretty(schema_for!(crate::IssuanceResponse)),
+        ),
         ("ErrorBody.json", pretty(schema_for!(crate::ErrorBody))),
-        ("CardCertificate.json", pretty(schema_for!(crate::CardCertificate))),
-        ("RevocationList.json", pretty(schema_for!(crate::RevocationList))),
-        ("CardAuthMessage.json", pretty(schema_for!(crate::CardAuthMessage))),
-        ("SignedCertificateFetch.json", pretty(schema_for!(crate::SignedCertificateFetch))),
-        ("SignedCertificateAnswer.json", pretty(schema_for!(crate::SignedCertificateAnswer))),
+        (
+            "CardCertificate.json",
+            pretty(schema_for!(crate::CardCertificate)),
+        ),
+        (
+            "RevocationList.json",
+            pretty(schema_for!(crate::RevocationList)),
+        ),
+        (
+            "CardAuthMessage.json",
+            pretty(schema_for!(crate::CardAuthMessage)),
+        ),
+        (
+            "SignedCertificateFetch.json",
+            pretty(schema_for!(crate::SignedCertificateFetch)),
+        ),
+        (
+            "SignedCertificateAnswer.json",
+            pretty(schema_for!(crate::SignedCertificateAnswer)),
+        ),
         ("AdapterInfo.json", pretty(schema_for!(crate::AdapterInfo))),
     ]
 }

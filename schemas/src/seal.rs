@@ -118,7 +118,10 @@ impl SealPayload {
             (int(3), Value::Bytes(self.serial.as_bytes().to_vec())),
             (int(4), int(self.issued_at_unix_s)),
             (int(5), int(self.verify_until_unix_s)),
-            (int(6), Value::Array(vec![int(self.page), int(self.page_count)])),
+            (
+                int(6),
+                Value::Array(vec![int(self.page), int(self.page_count)]),
+            ),
             (int(7), Value::Text(self.name.clone())),
             (int(8), int(self.birth_date)),
             (int(9), Value::Text(self.address.clone())),
@@ -350,13 +353,19 @@ mod tests {
         let bytes = sample().to_cbor();
         let mut trailing = bytes.clone();
         trailing.push(0);
-        assert_eq!(SealPayload::from_cbor(&trailing), Err(SealError::TrailingBytes));
+        assert_eq!(
+            SealPayload::from_cbor(&trailing),
+            Err(SealError::TrailingBytes)
+        );
         // 0xa? map header replaced by an indefinite-length map (0xbf ... 0xff).
         let mut indefinite = vec![0xbf];
         indefinite.extend_from_slice(&bytes[1..]);
         indefinite.push(0xff);
         assert!(SealPayload::from_cbor(&indefinite).is_err());
         assert!(SignedSeal::from_qr_text("HC1:ABC").is_err());
-        assert_eq!(SignedSeal::from_qr_text(&"KC1:".repeat(600)), Err(SealError::TooLong));
+        assert_eq!(
+            SignedSeal::from_qr_text(&"KC1:".repeat(600)),
+            Err(SealError::TooLong)
+        );
     }
 }

@@ -1,1 +1,235 @@
+//! Test support for the end-to-end suites: a fresh sandbox per test (its own
+//! directory, its own center database on SQLite or PostgreSQL), started in-process on
+//! loopback ports with real mTLS, plus helpers to read the PDFs a kiosk printed.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sandbox::{CardInfo, CardKind, RunningSandbox, StartOptions};
+use schemas::{CardFile, CertificateKind, CertificateOrder, HouseholdScope, Route};
+
+/// Which database the center uses in a test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// PostgreSQL server for the tests (a fresh database is created per test).
+pub fn postgres_base_url() -> String {
+    std::env::var("KOFU_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A fresh, empty PostgreSQL database; `None` (test skipped) only outside CI when no
+/// server answers. In CI a missing server fails the test.
+pub async fn fresh_postgres_database() -> Option<String> {
+    use sqlx::Connection as _;
+    let base = postgres_base_url();
+    let mut conn = match sqlx::PgConnection::connect(&base).await {
+        Ok(conn) => conn,
+        Err(error) => {
+            assert!(!in_ci(), "PostgreSQL at {base} is required in CI: {error}");
+            eprintln!("skipping: no PostgreSQL at {base}: {error}");
+            return None;
+        }
+    };
+    let name = format!("kofu_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
+    Some(format!("{prefix}/{name}"))
+}
+
+pub struct TestSandbox {
+    pub running: RunningSandbox,
+    pub dir: PathBuf,
+    pub out: PathBuf,
+    _tmp: TempDir,
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("kofu-{tag}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self(path)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Creates a sandbox; `tweak` may edit its files (fault modes, certificates) before
+/// the parties start. `None` when the backend is unavailable outside CI.
+pub async fn spawn_sandbox_with(
+    backend: Backend,
+    tweak: impl FnOnce(&sandbox::Layout),
+) -> Option<TestSandbox> {
+    let tmp = TempDir::new("e2e");
+    let dir = tmp.path().join("sandbox");
+    let layout = sandbox::init(&dir).expect("sandbox init");
+    tweak(&layout);
+    let center_database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_postgres_database().await?),
+    };
+    let running = sandbox::start(
+        &dir,
+        StartOptions {
+            center_database_url,
+        },
+    )
+    .await
+    .expect("sandbox start");
+    let out = tmp.path().join("out");
+    Some(TestSandbox {
+        running,
+        dir,
+        out,
+        _tmp: tmp,
+    })
+}
+
+pub async fn spawn_sandbox(backend: Backend) -> Option<TestSandbox> {
+    spawn_sandbox_with(backend, |_| {}).await
+}
+
+impl TestSandbox {
+    pub fn kiosk_settings(&self, operator: &str, kiosk_id: &str) -> kiosk_sim::KioskSettings {
+        let path = self.running.kiosk_config(operator).expect("kiosk config");
+        let mut settings = kiosk_sim::KioskSettings::load(path).expect("kiosk settings");
+        settings.kiosk_id = schemas::KioskId::parse(kiosk_id).expect("kiosk id");
+        settings
+    }
+
+    pub fn kiosk(&self) -> kiosk_sim::Kiosk {
+        kiosk_sim::Kiosk::from_settings(&self.kiosk_settings("seven", "seven-0001")).expect("kiosk")
+    }
+
+    pub fn cards(&self, kind: CardKind) -> Vec<&CardInfo> {
+        self.running
+            .layout
+            .cards
+            .iter()
+            .filter(|c| c.kind == kind)
+            .collect()
+    }
+
+    /// Resident cards whose holder's name the font can print.
+    pub fn printable_resident_cards(&self) -> Vec<&CardInfo> {
+        self.cards(CardKind::Resident)
+            .into_iter()
+            .filter(|c| !c.holder_name.contains('\u{20BB7}'))
+            .collect()
+    }
+
+    pub fn card_with_name_containing(&self, needle: &str) -> &CardInfo {
+        self.running
+            .layout
+            .cards
+            .iter()
+            .find(|c| c.holder_name.contains(needle))
+            .unwrap_or_else(|| panic!("no card holder named with {needle}"))
+    }
+
+    pub async fn stop(self) {
+        self.running.stop().await;
+    }
+}
+
+pub fn card_file(card: &CardInfo) -> CardFile {
+    let text = std::fs::read_to_string(&card.path).expect("card file");
+    serde_json::from_str(&text).expect("card json")
+}
+
+pub fn pin_of(card: &CardInfo) -> String {
+    card_file(card).pin
+}
+
+pub fn resident_record(scope: HouseholdScope) -> CertificateOrder {
+    CertificateOrder {
+        route: Route::Residence,
+        certificate: CertificateKind::ResidentRecord {
+            scope,
+            include_domicile: true,
+            include_relationship: true,
+        },
+        copies: 1,
+    }
+}
+
+/// Text of a PDF as `pdftotext` extracts it (poppler-utils; scripts/test installs it).
+pub fn pdf_text(path: &Path) -> String {
+    let output = Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) must be installed: run scripts/test");
+    assert!(
+        output.status.success(),
+        "pdftotext failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 text")
+}
+
+/// Text without the spaces and line breaks layout inserts.
+pub fn squeeze(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_whitespace() && *c != '\u{3000}')
+        .collect()
+}
+
+/// The request id in every page dictionary of a PDF.
+pub fn page_request_ids(path: &Path) -> Vec<String> {
+    let doc = lopdf::Document::load(path).expect("valid PDF");
+    doc.get_pages()
+        .values()
+        .map(|id| {
+            let page = doc.get_dictionary(*id).expect("page dictionary");
+            let value = page
+                .get(schemas::PDF_PAGE_REQUEST_ID_KEY.as_bytes())
+                .expect("page carries its request id");
+            String::from_utf8(value.as_str().expect("string").to_vec()).expect("utf-8")
+        })
+        .collect()
+}
+
+/// Names of the fonts embedded in a PDF (`BaseFont` of every font dictionary).
+pub fn embedded_font_names(path: &Path) -> Vec<String> {
+    let doc = lopdf::Document::load(path).expect("valid PDF");
+    let mut names = Vec::new();
+    for object in doc.objects.values() {
+        if let Ok(dict) = object.as_dict() {
+            let is_descriptor = dict
+                .get(b"Type")
+                .and_then(|t| t.as_name())
+                .is_ok_and(|n| n == b"FontDescriptor");
+            let embedded =
+                dict.has(b"FontFile2") || dict.has(b"FontFile3") || dict.has(b"FontFile");
+            if is_descriptor && embedded {
+                if let Ok(name) = dict.get(b"FontName").and_then(|n| n.as_name()) {
+                    names.push(String::from_utf8_lossy(name).into_owned());
+                }
+            }
+        }
+    }
+    names
+}

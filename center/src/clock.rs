@@ -1,0 +1,38 @@
+//! Time, injected: the center never reads the system clock directly, so tests can
+//! move it (service hours, expiry, challenge lifetimes).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now_unix_ms(&self) -> i64;
+    fn now_unix_s(&self) -> i64 {
+        self.now_unix_ms().div_euclid(1000)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_unix_ms(&self) -> i64 {
+        jiff::Timestamp::now().as_millisecond()
+    }
+}
+
+/// The system clock shifted by an adjustable offset (tests and demos).
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_ms: AtomicI64,
+}
+
+impl OffsetClock {
+    pub fn set_offset_ms(&self, offset_ms: i64) {
+        self.offset_ms.store(offset_ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_unix_ms(&self) -> i64 {
+        SystemClock.now_unix_ms() + self.offset_ms.load(Ordering::SeqCst)
+    }
+}

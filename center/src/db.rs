@@ -1,0 +1,458 @@
+//! The center's store: challenges, issuance states and the audit trail.
+//!
+//! One code path for SQLite (embedded default) and PostgreSQL (production): sqlx's
+//! `Any` driver with portable SQL and `$n` placeholders, which both back-ends accept.
+//! Every state transition is one transaction that also appends an audit event, and
+//! is conditional on the current state, so two replicas can never both move the same
+//! request.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row as _};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("illegal transition of {request_id} from {from} to {to} (state is {actual:?})")]
+    IllegalTransition {
+        request_id: String,
+        from: &'static str,
+        to: &'static str,
+        actual: Option<String>,
+    },
+    #[error("stored row is malformed: {0}")]
+    Corrupt(String),
+}
+
+/// Upper bound on pooled connections per center process.
+const MAX_CONNECTIONS: u32 = 16;
+
+pub async fn connect(url: &str) -> Result<AnyPool, DbError> {
+    sqlx::any::install_default_drivers();
+    let is_sqlite = url.starts_with("sqlite:");
+    let pool = AnyPoolOptions::new()
+        .max_connections(if is_sqlite { 8 } else { MAX_CONNECTIONS })
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if is_sqlite {
+                    // Durable commits and concurrent readers; wait rather than fail on a
+                    // busy writer.
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = FULL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000")
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    sqlx::migrate!("./migrations").run(&pool).await?;
+    Ok(pool)
+}
+
+/// Lifecycle of one issuance at the center (DESIGN.md §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssuanceState {
+    Authorized,
+    Prepared,
+    Paid,
+    Printed,
+    Settled,
+    Refused,
+    Voided,
+    Expired,
+    ReconRequired,
+}
+
+impl IssuanceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authorized => "authorized",
+            Self::Prepared => "prepared",
+            Self::Paid => "paid",
+            Self::Printed => "printed",
+            Self::Settled => "settled",
+            Self::Refused => "refused",
+            Self::Voided => "voided",
+            Self::Expired => "expired",
+            Self::ReconRequired => "recon_required",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Authorized,
+            Self::Prepared,
+            Self::Paid,
+            Self::Printed,
+            Self::Settled,
+            Self::Refused,
+            Self::Voided,
+            Self::Expired,
+            Self::ReconRequired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// The transitions DESIGN.md §4 allows; anything else is rejected and logged.
+    pub fn may_become(self, next: Self) -> bool {
+        use IssuanceState::*;
+        matches!(
+            (self, next),
+            (Authorized, Prepared | Refused | Expired | Voided)
+                | (Prepared, Paid | Voided | Expired)
+                | (Paid, Printed | Voided | ReconRequired)
+                | (Printed, Settled)
+                | (ReconRequired, Printed | Voided)
+        )
+    }
+}
+
+/// What the center keeps about one issuance: ids, digests, amounts, states.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuanceRow {
+    pub request_id: String,
+    pub operator_id: String,
+    pub kiosk_id: String,
+    pub idempotency_key: String,
+    pub order_digest: String,
+    pub municipality_code: String,
+    pub card_digest: String,
+    pub certificate_type: String,
+    pub copies: i64,
+    pub state: IssuanceState,
+    pub refusal_reason: Option<String>,
+    pub error_code: Option<String>,
+    pub fee_yen_per_copy: Option<i64>,
+    pub total_fee_yen: Option<i64>,
+    pub document_sha256: Option<String>,
+    pub page_count: Option<i64>,
+}
+
+fn row_to_issuance(row: &AnyRow) -> Result<IssuanceRow, DbError> {
+    let state: String = row.try_get("state")?;
+    Ok(IssuanceRow {
+        request_id: row.try_get("request_id")?,
+        operator_id: row.try_get("operator_id")?,
+        kiosk_id: row.try_get("kiosk_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        order_digest: row.try_get("order_digest")?,
+        municipality_code: row.try_get("municipality_code")?,
+        card_digest: row.try_get("card_digest")?,
+        certificate_type: row.try_get("certificate_type")?,
+        copies: row.try_get("copies")?,
+        state: IssuanceState::parse(&state).ok_or_else(|| DbError::Corrupt(state.clone()))?,
+        refusal_reason: row.try_get("refusal_reason")?,
+        error_code: row.try_get("error_code")?,
+        fee_yen_per_copy: row.try_get("fee_yen_per_copy")?,
+        total_fee_yen: row.try_get("total_fee_yen")?,
+        document_sha256: row.try_get("document_sha256")?,
+        page_count: row.try_get("page_count")?,
+    })
+}
+
+const ISSUANCE_COLUMNS: &str = "request_id, operator_id, kiosk_id, idempotency_key, order_digest, \
+     municipality_code, card_digest, certificate_type, copies, state, refusal_reason, error_code, \
+     fee_yen_per_copy, total_fee_yen, document_sha256, page_count";
+
+pub async fn insert_challenge(
+    pool: &AnyPool,
+    nonce_hex: &str,
+    operator_id: &str,
+    kiosk_id: &str,
+    now_unix_ms: i64,
+    expires_at_unix_ms: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO challenges (nonce_hex, operator_id, kiosk_id, created_at_unix_ms, expires_at_unix_ms) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(nonce_hex)
+    .bind(operator_id)
+    .bind(kiosk_id)
+    .bind(now_unix_ms)
+    .bind(expires_at_unix_ms)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Why a challenge could not be consumed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChallengeRejection {
+    Unknown,
+    Expired,
+    Used,
+}
+
+/// Marks the nonce used, atomically: exactly one caller, on any replica, wins.
+pub async fn consume_challenge(
+    pool: &AnyPool,
+    nonce_hex: &str,
+    operator_id: &str,
+    kiosk_id: &str,
+    now_unix_ms: i64,
+) -> Result<Result<(), ChallengeRejection>, DbError> {
+    let done = sqlx::query(
+        "UPDATE challenges SET used_at_unix_ms = $1 \
+         WHERE nonce_hex = $2 AND operator_id = $3 AND kiosk_id = $4 \
+           AND used_at_unix_ms IS NULL AND expires_at_unix_ms > $5",
+    )
+    .bind(now_unix_ms)
+    .bind(nonce_hex)
+    .bind(operator_id)
+    .bind(kiosk_id)
+    .bind(now_unix_ms)
+    .execute(pool)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(Ok(()));
+    }
+    let row = sqlx::query(
+        "SELECT used_at_unix_ms, expires_at_unix_ms FROM challenges \
+         WHERE nonce_hex = $1 AND operator_id = $2 AND kiosk_id = $3",
+    )
+    .bind(nonce_hex)
+    .bind(operator_id)
+    .bind(kiosk_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(Err(match row {
+        None => ChallengeRejection::Unknown,
+        Some(row) => {
+            let used: Option<i64> = row.try_get("used_at_unix_ms")?;
+            if used.is_some() {
+                ChallengeRejection::Used
+            } else {
+                ChallengeRejection::Expired
+            }
+        }
+    }))
+}
+
+pub async fn find_by_idempotency_key(
+    pool: &AnyPool,
+    operator_id: &str,
+    idempotency_key: &str,
+) -> Result<Option<IssuanceRow>, DbError> {
+    let sql = format!(
+        "SELECT {ISSUANCE_COLUMNS} FROM issuances WHERE operator_id = $1 AND idempotency_key = $2"
+    );
+    let row = sqlx::query(&sql)
+        .bind(operator_id)
+        .bind(idempotency_key)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(row_to_issuance).transpose()
+}
+
+pub async fn find_issuance(
+    pool: &AnyPool,
+    request_id: &str,
+) -> Result<Option<IssuanceRow>, DbError> {
+    let sql = format!("SELECT {ISSUANCE_COLUMNS} FROM issuances WHERE request_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(request_id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(row_to_issuance).transpose()
+}
+
+async fn append_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    request_id: &str,
+    now_unix_ms: i64,
+    event: &str,
+    from: Option<IssuanceState>,
+    to: Option<IssuanceState>,
+    detail: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO audit_events (event_id, request_id, at_unix_ms, event, from_state, to_state, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(request_id)
+    .bind(now_unix_ms)
+    .bind(event)
+    .bind(from.map(IssuanceState::as_str))
+    .bind(to.map(IssuanceState::as_str))
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts a new request in state `authorized`. Returns `false` when the operator's
+/// idempotency key is already taken (the caller then replays or reports a conflict).
+pub async fn insert_authorized(
+    pool: &AnyPool,
+    row: &IssuanceRow,
+    now_unix_ms: i64,
+) -> Result<bool, DbError> {
+    assert_eq!(row.state, IssuanceState::Authorized);
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO issuances (request_id, operator_id, kiosk_id, idempotency_key, order_digest, \
+         municipality_code, card_digest, certificate_type, copies, state, created_at_unix_ms, updated_at_unix_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (operator_id, idempotency_key) DO NOTHING",
+    )
+    .bind(&row.request_id)
+    .bind(&row.operator_id)
+    .bind(&row.kiosk_id)
+    .bind(&row.idempotency_key)
+    .bind(&row.order_digest)
+    .bind(&row.municipality_code)
+    .bind(&row.card_digest)
+    .bind(&row.certificate_type)
+    .bind(row.copies)
+    .bind(row.state.as_str())
+    .bind(now_unix_ms)
+    .bind(now_unix_ms)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    append_event(
+        &mut tx,
+        &row.request_id,
+        now_unix_ms,
+        "authorized",
+        None,
+        Some(IssuanceState::Authorized),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Fields a transition may set (all optional; `None` leaves the column alone).
+#[derive(Clone, Debug, Default)]
+pub struct TransitionFields<'a> {
+    pub refusal_reason: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub fee_yen_per_copy: Option<i64>,
+    pub total_fee_yen: Option<i64>,
+    pub document_sha256: Option<&'a str>,
+    pub page_count: Option<i64>,
+}
+
+/// Moves `request_id` from `from` to `to` in one transaction with its audit event.
+/// Fails with `IllegalTransition` if the move is not allowed or the row is no longer
+/// in `from` (another replica got there first).
+pub async fn transition(
+    pool: &AnyPool,
+    request_id: &str,
+    from: IssuanceState,
+    to: IssuanceState,
+    fields: &TransitionFields<'_>,
+    now_unix_ms: i64,
+) -> Result<(), DbError> {
+    if !from.may_become(to) {
+        tracing::error!(
+            request_id,
+            from = from.as_str(),
+            to = to.as_str(),
+            "illegal transition rejected"
+        );
+        return Err(DbError::IllegalTransition {
+            request_id: request_id.to_owned(),
+            from: from.as_str(),
+            to: to.as_str(),
+            actual: None,
+        });
+    }
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE issuances SET state = $1, updated_at_unix_ms = $2, \
+           refusal_reason = COALESCE($3, refusal_reason), error_code = COALESCE($4, error_code), \
+           fee_yen_per_copy = COALESCE($5, fee_yen_per_copy), total_fee_yen = COALESCE($6, total_fee_yen), \
+           document_sha256 = COALESCE($7, document_sha256), page_count = COALESCE($8, page_count) \
+         WHERE request_id = $9 AND state = $10",
+    )
+    .bind(to.as_str())
+    .bind(now_unix_ms)
+    .bind(fields.refusal_reason)
+    .bind(fields.error_code)
+    .bind(fields.fee_yen_per_copy)
+    .bind(fields.total_fee_yen)
+    .bind(fields.document_sha256)
+    .bind(fields.page_count)
+    .bind(request_id)
+    .bind(from.as_str())
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        tx.rollback().await?;
+        let actual = find_issuance(pool, request_id)
+            .await?
+            .map(|r| r.state.as_str().to_owned());
+        tracing::error!(
+            request_id,
+            from = from.as_str(),
+            to = to.as_str(),
+            ?actual,
+            "transition lost: state changed"
+        );
+        return Err(DbError::IllegalTransition {
+            request_id: request_id.to_owned(),
+            from: from.as_str(),
+            to: to.as_str(),
+            actual,
+        });
+    }
+    let detail = fields.refusal_reason.or(fields.error_code);
+    append_event(
+        &mut tx,
+        request_id,
+        now_unix_ms,
+        to.as_str(),
+        Some(from),
+        Some(to),
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records an event that changes no state (e.g. an idempotent replay).
+pub async fn record_event(
+    pool: &AnyPool,
+    request_id: &str,
+    event: &str,
+    detail: Option<&str>,
+    now_unix_ms: i64,
+) -> Result<(), DbError> {
+    let mut tx = pool.begin().await?;
+    append_event(&mut tx, request_id, now_unix_ms, event, None, None, detail).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Count of audit events for a request (tests and operators).
+pub async fn audit_events(pool: &AnyPool, request_id: &str) -> Result<Vec<String>, DbError> {
+    let rows = sqlx::query(
+        "SELECT event FROM audit_events WHERE request_id = $1 ORDER BY at_unix_ms, event_id",
+    )
+    .bind(request_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("event").map_err(DbError::from))
+        .collect()
+}

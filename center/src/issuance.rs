@@ -1,0 +1,498 @@
+//! One issuance, end to end at the center (DESIGN.md §4): authenticate the card,
+//! consume the challenge, record the request, ask the municipality, guard the
+//! binding, compose, record the outcome. Independent of HTTP so it can be tested and
+//! reused; `routes::issuances` is a thin adapter over it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use schemas::{
+    card_binding_digest, CertificateFetch, CertificateKind, Digest32, DocumentPdf, ErrorCode,
+    IssuanceRequest, IssuanceResponse, OperatorId, RefusalReason, RequestId, Signed,
+};
+use tracing::Instrument as _;
+
+use crate::binding_guard::{check_answer, Expected, GuardError, VerifiedAnswer};
+use crate::card_auth::check_card_signature;
+use crate::db::{self, ChallengeRejection, IssuanceRow, IssuanceState, TransitionFields};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub async fn issue(
+    state: &AppState,
+    operator: &OperatorId,
+    request: IssuanceRequest,
+) -> Result<IssuanceResponse, ApiError> {
+    let started_ms = state.clock.now_unix_ms();
+    let deadline_unix_ms = started_ms + to_i64(state.timeouts.request_deadline_ms);
+
+    if !state
+        .directory
+        .kiosk_belongs_to(operator, &request.kiosk_id)
+    {
+        return Err(ApiError::new(
+            ErrorCode::KioskNotAuthorized,
+            "kiosk is not registered for this operator",
+        ));
+    }
+    request
+        .order
+        .validate()
+        .map_err(|m| ApiError::new(ErrorCode::BadRequest, m))?;
+
+    // Card: certificate first (stateless), then its signature over nonce and order,
+    // then the single-use nonce, so a forged request cannot burn a kiosk's challenge.
+    let card = state
+        .card_authority
+        .check_certificate(&request.card_certificate, started_ms.div_euclid(1000))?;
+    let order_digest =
+        schemas::order_digest(&request.kiosk_id, &request.idempotency_key, &request.order)
+            .map_err(ApiError::internal)?;
+    check_card_signature(
+        card,
+        request.challenge_nonce.as_slice(),
+        order_digest,
+        &request.card_signature,
+    )?;
+    let nonce_hex = hex::encode(request.challenge_nonce.as_slice());
+    match db::consume_challenge(
+        &state.pool,
+        &nonce_hex,
+        operator.as_str(),
+        request.kiosk_id.as_str(),
+        started_ms,
+    )
+    .await?
+    {
+        Ok(()) => {}
+        Err(ChallengeRejection::Unknown) => {
+            return Err(ApiError::new(
+                ErrorCode::ChallengeUnknown,
+                "unknown challenge",
+            ))
+        }
+        Err(ChallengeRejection::Expired) => {
+            return Err(ApiError::new(
+                ErrorCode::ChallengeExpired,
+                "challenge has expired",
+            ))
+        }
+        Err(ChallengeRejection::Used) => {
+            return Err(ApiError::new(
+                ErrorCode::ChallengeUsed,
+                "challenge was already used",
+            ))
+        }
+    }
+
+    // Routing: 住所地 is the municipality in the card certificate.
+    let municipality = state
+        .directory
+        .municipality(&card.municipality_code)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MunicipalityUnknown,
+                format!("municipality {} is not connected", card.municipality_code),
+            )
+        })?;
+
+    let (request_id, replay_of) =
+        register_or_replay(state, operator, &request, order_digest, card, started_ms).await?;
+    if let Some(Replay::Final(response)) = replay_of {
+        return response;
+    }
+    let replaying = replay_of.is_some();
+    let span = tracing::info_span!("issuance", %request_id, municipality = %municipality.code, kiosk = %request.kiosk_id);
+    async move {
+        let card_digest = Digest32(card_binding_digest(&request_id, &card.serial));
+        let fetch = Signed::sign(
+            CertificateFetch {
+                request_id,
+                municipality_code: municipality.code,
+                card_serial: card.serial.clone(),
+                card_digest,
+                order: request.order.clone(),
+                requested_at_unix_s: started_ms.div_euclid(1000),
+                deadline_unix_ms,
+            },
+            &state.center_key,
+        )
+        .map_err(ApiError::internal)?;
+
+        let left_ms = (deadline_unix_ms - state.clock.now_unix_ms()).max(0);
+        let timeout_ms = state
+            .timeouts
+            .adapter_timeout_ms
+            .min(u64::try_from(left_ms).unwrap_or(0));
+        let answer = state
+            .adapters
+            .fetch(
+                &municipality.adapter_url,
+                &fetch,
+                request_id,
+                Duration::from_millis(timeout_ms),
+            )
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(crate::adapter_client::UpstreamError::Timeout) => {
+                tracing::warn!("municipality timed out; the whole request is aborted");
+                fail(
+                    state,
+                    request_id,
+                    IssuanceState::Expired,
+                    ErrorCode::UpstreamTimeout,
+                    replaying,
+                )
+                .await?;
+                return Err(ApiError::new(
+                    ErrorCode::UpstreamTimeout,
+                    "the municipality did not answer in time",
+                )
+                .with_request(request_id));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "municipality unavailable");
+                fail(
+                    state,
+                    request_id,
+                    IssuanceState::Refused,
+                    ErrorCode::MunicipalityUnavailable,
+                    replaying,
+                )
+                .await?;
+                return Err(ApiError::new(
+                    ErrorCode::MunicipalityUnavailable,
+                    "the municipality cannot be reached",
+                )
+                .with_request(request_id));
+            }
+        };
+
+        let expected = Expected {
+            request_id,
+            municipality: municipality.code,
+            card_digest,
+        };
+        let verified = match check_answer(&expected, answer, municipality) {
+            Ok(verified) => verified,
+            Err(guard) => {
+                let code = match guard {
+                    GuardError::Signature(_) => ErrorCode::UpstreamSignatureInvalid,
+                    GuardError::Mismatch(_) => ErrorCode::BindingMismatch,
+                };
+                tracing::error!(
+                    target: "alert",
+                    %request_id,
+                    municipality = %municipality.code,
+                    error = %guard,
+                    "binding guard tripped: answer discarded, nothing composed"
+                );
+                fail(state, request_id, IssuanceState::Refused, code, replaying).await?;
+                return Err(ApiError::new(code, guard.to_string()).with_request(request_id));
+            }
+        };
+
+        let (fee_yen_per_copy, front, seals) = match verified {
+            VerifiedAnswer::Refused { reason } => {
+                return refuse(state, request_id, reason, replaying).await;
+            }
+            VerifiedAnswer::Issued {
+                fee_yen_per_copy,
+                front,
+                seals,
+            } => (fee_yen_per_copy, front, seals),
+        };
+
+        let composer = Arc::clone(&state.composer);
+        let seal_image = Arc::clone(&municipality.seal_image);
+        let verify_url = state.verify_url.clone();
+        let copies = request.order.copies;
+        let composed = tokio::task::spawn_blocking(move || {
+            composer.check_printable(front.printed_texts())?;
+            composer.compose(&composer::DocumentInput {
+                request_id,
+                front: &front,
+                seal_qr_texts: &seals,
+                official_seal: Some(&seal_image),
+                copies,
+                verify_url: &verify_url,
+            })
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        let composed = match composed {
+            Ok(composed) => composed,
+            Err(composer::ComposeError::UnprintableCharacter { codepoint, .. }) => {
+                tracing::warn!(
+                    codepoint = format!("U+{codepoint:04X}"),
+                    "record has a character the font lacks"
+                );
+                return refuse(
+                    state,
+                    request_id,
+                    RefusalReason::UnprintableCharacter,
+                    replaying,
+                )
+                .await;
+            }
+            Err(composer::ComposeError::FieldTooLong { .. }) => {
+                return refuse(state, request_id, RefusalReason::FieldTooLong, replaying).await;
+            }
+            Err(other) => {
+                fail(
+                    state,
+                    request_id,
+                    IssuanceState::Refused,
+                    ErrorCode::Internal,
+                    replaying,
+                )
+                .await?;
+                return Err(ApiError::internal(other).with_request(request_id));
+            }
+        };
+
+        if state.clock.now_unix_ms() > deadline_unix_ms {
+            // Whole-request timeout: a document finished after the deadline is discarded.
+            fail(
+                state,
+                request_id,
+                IssuanceState::Expired,
+                ErrorCode::UpstreamTimeout,
+                replaying,
+            )
+            .await?;
+            return Err(
+                ApiError::new(ErrorCode::UpstreamTimeout, "the request deadline passed")
+                    .with_request(request_id),
+            );
+        }
+
+        let total_fee_yen = fee_yen_per_copy
+            .checked_mul(u32::from(copies))
+            .ok_or_else(|| ApiError::internal("fee overflow"))?;
+        let sha256 = Digest32::of(&composed.bytes);
+        if !replaying {
+            db::transition(
+                &state.pool,
+                &request_id.to_string(),
+                IssuanceState::Authorized,
+                IssuanceState::Prepared,
+                &TransitionFields {
+                    fee_yen_per_copy: Some(i64::from(fee_yen_per_copy)),
+                    total_fee_yen: Some(i64::from(total_fee_yen)),
+                    document_sha256: Some(&sha256.to_string()),
+                    page_count: Some(i64::from(composed.page_count)),
+                    ..TransitionFields::default()
+                },
+                state.clock.now_unix_ms(),
+            )
+            .await?;
+        } else {
+            db::record_event(
+                &state.pool,
+                &request_id.to_string(),
+                "replayed",
+                None,
+                state.clock.now_unix_ms(),
+            )
+            .await?;
+        }
+        tracing::info!(
+            pages = composed.page_count,
+            bytes = composed.bytes.len(),
+            "prepared"
+        );
+        Ok(IssuanceResponse::Prepared {
+            request_id,
+            municipality_code: municipality.code,
+            municipality_name: municipality.name.clone(),
+            certificate_title: request.order.certificate.title_ja().to_owned(),
+            copies,
+            fee_yen_per_copy,
+            total_fee_yen,
+            document: DocumentPdf {
+                pdf: composed.bytes.into(),
+                sha256,
+                page_count: composed.page_count,
+            },
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+enum Replay {
+    /// The stored outcome is final; answer it again.
+    Final(Result<IssuanceResponse, ApiError>),
+    /// The request was prepared before: fetch again under the same request id (the
+    /// municipality replays its stored answer) and re-compose; the center stores no
+    /// document to replay.
+    Recompose,
+}
+
+fn certificate_type(kind: &CertificateKind) -> &'static str {
+    match kind {
+        CertificateKind::ResidentRecord { .. } => "resident_record",
+    }
+}
+
+/// Records a new request, or finds the earlier one under the same idempotency key.
+async fn register_or_replay(
+    state: &AppState,
+    operator: &OperatorId,
+    request: &IssuanceRequest,
+    order_digest: Digest32,
+    card: &schemas::CardCertificateBody,
+    now_ms: i64,
+) -> Result<(RequestId, Option<Replay>), ApiError> {
+    // Two rounds at most: an insert can lose a race against a concurrent retry.
+    for _ in 0..2 {
+        if let Some(existing) = db::find_by_idempotency_key(
+            &state.pool,
+            operator.as_str(),
+            request.idempotency_key.as_str(),
+        )
+        .await?
+        {
+            let request_id: RequestId = existing
+                .request_id
+                .parse()
+                .map_err(|e| ApiError::internal(format!("stored request id: {e:?}")))?;
+            let same_card = existing.card_digest
+                == Digest32(card_binding_digest(&request_id, &card.serial)).to_string();
+            if existing.order_digest != order_digest.to_string() || !same_card {
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyConflict,
+                    "idempotency key was used for a different request",
+                )
+                .with_request(request_id));
+            }
+            let replay = match existing.state {
+                IssuanceState::Refused => Replay::Final(replay_refusal(&existing, request_id)),
+                IssuanceState::Expired => Replay::Final(Err(ApiError::new(
+                    ErrorCode::UpstreamTimeout,
+                    "the request had timed out",
+                )
+                .with_request(request_id))),
+                IssuanceState::Authorized => Replay::Final(Err(ApiError::new(
+                    ErrorCode::RequestInProgress,
+                    "the same request is still in progress",
+                )
+                .with_request(request_id))),
+                _ => Replay::Recompose,
+            };
+            return Ok((request_id, Some(replay)));
+        }
+        let request_id = RequestId::new_random();
+        let row = IssuanceRow {
+            request_id: request_id.to_string(),
+            operator_id: operator.to_string(),
+            kiosk_id: request.kiosk_id.to_string(),
+            idempotency_key: request.idempotency_key.to_string(),
+            order_digest: order_digest.to_string(),
+            municipality_code: card.municipality_code.to_string(),
+            card_digest: Digest32(card_binding_digest(&request_id, &card.serial)).to_string(),
+            certificate_type: certificate_type(&request.order.certificate).to_owned(),
+            copies: i64::from(request.order.copies),
+            state: IssuanceState::Authorized,
+            refusal_reason: None,
+            error_code: None,
+            fee_yen_per_copy: None,
+            total_fee_yen: None,
+            document_sha256: None,
+            page_count: None,
+        };
+        if db::insert_authorized(&state.pool, &row, now_ms).await? {
+            return Ok((request_id, None));
+        }
+    }
+    Err(ApiError::internal("idempotency key race did not settle"))
+}
+
+fn replay_refusal(row: &IssuanceRow, request_id: RequestId) -> Result<IssuanceResponse, ApiError> {
+    if let Some(reason) = &row.refusal_reason {
+        let reason: RefusalReason =
+            serde_json::from_value(serde_json::Value::String(reason.clone()))
+                .map_err(ApiError::internal)?;
+        return Ok(refused_response(request_id, reason));
+    }
+    let code: ErrorCode = row
+        .error_code
+        .as_ref()
+        .and_then(|c| serde_json::from_value(serde_json::Value::String(c.clone())).ok())
+        .unwrap_or(ErrorCode::Internal);
+    Err(ApiError::new(code, "the request had failed").with_request(request_id))
+}
+
+fn refused_response(request_id: RequestId, reason: RefusalReason) -> IssuanceResponse {
+    IssuanceResponse::Refused {
+        request_id,
+        reason,
+        message_ja: RefusalReason::RESIDENT_MESSAGE_JA.to_owned(),
+        message_en: RefusalReason::RESIDENT_MESSAGE_EN.to_owned(),
+    }
+}
+
+fn reason_code(reason: RefusalReason) -> String {
+    match serde_json::to_value(reason) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{reason:?}"),
+    }
+}
+
+async fn refuse(
+    state: &AppState,
+    request_id: RequestId,
+    reason: RefusalReason,
+    replaying: bool,
+) -> Result<IssuanceResponse, ApiError> {
+    let code = reason_code(reason);
+    tracing::info!(reason = %code, "refused");
+    if !replaying {
+        db::transition(
+            &state.pool,
+            &request_id.to_string(),
+            IssuanceState::Authorized,
+            IssuanceState::Refused,
+            &TransitionFields {
+                refusal_reason: Some(&code),
+                ..TransitionFields::default()
+            },
+            state.clock.now_unix_ms(),
+        )
+        .await?;
+    }
+    Ok(refused_response(request_id, reason))
+}
+
+/// Ends the request in a terminal failure state (unless this is a replay of an
+/// already-prepared request, whose state must not move backwards).
+async fn fail(
+    state: &AppState,
+    request_id: RequestId,
+    to: IssuanceState,
+    code: ErrorCode,
+    replaying: bool,
+) -> Result<(), ApiError> {
+    if replaying {
+        return Ok(());
+    }
+    db::transition(
+        &state.pool,
+        &request_id.to_string(),
+        IssuanceState::Authorized,
+        to,
+        &TransitionFields {
+            error_code: Some(code.as_str()),
+            ..TransitionFields::default()
+        },
+        state.clock.now_unix_ms(),
+    )
+    .await?;
+    Ok(())
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,165 @@
+//! Builds the application from settings and binds the kiosk-facing listener (mTLS).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use composer::Composer;
+use schemas::KeyPair;
+use sqlx::AnyPool;
+
+use crate::adapter_client::AdapterClient;
+use crate::card_auth::CardAuthority;
+use crate::clock::{Clock, SystemClock};
+use crate::configuration::{Settings, Timeouts};
+use crate::directory::Directory;
+use crate::routes;
+
+/// Everything a request handler may use. No in-process state decides an issuance:
+/// all of it is configuration or immutable keys; decisions live in the database.
+pub struct AppState {
+    pub pool: AnyPool,
+    pub clock: Arc<dyn Clock>,
+    pub center_key: KeyPair,
+    pub card_authority: CardAuthority,
+    pub directory: Directory,
+    pub adapters: AdapterClient,
+    pub composer: Arc<Composer>,
+    pub timeouts: Timeouts,
+    pub verify_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::configuration::ConfigError),
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Tls(#[from] mtls::TlsError),
+    #[error(transparent)]
+    CardAuthority(#[from] crate::card_auth::CardAuthorityError),
+    #[error(transparent)]
+    Directory(#[from] crate::directory::DirectoryError),
+    #[error("center key {path}: {reason}")]
+    CenterKey { path: String, reason: String },
+    #[error("composer: {0}")]
+    Composer(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Upper bound on a kiosk request body (a card certificate and an order are < 2 KiB).
+const MAX_KIOSK_BODY_BYTES: usize = 64 * 1024;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pool: AnyPool,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        settings.validate()?;
+        let pool = crate::db::connect(&settings.database_url).await?;
+        let key_text = std::fs::read_to_string(&settings.center_key_path).map_err(|e| {
+            StartupError::CenterKey {
+                path: settings.center_key_path.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?;
+        let center_key =
+            KeyPair::from_seed_base64(&key_text).map_err(|e| StartupError::CenterKey {
+                path: settings.center_key_path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        let card_authority = CardAuthority::load(
+            &settings.card_authority_public_key,
+            &settings.revocation_list_path,
+        )?;
+        let directory = Directory::from_settings(&settings)?;
+        let adapters = AdapterClient::new(
+            &settings.lgwan_tls,
+            Duration::from_millis(settings.timeouts.adapter_timeout_ms),
+        )?;
+        let composer =
+            Composer::with_embedded_font().map_err(|e| StartupError::Composer(e.to_string()))?;
+        let tls = mtls::server_config(&settings.kiosk_tls)?;
+        let listener =
+            TcpListener::bind(settings.kiosk_listen).map_err(|source| StartupError::Listen {
+                addr: settings.kiosk_listen.to_string(),
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen {
+                addr: settings.kiosk_listen.to_string(),
+                source,
+            })?
+            .port();
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            clock,
+            center_key,
+            card_authority,
+            directory,
+            adapters,
+            composer: Arc::new(composer),
+            timeouts: settings.timeouts.clone(),
+            verify_url: settings.verify_url.clone(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(tracing_actix())
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(MAX_KIOSK_BODY_BYTES)
+                        .error_handler(crate::error::json_error),
+                )
+                .configure(routes::configure)
+        })
+        .on_connect(mtls::on_connect)
+        .client_request_timeout(Duration::from_secs(10))
+        .listen_rustls_0_23(listener, tls)
+        .map_err(|source| StartupError::Listen {
+            addr: settings.kiosk_listen.to_string(),
+            source,
+        })?
+        .run();
+        Ok(Self { port, server, pool })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The database pool (tests inspect stored state through it).
+    pub fn pool(&self) -> AnyPool {
+        self.pool.clone()
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn tracing_actix() -> actix_web::middleware::Logger {
+    actix_web::middleware::Logger::new("%r %s %Dms")
+}

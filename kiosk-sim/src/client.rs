@@ -1,0 +1,252 @@
+//! The kiosk's side of the kiosk ↔ center link: HTTPS with the chain operator's client
+//! certificate (mTLS), JSON bodies from `schemas`.
+//!
+//! Errors keep three cases apart because the kiosk reacts differently to each:
+//! - [`ClientError::Rejected`]: the center answered with an [`ErrorBody`]; a definitive
+//!   answer, never retried blindly;
+//! - [`ClientError::Transport`]: no answer (connect failure, timeout, cut body); the
+//!   outcome is unknown, and the order may be sent again under the same idempotency
+//!   key (with a fresh challenge: nonces are single-use);
+//! - [`ClientError::UnexpectedResponse`]: an answer that is not the contract.
+
+use std::future::Future;
+
+use schemas::{
+    ChallengeRequest, ChallengeResponse, ErrorBody, ErrorCode, IssuanceRequest, IssuanceResponse,
+    KioskId,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::configuration::KioskSettings;
+
+pub const CHALLENGES_PATH: &str = "/v1/challenges";
+pub const ISSUANCES_PATH: &str = "/v1/issuances";
+/// Response header the center may set with its id for the HTTP exchange; logged.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Longest non-contract body quoted in an error.
+const MAX_QUOTED_BODY_CHARS: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("TLS set-up for the center link failed: {0}")]
+    Tls(#[from] mtls::TlsError),
+    /// No answer: the request may or may not have reached the center.
+    #[error("no answer from {endpoint}: {source}")]
+    Transport {
+        endpoint: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The center answered non-2xx with its error body.
+    #[error("center rejected {endpoint} with HTTP {status}: {} ({})", body.code, body.message)]
+    Rejected {
+        endpoint: String,
+        status: u16,
+        body: ErrorBody,
+    },
+    #[error("center answered {endpoint} with HTTP {status} outside the contract: {detail}")]
+    UnexpectedResponse {
+        endpoint: String,
+        status: u16,
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// True when the outcome is unknown (the request may have been processed).
+    pub fn is_transport(&self) -> bool {
+        matches!(self, Self::Transport { .. })
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Transport { source, .. } if source.is_timeout())
+    }
+
+    /// The center's error code, when it sent one.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Rejected { body, .. } => Some(body.code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when the center answered at all.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Rejected { status, .. } | Self::UnexpectedResponse { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What the kiosk needs from the center. [`CenterClient`] is the real one; tests and
+/// conformance tools can put a fake center behind the same [`crate::Kiosk`].
+pub trait CenterApi {
+    fn request_challenge(
+        &self,
+        request: &ChallengeRequest,
+    ) -> impl Future<Output = Result<ChallengeResponse, ClientError>> + Send;
+
+    fn request_issuance(
+        &self,
+        request: &IssuanceRequest,
+    ) -> impl Future<Output = Result<IssuanceResponse, ClientError>> + Send;
+}
+
+/// HTTPS client of the center's kiosk API, presenting the operator's certificate.
+#[derive(Clone, Debug)]
+pub struct CenterClient {
+    http: reqwest::Client,
+    challenges_url: String,
+    issuances_url: String,
+    kiosk_id: KioskId,
+}
+
+impl CenterClient {
+    pub fn new(settings: &KioskSettings) -> Result<Self, ClientError> {
+        let http = mtls::http_client(&settings.tls, settings.request_timeout())?;
+        Ok(Self {
+            http,
+            challenges_url: settings.endpoint(CHALLENGES_PATH),
+            issuances_url: settings.endpoint(ISSUANCES_PATH),
+            kiosk_id: settings.kiosk_id.clone(),
+        })
+    }
+
+    /// `POST /v1/challenges` for this client's kiosk.
+    pub async fn challenge(&self) -> Result<ChallengeResponse, ClientError> {
+        let request = ChallengeRequest {
+            kiosk_id: self.kiosk_id.clone(),
+        };
+        self.post(&self.challenges_url, &request).await
+    }
+
+    /// `POST /v1/issuances`.
+    pub async fn issue(&self, request: &IssuanceRequest) -> Result<IssuanceResponse, ClientError> {
+        self.post(&self.issuances_url, request).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let transport = |source| ClientError::Transport {
+            endpoint: url.to_owned(),
+            source,
+        };
+        let response = self
+            .http
+            .post(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        if let Some(id) = response
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            tracing::debug!(
+                endpoint = url,
+                status,
+                center_request_id = id,
+                "center answered"
+            );
+        }
+        // A body cut off mid-way is as unknown an outcome as no answer at all.
+        let bytes = response.bytes().await.map_err(transport)?;
+        decode_response(url, status, &bytes)
+    }
+}
+
+impl CenterApi for CenterClient {
+    fn request_challenge(
+        &self,
+        request: &ChallengeRequest,
+    ) -> impl Future<Output = Result<ChallengeResponse, ClientError>> + Send {
+        self.post(&self.challenges_url, request)
+    }
+
+    fn request_issuance(
+        &self,
+        request: &IssuanceRequest,
+    ) -> impl Future<Output = Result<IssuanceResponse, ClientError>> + Send {
+        self.issue(request)
+    }
+}
+
+/// Maps one HTTP answer to the contract: 2xx → `T`; otherwise the center's
+/// [`ErrorBody`] (or, failing that, an error quoting the start of the body).
+pub fn decode_response<T: DeserializeOwned>(
+    endpoint: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<T, ClientError> {
+    let unexpected = |detail: String| ClientError::UnexpectedResponse {
+        endpoint: endpoint.to_owned(),
+        status,
+        detail,
+    };
+    if (200..300).contains(&status) {
+        return serde_json::from_slice(body).map_err(|e| unexpected(e.to_string()));
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(body) => Err(ClientError::Rejected {
+            endpoint: endpoint.to_owned(),
+            status,
+            body,
+        }),
+        Err(_) => Err(unexpected(format!(
+            "no error body: {:?}",
+            String::from_utf8_lossy(body)
+                .chars()
+                .take(MAX_QUOTED_BODY_CHARS)
+                .collect::<String>()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_decodes_the_contract_type() {
+        let body = br#"{"nonce":"AAAA","expires_at_unix_s":1700000000}"#;
+        let challenge: ChallengeResponse = decode_response("c", 200, body).unwrap();
+        assert_eq!(challenge.nonce.as_slice(), &[0, 0, 0]);
+    }
+
+    #[test]
+    fn error_body_becomes_rejected_with_status_and_code() {
+        let body = br#"{"code":"challenge_used","message":"nonce already used"}"#;
+        let err = decode_response::<ChallengeResponse>("c", 409, body).unwrap_err();
+        assert_eq!(err.error_code(), Some(ErrorCode::ChallengeUsed));
+        assert_eq!(err.http_status(), Some(409));
+        assert!(!err.is_transport());
+        assert!(err.to_string().contains("challenge_used"));
+    }
+
+    #[test]
+    fn anything_else_is_unexpected() {
+        let err = decode_response::<ChallengeResponse>("c", 502, b"<html>bad gateway</html>")
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ClientError::UnexpectedResponse { status: 502, .. }
+        ));
+        assert_eq!(err.error_code(), None);
+        let err = decode_response::<ChallengeResponse>("c", 200, b"{}").unwrap_err();
+        assert!(matches!(
+            err,
+            ClientError::UnexpectedResponse { status: 200, .. }
+        ));
+    }
+}

@@ -1,0 +1,206 @@
+//! The kiosk's settings file (TOML). The sandbox writes it; field names are part of
+//! that contract:
+//!
+//! ```toml
+//! center_url = "https://127.0.0.1:8443"
+//! operator_id = "seven"
+//! kiosk_id = "tokyo-0001"
+//! request_timeout_ms = 15000
+//! [tls]
+//! cert = "/abs/pki/operator-seven.pem"
+//! key = "/abs/pki/operator-seven.key.pem"
+//! ca = "/abs/pki/ca.pem"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use schemas::{KioskId, OperatorId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read kiosk settings {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("kiosk settings {path} are not valid TOML for this kiosk: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("kiosk settings: {0}")]
+    Invalid(String),
+}
+
+/// Settings of one kiosk terminal.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+// Unknown keys are rejected so a misspelt key fails at start-up instead of silently
+// falling back to something else.
+#[serde(deny_unknown_fields)]
+pub struct KioskSettings {
+    /// Base URL of the center's kiosk API, `https://host:port` (no path needed).
+    pub center_url: String,
+    /// The chain operator; its identity on the wire is the TLS client certificate, this
+    /// copy is for logs.
+    pub operator_id: OperatorId,
+    pub kiosk_id: KioskId,
+    /// Deadline for each HTTP call to the center. The center's own deadlines towards the
+    /// municipality must be shorter (deadlines shrink at each hop).
+    pub request_timeout_ms: u64,
+    pub tls: mtls::TlsFiles,
+}
+
+impl KioskSettings {
+    /// Reads and validates the settings. Relative TLS paths are taken relative to the
+    /// settings file's directory, so a hand-written file works from any working
+    /// directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut settings = Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })?;
+        if let Some(base) = path.parent() {
+            settings.resolve_relative_paths(base);
+        }
+        Ok(settings)
+    }
+
+    /// Parses and validates settings from TOML text (paths are left as written).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let settings: Self = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: PathBuf::from("<text>"),
+            source,
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = reqwest::Url::parse(&self.center_url)
+            .map_err(|e| ConfigError::Invalid(format!("center_url {:?}: {e}", self.center_url)))?;
+        // The client is HTTPS-only (mTLS); an http:// URL would only fail later, per call.
+        if url.scheme() != "https" {
+            return Err(ConfigError::Invalid(format!(
+                "center_url must be https, got {:?}",
+                self.center_url
+            )));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::Invalid(
+                "center_url must not carry a query or fragment".into(),
+            ));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "request_timeout_ms must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// `center_url` joined with an API path such as `/v1/challenges`.
+    pub fn endpoint(&self, api_path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.center_url.trim_end_matches('/'),
+            api_path.trim_start_matches('/')
+        )
+    }
+
+    fn resolve_relative_paths(&mut self, base: &Path) {
+        for path in [&mut self.tls.cert, &mut self.tls.key, &mut self.tls.ca] {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+center_url = "https://127.0.0.1:8443"
+operator_id = "seven"
+kiosk_id = "tokyo-0001"
+request_timeout_ms = 15000
+[tls]
+cert = "/abs/pki/operator-seven.pem"
+key = "/abs/pki/operator-seven.key.pem"
+ca = "/abs/pki/ca.pem"
+"#;
+
+    #[test]
+    fn parses_the_sandbox_layout() {
+        let settings = KioskSettings::from_toml(SAMPLE).unwrap();
+        assert_eq!(settings.kiosk_id.as_str(), "tokyo-0001");
+        assert_eq!(settings.operator_id.as_str(), "seven");
+        assert_eq!(settings.request_timeout(), Duration::from_secs(15));
+        assert_eq!(settings.tls.ca, PathBuf::from("/abs/pki/ca.pem"));
+        assert_eq!(
+            settings.endpoint("/v1/challenges"),
+            "https://127.0.0.1:8443/v1/challenges"
+        );
+    }
+
+    #[test]
+    fn trailing_slash_in_url_is_harmless() {
+        let text = SAMPLE.replace("8443\"", "8443/\"");
+        let settings = KioskSettings::from_toml(&text).unwrap();
+        assert_eq!(
+            settings.endpoint("v1/issuances"),
+            "https://127.0.0.1:8443/v1/issuances"
+        );
+    }
+
+    #[test]
+    fn rejects_plain_http_unknown_keys_and_bad_ids() {
+        let http = SAMPLE.replace("https://", "http://");
+        assert!(matches!(
+            KioskSettings::from_toml(&http),
+            Err(ConfigError::Invalid(_))
+        ));
+        let typo = SAMPLE.replace("request_timeout_ms", "request_timeout");
+        assert!(matches!(
+            KioskSettings::from_toml(&typo),
+            Err(ConfigError::Parse { .. })
+        ));
+        let bad_kiosk = SAMPLE.replace("tokyo-0001", "tokyo 0001");
+        assert!(KioskSettings::from_toml(&bad_kiosk).is_err());
+        let zero = SAMPLE.replace("15000", "0");
+        assert!(KioskSettings::from_toml(&zero).is_err());
+    }
+
+    #[test]
+    fn relative_tls_paths_follow_the_settings_file() {
+        let text = SAMPLE
+            .replace("/abs/pki/operator-seven.pem", "pki/op.pem")
+            .replace("/abs/pki/ca.pem", "pki/ca.pem");
+        let dir = std::env::temp_dir().join(format!("kiosk-conf-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("kiosk.toml");
+        std::fs::write(&file, text).unwrap();
+        let settings = KioskSettings::load(&file).unwrap();
+        assert_eq!(settings.tls.cert, dir.join("pki/op.pem"));
+        assert_eq!(settings.tls.ca, dir.join("pki/ca.pem"));
+        assert_eq!(
+            settings.tls.key,
+            PathBuf::from("/abs/pki/operator-seven.key.pem")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,155 @@
+//! Settings, read from a TOML file (`municipal-adapter serve --config FILE`).
+//!
+//! ```toml
+//! listen = "127.0.0.1:0"
+//! database_url = "sqlite:///abs/path/adapter-minokamo.db?mode=rwc"
+//! center_public_key = "<base64 32-byte Ed25519 public key of the center>"
+//! [tls]
+//! cert = "/abs/pki/adapter-x.pem"
+//! key = "/abs/pki/adapter-x.key.pem"
+//! ca = "/abs/pki/ca.pem"
+//! [fault]            # optional, test-only
+//! mode = "none"      # none | wrong_request_id | wrong_card_digest | foreign_front | bad_signature
+//! delay_ms = 0
+//! [[municipalities]]
+//! code = "212113"
+//! name = "美濃加茂市"
+//! prefecture = "岐阜県"
+//! mayor_title = "美濃加茂市長"
+//! mayor_name = "藤井 浩人"
+//! signing_key_path = "/abs/keys/municipality-212113.seed"
+//! register_path = "/abs/register-212113.json"
+//! fee_yen_per_copy = 200
+//! ```
+//!
+//! Unknown keys are errors: a misspelt `[fault]` key must not silently leave a fault
+//! switched on or off.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use schemas::{MunicipalityCode, PublicKey};
+use serde::{Deserialize, Serialize};
+
+use crate::fault::FaultSettings;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to bind, e.g. `127.0.0.1:0` (port 0: any free port; see
+    /// [`crate::Application::port`]).
+    pub listen: String,
+    /// `sqlite://…` URL of the adapter's own database (register and stored answers).
+    pub database_url: String,
+    /// The center's Ed25519 public key (base64): every fetch must be signed by it.
+    pub center_public_key: PublicKey,
+    /// This server's certificate and key, and the CA client certificates chain to.
+    pub tls: mtls::TlsFiles,
+    /// Test-only fault injection; absent means none.
+    #[serde(default)]
+    pub fault: FaultSettings,
+    /// The municipalities this process serves (自治体クラウド: one process, several).
+    pub municipalities: Vec<MunicipalitySettings>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MunicipalitySettings {
+    /// 地方公共団体コード (check digit verified on load).
+    pub code: MunicipalityCode,
+    /// 市区町村名, e.g. 美濃加茂市.
+    pub name: String,
+    /// 都道府県名, e.g. 岐阜県.
+    pub prefecture: String,
+    /// 市区町村長の職名, e.g. 美濃加茂市長.
+    pub mayor_title: String,
+    /// 市区町村長の氏名.
+    pub mayor_name: String,
+    /// File holding the base64 of the municipality's 32-byte Ed25519 seed.
+    pub signing_key_path: PathBuf,
+    /// Register fixture (JSON, see README.md) loaded into the database at start.
+    pub register_path: PathBuf,
+    /// 手数料 per copy, in yen.
+    pub fee_yen_per_copy: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("settings file {path} is invalid: {message}")]
+    Parse { path: String, message: String },
+    #[error("settings: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Reads and checks a settings file.
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml_str(&text).map_err(|e| match e {
+            SettingsError::Parse { message, .. } => SettingsError::Parse {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses and checks settings from TOML text.
+    pub fn from_toml_str(text: &str) -> Result<Self, SettingsError> {
+        let settings: Self = toml::from_str(text).map_err(|e| SettingsError::Parse {
+            path: "<text>".into(),
+            message: e.to_string(),
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The settings as TOML (what the sandbox writes).
+    pub fn to_toml_string(&self) -> Result<String, SettingsError> {
+        toml::to_string(self).map_err(|e| SettingsError::Invalid(e.to_string()))
+    }
+
+    /// Checks what serde cannot: at least one municipality, no code twice, no empty names.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.municipalities.is_empty() {
+            return Err(SettingsError::Invalid(
+                "at least one [[municipalities]] entry is required".into(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for m in &self.municipalities {
+            if !seen.insert(m.code) {
+                return Err(SettingsError::Invalid(format!(
+                    "municipality {} is listed twice",
+                    m.code
+                )));
+            }
+            for (field, value) in [
+                ("name", &m.name),
+                ("prefecture", &m.prefecture),
+                ("mayor_title", &m.mayor_title),
+                ("mayor_name", &m.mayor_name),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(SettingsError::Invalid(format!(
+                        "municipality {}: {field} must not be empty",
+                        m.code
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn municipality(&self, code: MunicipalityCode) -> Option<&MunicipalitySettings> {
+        self.municipalities.iter().find(|m| m.code == code)
+    }
+}

@@ -1,0 +1,246 @@
+//! Building and running the server: keys, database, register import, TLS, listener.
+//!
+//! ```no_run
+//! # async fn demo(settings: municipal_adapter::Settings) -> Result<(), Box<dyn std::error::Error>> {
+//! let app = municipal_adapter::Application::build(settings).await?;
+//! println!("listening on {}", app.local_addr());
+//! app.run_until_stopped().await?;
+//! # Ok(()) }
+//! ```
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use schemas::{KeyPair, MunicipalityCode};
+
+use crate::answers::{AnswerStore, ANSWER_RETENTION_DAYS};
+use crate::configuration::Settings;
+use crate::db::{connect_and_migrate, DbError};
+use crate::issuance::{IssuanceService, Municipality, ISSUE_TIME_ZONE};
+use crate::register::{parse_fixture, FixtureError, RegisterStore, StoreError};
+use crate::routes;
+use crate::telemetry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("settings: {0}")]
+    Settings(#[from] crate::configuration::SettingsError),
+    #[error("municipality {code}: cannot read signing key {path}: {source}")]
+    ReadKey {
+        code: MunicipalityCode,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("municipality {code}: signing key {path} is invalid: {source}")]
+    BadKey {
+        code: MunicipalityCode,
+        path: String,
+        source: schemas::SigningError,
+    },
+    #[error("municipality {code}: cannot read register {path}: {source}")]
+    ReadRegister {
+        code: MunicipalityCode,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("municipality {code}: register {path}: {source}")]
+    Register {
+        code: MunicipalityCode,
+        path: String,
+        source: FixtureError,
+    },
+    #[error("municipality {code}: register {path} is for municipality {found}")]
+    RegisterForOtherMunicipality {
+        code: MunicipalityCode,
+        path: String,
+        found: MunicipalityCode,
+    },
+    #[error("database: {0}")]
+    Database(#[from] DbError),
+    #[error("register import: {0}")]
+    Import(#[from] StoreError),
+    #[error("TLS: {0}")]
+    Tls(#[from] mtls::TlsError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A built adapter: bound to its port, register loaded, not yet serving until
+/// [`Application::run_until_stopped`] is awaited (or spawned).
+pub struct Application {
+    local_addr: SocketAddr,
+    server: Server,
+}
+
+impl Application {
+    /// Loads keys and registers, migrates the database, binds the listener (port 0
+    /// picks a free port) and prepares the mTLS server.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        settings.validate()?;
+        settings.fault.warn_if_active();
+        let pool = connect_and_migrate(&settings.database_url).await?;
+        let register = RegisterStore::new(pool.clone());
+        let today = jiff::Timestamp::now()
+            .in_tz(ISSUE_TIME_ZONE)
+            .map_err(|e| StartupError::Other(format!("time zone {ISSUE_TIME_ZONE}: {e}")))?
+            .date();
+
+        let mut municipalities = Vec::with_capacity(settings.municipalities.len());
+        for m in &settings.municipalities {
+            let key = load_key(m.code, &m.signing_key_path)?;
+            let register_path = m.register_path.display().to_string();
+            let text = std::fs::read_to_string(&m.register_path).map_err(|source| {
+                StartupError::ReadRegister {
+                    code: m.code,
+                    path: register_path.clone(),
+                    source,
+                }
+            })?;
+            let parsed = parse_fixture(&text, today).map_err(|source| StartupError::Register {
+                code: m.code,
+                path: register_path.clone(),
+                source,
+            })?;
+            if parsed.municipality_code != m.code {
+                return Err(StartupError::RegisterForOtherMunicipality {
+                    code: m.code,
+                    path: register_path,
+                    found: parsed.municipality_code,
+                });
+            }
+            let expected_prefix = format!("{}{}", m.prefecture, m.name);
+            let foreign_addresses = parsed
+                .households
+                .iter()
+                .filter(|h| !h.address.starts_with(&expected_prefix))
+                .count();
+            if foreign_addresses > 0 {
+                tracing::warn!(
+                    municipality = %m.code,
+                    households = foreign_addresses,
+                    "household addresses that do not start with {expected_prefix}"
+                );
+            }
+            let source_sha256 = schemas::Digest32::of(text.as_bytes()).to_string();
+            let summary = register
+                .replace(&parsed, &source_sha256, jiff::Timestamp::now().as_second())
+                .await?;
+            tracing::info!(
+                municipality = %m.code,
+                kid = %key.kid(),
+                households = summary.households,
+                residents = summary.residents,
+                card_bindings = summary.card_bindings,
+                "register loaded"
+            );
+            municipalities.push(Municipality::new(m, key));
+        }
+
+        let answers = AnswerStore::new(pool);
+        let cutoff_unix_s = jiff::Timestamp::now().as_second() - ANSWER_RETENTION_DAYS * 86_400;
+        let purged = answers
+            .purge_older_than(cutoff_unix_s)
+            .await
+            .map_err(|e| StartupError::Other(format!("purging old answers: {e}")))?;
+        if purged > 0 {
+            tracing::info!(purged, "stored answers past retention deleted");
+        }
+
+        let service = IssuanceService::new(
+            settings.center_public_key,
+            municipalities,
+            register,
+            answers,
+            settings.fault.clone(),
+        )
+        .map_err(|e| StartupError::Other(e.to_string()))?;
+        let service = web::Data::new(service);
+
+        let tls = mtls::server_config(&settings.tls)?;
+        let listener =
+            TcpListener::bind(&settings.listen).map_err(|source| StartupError::Bind {
+                address: settings.listen.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            address: settings.listen.clone(),
+            source,
+        })?;
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(service.clone())
+                .app_data(routes::json_config())
+                .wrap(from_fn(telemetry::request_span))
+                .service(
+                    web::resource("/v1/certificates")
+                        .wrap(from_fn(routes::require_center))
+                        .route(web::post().to(routes::fetch_certificate))
+                        .default_service(web::to(routes::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/v1/info")
+                        .route(web::get().to(routes::info))
+                        .default_service(web::to(routes::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/health")
+                        .route(web::get().to(routes::health))
+                        .default_service(web::to(routes::method_not_allowed)),
+                )
+                .default_service(web::to(routes::not_found))
+        })
+        .on_connect(mtls::on_connect)
+        .listen_rustls_0_23(listener, tls)
+        .map_err(|source| StartupError::Bind {
+            address: settings.listen.clone(),
+            source,
+        })?
+        // In-process adapters (tests, sandbox) run side by side; a stop must not wait
+        // for the default 30 s.
+        .shutdown_timeout(5)
+        .run();
+
+        tracing::info!(address = %local_addr, "municipal adapter listening (mTLS)");
+        Ok(Self { local_addr, server })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// A handle to stop the server gracefully (`handle.stop(true).await`).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped (signal or [`ServerHandle::stop`]).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn load_key(code: MunicipalityCode, path: &Path) -> Result<KeyPair, StartupError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StartupError::ReadKey {
+        code,
+        path: path.display().to_string(),
+        source,
+    })?;
+    KeyPair::from_seed_base64(&text).map_err(|source| StartupError::BadKey {
+        code,
+        path: path.display().to_string(),
+        source,
+    })
+}

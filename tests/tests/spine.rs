@@ -1,0 +1,557 @@
+//! The spine, end to end: kiosk-sim → center → municipal-adapter → PDF, over real
+//! mTLS on loopback. Every test runs on SQLite and on PostgreSQL.
+
+use std::path::Path;
+
+use e2e::*;
+use kiosk_sim::{IssueOutcome, KioskError, SimCard};
+use sandbox::CardKind;
+use schemas::{
+    CertificateOrder, ErrorCode, HouseholdScope, IdempotencyKey, IssuanceRequest, IssuanceResponse,
+    RefusalReason,
+};
+
+/// Runs each listed test body against both back-ends.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(e2e::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(e2e::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    happy_path_prints_the_residents_certificate,
+    three_wrong_pins_lock_the_card,
+    revoked_and_expired_cards_are_refused,
+    challenges_are_single_use,
+    unregistered_card_is_refused,
+    unprintable_character_is_refused,
+    fifty_concurrent_residents_each_get_their_own_certificate,
+    idempotent_retry_replays_and_conflicts,
+);
+
+fn printed(outcome: IssueOutcome) -> kiosk_sim::PrintedDocument {
+    match outcome {
+        IssueOutcome::Printed(doc) => doc,
+        IssueOutcome::Refused { reason, .. } => panic!("refused: {reason:?}"),
+    }
+}
+
+fn center_code(error: &KioskError) -> Option<ErrorCode> {
+    match error {
+        KioskError::Center(client) => client.error_code(),
+        _ => None,
+    }
+}
+
+fn pdfs_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pdf"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+async fn happy_path_prints_the_residents_certificate(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    // 髙 is a rare but printable kanji: pick a holder whose name has one if the
+    // register has them, else any printable resident.
+    let cards = sb.printable_resident_cards();
+    let card = cards
+        .iter()
+        .find(|c| c.holder_name.contains('髙'))
+        .copied()
+        .unwrap_or(cards[0]);
+    let mut kiosk = sb.kiosk();
+    let doc = printed(
+        kiosk
+            .issue(
+                &card.path,
+                &pin_of(card),
+                resident_record(HouseholdScope::Household),
+                &sb.out,
+            )
+            .await
+            .expect("issued"),
+    );
+    assert_eq!(doc.municipality_code, card.municipality);
+    assert_eq!(doc.total_fee_yen, doc.fee_yen_per_copy);
+    assert_eq!(doc.page_count, 2, "front and back");
+
+    let text = squeeze(&pdf_text(&doc.pdf_path));
+    assert!(
+        text.contains(&squeeze(&card.holder_name)),
+        "holder's name in {text}"
+    );
+    assert!(text.contains("住民票の写し"));
+    let register =
+        std::fs::read_to_string(sb.dir.join(format!("register-{}.json", card.municipality)))
+            .unwrap();
+    let register: serde_json::Value = serde_json::from_str(&register).unwrap();
+    let address = household_address_of(&register, &card.holder_name);
+    assert!(
+        text.contains(&squeeze(&address)),
+        "address {address} in {text}"
+    );
+    assert!(
+        text.contains(&doc.request_id.to_string()),
+        "request id printed"
+    );
+
+    for id in page_request_ids(&doc.pdf_path) {
+        assert_eq!(id, doc.request_id.to_string());
+    }
+    let fonts = embedded_font_names(&doc.pdf_path);
+    assert!(!fonts.is_empty(), "a font is embedded");
+    for font in fonts {
+        let (tag, _) = font
+            .split_once('+')
+            .expect("subset fonts are named TAG+Name");
+        assert!(
+            tag.len() == 6 && tag.chars().all(|c| c.is_ascii_uppercase()),
+            "subset tag {font}"
+        );
+    }
+    let size = std::fs::metadata(&doc.pdf_path).unwrap().len();
+    assert!(
+        size < 400_000,
+        "a subset font keeps the PDF small, got {size} bytes"
+    );
+
+    // The center kept ids, digests and states, nothing personal.
+    let row = center::db::find_issuance(&sb.running.center_pool, &doc.request_id.to_string())
+        .await
+        .unwrap()
+        .expect("row");
+    assert_eq!(row.state, center::db::IssuanceState::Prepared);
+    assert_eq!(
+        row.document_sha256.as_deref(),
+        Some(doc.sha256.to_string().as_str())
+    );
+    let events = center::db::audit_events(&sb.running.center_pool, &doc.request_id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(events, vec!["authorized", "prepared"]);
+    sb.stop().await;
+}
+
+fn household_address_of(register: &serde_json::Value, name: &str) -> String {
+    for household in register["households"].as_array().unwrap() {
+        for member in household["members"].as_array().unwrap() {
+            if member["name"] == name {
+                return household["address"].as_str().unwrap().to_owned();
+            }
+        }
+    }
+    panic!("{name} not in register");
+}
+
+async fn three_wrong_pins_lock_the_card(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let card = sb.printable_resident_cards()[1];
+    let pin = pin_of(card);
+    let wrong = if pin == "0000" { "1111" } else { "0000" };
+    let mut kiosk = sb.kiosk();
+    let order = resident_record(HouseholdScope::SelfOnly);
+    for expected_left in [2u8, 1, 0] {
+        let error = kiosk
+            .issue(&card.path, wrong, order.clone(), &sb.out)
+            .await
+            .unwrap_err();
+        match error {
+            KioskError::Card(kiosk_sim::CardError::WrongPin { attempts_left }) => {
+                assert_eq!(attempts_left, expected_left)
+            }
+            other => panic!("expected a wrong PIN, got {other}"),
+        }
+    }
+    // Now even the right PIN is refused by the card, and nothing is printed.
+    let error = kiosk
+        .issue(&card.path, &pin, order, &sb.out)
+        .await
+        .unwrap_err();
+    assert!(error.card_locked(), "{error}");
+    assert!(
+        SimCard::open(&card.path).unwrap().is_locked(),
+        "the lock is stored on the card"
+    );
+    assert_eq!(pdfs_in(&sb.out), 0);
+    sb.stop().await;
+}
+
+async fn revoked_and_expired_cards_are_refused(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let mut kiosk = sb.kiosk();
+    for (kind, code) in [
+        (CardKind::Revoked, ErrorCode::CardRevoked),
+        (CardKind::Expired, ErrorCode::CardExpired),
+    ] {
+        let card = sb.cards(kind)[0];
+        let error = kiosk
+            .issue(
+                &card.path,
+                &pin_of(card),
+                resident_record(HouseholdScope::SelfOnly),
+                &sb.out,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(center_code(&error), Some(code), "{error}");
+    }
+    assert_eq!(pdfs_in(&sb.out), 0);
+    sb.stop().await;
+}
+
+/// Builds a signed issuance request by hand (the card signs after its PIN).
+fn signed_request(
+    card_path: &Path,
+    pin: &str,
+    kiosk_id: &schemas::KioskId,
+    key: &str,
+    nonce: &[u8],
+    order: CertificateOrder,
+) -> IssuanceRequest {
+    let mut card = SimCard::open(card_path).unwrap();
+    let session = card.verify_pin(pin).unwrap();
+    let idempotency_key = IdempotencyKey::parse(key).unwrap();
+    let digest = schemas::order_digest(kiosk_id, &idempotency_key, &order).unwrap();
+    IssuanceRequest {
+        idempotency_key,
+        kiosk_id: kiosk_id.clone(),
+        order,
+        challenge_nonce: nonce.to_vec().into(),
+        card_certificate: session.certificate().clone(),
+        card_signature: session.sign_auth(nonce, digest).unwrap(),
+    }
+}
+
+async fn challenges_are_single_use(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let settings = sb.kiosk_settings("seven", "seven-0002");
+    let client = kiosk_sim::CenterClient::new(&settings).unwrap();
+    let card = sb.printable_resident_cards()[2];
+    let pin = pin_of(card);
+    let order = resident_record(HouseholdScope::SelfOnly);
+
+    let challenge = client.challenge().await.unwrap();
+    let nonce = challenge.nonce.as_slice().to_vec();
+    let first = signed_request(
+        &card.path,
+        &pin,
+        &settings.kiosk_id,
+        "key-first-0001",
+        &nonce,
+        order.clone(),
+    );
+    assert!(matches!(
+        client.issue(&first).await.unwrap(),
+        IssuanceResponse::Prepared { .. }
+    ));
+
+    // The same nonce again, even under a new key with a fresh card signature: replay.
+    let again = signed_request(
+        &card.path,
+        &pin,
+        &settings.kiosk_id,
+        "key-second-0002",
+        &nonce,
+        order.clone(),
+    );
+    let error = client.issue(&again).await.unwrap_err();
+    assert_eq!(
+        error.error_code(),
+        Some(ErrorCode::ChallengeUsed),
+        "{error}"
+    );
+
+    // A nonce the center never issued.
+    let forged = signed_request(
+        &card.path,
+        &pin,
+        &settings.kiosk_id,
+        "key-third-0003",
+        &[7u8; 32],
+        order.clone(),
+    );
+    let error = client.issue(&forged).await.unwrap_err();
+    assert_eq!(
+        error.error_code(),
+        Some(ErrorCode::ChallengeUnknown),
+        "{error}"
+    );
+
+    // A challenge issued to another kiosk cannot be used by this one.
+    let other = kiosk_sim::CenterClient::new(&sb.kiosk_settings("seven", "seven-0003")).unwrap();
+    let foreign = other.challenge().await.unwrap();
+    let stolen = signed_request(
+        &card.path,
+        &pin,
+        &settings.kiosk_id,
+        "key-fourth-0004",
+        foreign.nonce.as_slice(),
+        order.clone(),
+    );
+    let error = client.issue(&stolen).await.unwrap_err();
+    assert_eq!(
+        error.error_code(),
+        Some(ErrorCode::ChallengeUnknown),
+        "{error}"
+    );
+
+    // A signature over another order does not verify (and does not burn the nonce).
+    let fresh = client.challenge().await.unwrap();
+    let mut tampered = signed_request(
+        &card.path,
+        &pin,
+        &settings.kiosk_id,
+        "key-fifth-00005",
+        fresh.nonce.as_slice(),
+        order,
+    );
+    tampered.order.copies = 2;
+    let error = client.issue(&tampered).await.unwrap_err();
+    assert_eq!(
+        error.error_code(),
+        Some(ErrorCode::CardSignatureInvalid),
+        "{error}"
+    );
+    sb.stop().await;
+}
+
+async fn unregistered_card_is_refused(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let card = sb.cards(CardKind::Unregistered)[0];
+    let mut kiosk = sb.kiosk();
+    let outcome = kiosk
+        .issue(
+            &card.path,
+            &pin_of(card),
+            resident_record(HouseholdScope::SelfOnly),
+            &sb.out,
+        )
+        .await
+        .expect("an answer");
+    match outcome {
+        IssueOutcome::Refused {
+            reason, message_ja, ..
+        } => {
+            assert_eq!(reason, RefusalReason::CardNotRegistered);
+            assert_eq!(message_ja, RefusalReason::RESIDENT_MESSAGE_JA);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(pdfs_in(&sb.out), 0);
+    sb.stop().await;
+}
+
+async fn unprintable_character_is_refused(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let card = sb.card_with_name_containing("\u{20BB7}");
+    let mut kiosk = sb.kiosk();
+    let outcome = kiosk
+        .issue(
+            &card.path,
+            &pin_of(card),
+            resident_record(HouseholdScope::SelfOnly),
+            &sb.out,
+        )
+        .await
+        .expect("an answer");
+    let request_id = match outcome {
+        IssueOutcome::Refused {
+            reason, request_id, ..
+        } => {
+            assert_eq!(reason, RefusalReason::UnprintableCharacter);
+            request_id
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(pdfs_in(&sb.out), 0);
+    let row = center::db::find_issuance(&sb.running.center_pool, &request_id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, center::db::IssuanceState::Refused);
+    assert_eq!(row.refusal_reason.as_deref(), Some("unprintable_character"));
+    assert_eq!(row.total_fee_yen, None, "no fee without a certificate");
+    sb.stop().await;
+}
+
+/// 住民票の写し of the holder alone, without 世帯主 or 筆頭者 (who may be someone else),
+/// so the holder's is the only name on the page.
+fn holder_only() -> CertificateOrder {
+    let mut order = resident_record(HouseholdScope::SelfOnly);
+    order.certificate = schemas::CertificateKind::ResidentRecord {
+        scope: HouseholdScope::SelfOnly,
+        include_domicile: false,
+        include_relationship: false,
+    };
+    order
+}
+
+async fn fifty_concurrent_residents_each_get_their_own_certificate(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let cards: Vec<_> = sb
+        .printable_resident_cards()
+        .into_iter()
+        .take(50)
+        .cloned()
+        .collect();
+    assert_eq!(
+        cards.len(),
+        50,
+        "the sample registers bind at least 50 printable residents"
+    );
+    let all_names: Vec<String> = cards.iter().map(|c| c.holder_name.clone()).collect();
+    let mut tasks = Vec::new();
+    for (i, card) in cards.iter().enumerate() {
+        let settings = sb.kiosk_settings(
+            if i % 2 == 0 { "seven" } else { "lawson" },
+            &format!(
+                "{}-{:04}",
+                if i % 2 == 0 { "seven" } else { "lawson" },
+                i / 2 + 1
+            ),
+        );
+        let out = sb.out.join(format!("kiosk-{i}"));
+        let card = card.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut kiosk = kiosk_sim::Kiosk::from_settings(&settings).unwrap();
+            let outcome = kiosk
+                .issue(&card.path, &pin_of(&card), holder_only(), &out)
+                .await;
+            (card, outcome)
+        }));
+    }
+    let mut request_ids = std::collections::HashSet::new();
+    for task in tasks {
+        let (card, outcome) = task.await.unwrap();
+        let doc = printed(outcome.unwrap_or_else(|e| panic!("{}: {e}", card.serial)));
+        assert!(request_ids.insert(doc.request_id), "request ids are unique");
+        for id in page_request_ids(&doc.pdf_path) {
+            assert_eq!(
+                id,
+                doc.request_id.to_string(),
+                "every page is bound to its own request"
+            );
+        }
+        let text = squeeze(&pdf_text(&doc.pdf_path));
+        assert!(
+            text.contains(&squeeze(&card.holder_name)),
+            "{} in its own certificate",
+            card.holder_name
+        );
+        for other in all_names.iter().filter(|n| **n != card.holder_name) {
+            assert!(
+                !text.contains(&squeeze(other)),
+                "{other} printed on {}'s certificate",
+                card.holder_name
+            );
+        }
+        assert!(text.contains(&doc.request_id.to_string()));
+    }
+    sb.stop().await;
+}
+
+async fn idempotent_retry_replays_and_conflicts(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let settings = sb.kiosk_settings("seven", "seven-0004");
+    let client = kiosk_sim::CenterClient::new(&settings).unwrap();
+    let card = sb.printable_resident_cards()[3];
+    let pin = pin_of(card);
+    let order = resident_record(HouseholdScope::SelfOnly);
+
+    let nonce = client.challenge().await.unwrap().nonce.as_slice().to_vec();
+    let first = signed_request(
+        &card.path,
+        &pin,
+        &settings.kiosk_id,
+        "retry-key-0001",
+        &nonce,
+        order.clone(),
+    );
+    let IssuanceResponse::Prepared {
+        request_id,
+        document,
+        ..
+    } = client.issue(&first).await.unwrap()
+    else {
+        panic!("prepared expected")
+    };
+    // The kiosk lost the answer and retries under the same key with a new challenge.
+    let nonce = client.challenge().await.unwrap().nonce.as_slice().to_vec();
+    let retry = signed_request(
+        &card.path,
+        &pin,
+        &settings.kiosk_id,
+        "retry-key-0001",
+        &nonce,
+        order.clone(),
+    );
+    let IssuanceResponse::Prepared {
+        request_id: again,
+        document: again_doc,
+        ..
+    } = client.issue(&retry).await.unwrap()
+    else {
+        panic!("prepared expected")
+    };
+    assert_eq!(
+        again, request_id,
+        "same key, same content: the same request"
+    );
+    assert_eq!(again_doc.sha256, document.sha256, "and the same document");
+
+    // Same key, different order: a conflict.
+    let nonce = client.challenge().await.unwrap().nonce.as_slice().to_vec();
+    let mut other_order = order;
+    other_order.copies = 2;
+    let conflict = signed_request(
+        &card.path,
+        &pin,
+        &settings.kiosk_id,
+        "retry-key-0001",
+        &nonce,
+        other_order,
+    );
+    let error = client.issue(&conflict).await.unwrap_err();
+    assert_eq!(
+        error.error_code(),
+        Some(ErrorCode::IdempotencyConflict),
+        "{error}"
+    );
+    sb.stop().await;
+}
