@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use kiosk_sim::cli::{run_issue, IssueArgs};
 
 #[derive(Parser)]
-#[command(name = "kiosk-sim", version, about = "Reference kiosk (マルチコピー機) for コンビニ交付")]
+#[command(
+    name = "kiosk-sim",
+    version,
+    about = "Reference kiosk (マルチコピー機) for コンビニ交付"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,16 +58,27 @@ async fn main() -> anyhow::Result<()> {
             demo(&out).await
         }
         Command::Sandbox(SandboxCommand::Init { dir }) => {
-            let layout = sandbox::init(&dir).with_context(|| format!("creating sandbox {}", dir.display()))?;
+            let layout = sandbox::init(&dir)
+                .with_context(|| format!("creating sandbox {}", dir.display()))?;
             println!("sandbox created in {}", layout.dir.display());
-            println!("  center:   center serve --config {}", layout.center_config.display());
+            println!(
+                "  center:   center serve --config {}",
+                layout.center_config.display()
+            );
             for (name, path) in &layout.adapter_configs {
-                println!("  adapter {name}: municipal-adapter serve --config {}", path.display());
+                println!(
+                    "  adapter {name}: municipal-adapter serve --config {}",
+                    path.display()
+                );
             }
             for (operator, path) in &layout.kiosk_configs {
                 println!("  kiosk ({operator}): kiosk-sim issue --config {} --card CARD --pin PIN --out DIR", path.display());
             }
-            println!("  {} cards in {}", layout.cards.len(), layout.dir.join("cards").display());
+            println!(
+                "  {} cards in {}",
+                layout.cards.len(),
+                layout.dir.join("cards").display()
+            );
             Ok(())
         }
         Command::Sandbox(SandboxCommand::Run { dir }) => {
@@ -109,19 +124,35 @@ async fn demo(out: &Path) -> anyhow::Result<()> {
             layout
                 .cards
                 .iter()
-                .filter(|c| c.kind == sandbox::CardKind::Resident && c.municipality.to_string() == code)
-                .filter(|c| !c.holder_name.contains('\u{20BB7}'))
+                .filter(|c| {
+                    c.kind == sandbox::CardKind::Resident
+                        && municipal_adapter::samples::issuable_cards(code).contains(&c.serial)
+                })
                 .take(3),
         );
     }
-    chosen.extend(layout.cards.iter().filter(|c| c.holder_name.contains('\u{20BB7}')).take(1));
+    chosen.extend(
+        layout
+            .cards
+            .iter()
+            .filter(|c| c.holder_name.contains('\u{20BB7}'))
+            .take(1),
+    );
 
     println!();
-    println!("{:<38}  {:<8}  {:<14}  {:<12}  {:>5}  {:>6}  result", "request id", "code", "resident", "certificate", "pages", "fee");
+    println!(
+        "{:<38}  {:<8}  {:<14}  {:<12}  {:>5}  {:>6}  result",
+        "request id", "code", "resident", "certificate", "pages", "fee"
+    );
     let mut issued = 0;
     for (i, card) in chosen.iter().enumerate() {
-        let pin = serde_json::from_str::<schemas::CardFile>(&std::fs::read_to_string(&card.path)?)?.pin;
-        let scope = if i % 2 == 0 { HouseholdScope::Household } else { HouseholdScope::SelfOnly };
+        let pin =
+            serde_json::from_str::<schemas::CardFile>(&std::fs::read_to_string(&card.path)?)?.pin;
+        let scope = if i % 2 == 0 {
+            HouseholdScope::Household
+        } else {
+            HouseholdScope::SelfOnly
+        };
         let order = CertificateOrder {
             route: Route::Residence,
             certificate: CertificateKind::ResidentRecord {
@@ -145,14 +176,22 @@ async fn demo(out: &Path) -> anyhow::Result<()> {
                     doc.pdf_path.display()
                 );
             }
-            Ok(kiosk_sim::IssueOutcome::Refused { request_id, reason, .. }) => {
+            Ok(kiosk_sim::IssueOutcome::Refused {
+                request_id, reason, ..
+            }) => {
                 println!(
                     "{:<38}  {:<8}  {:<14}  {:<12}  {:>5}  {:>6}  refused: {reason:?}",
                     request_id, card.municipality, card.holder_name, "住民票の写し", "-", "-"
                 );
             }
             Err(error) => {
-                println!("{:<38}  {:<8}  {:<14}  error: {} ({error})", "-", card.municipality, card.holder_name, error.code());
+                println!(
+                    "{:<38}  {:<8}  {:<14}  error: {} ({error})",
+                    "-",
+                    card.municipality,
+                    card.holder_name,
+                    error.code()
+                );
             }
         }
     }

@@ -88,8 +88,8 @@ impl IssueError {
     }
 }
 
-fn internal(context: &str) -> impl Fn(&dyn std::fmt::Display) -> IssueError + '_ {
-    move |e| IssueError::Internal(format!("{context}: {e}"))
+fn internal(context: &str, error: impl std::fmt::Display) -> IssueError {
+    IssueError::Internal(format!("{context}: {error}"))
 }
 
 /// A signed answer ready to send.
@@ -178,18 +178,23 @@ impl IssuanceService {
         fetch.order.validate().map_err(IssueError::BadRequest)?;
 
         // The digest covers the domain tag and the canonical payload, not the JSON as
-        // sent, so a re-serialised retry still matches.
+        // sent, so a re-serialised retry still matches. A retry of the same request
+        // (the center re-fetching for a kiosk's idempotent retry) carries a new
+        // deadline, so the request's identity is everything but its timing.
+        let mut identity = fetch.clone();
+        identity.requested_at_unix_s = 0;
+        identity.deadline_unix_ms = 0;
         let fetch_sha256 = Digest32::of(
-            &fetch
+            &identity
                 .signed_bytes()
-                .map_err(|e| internal("canonical fetch")(&e))?,
+                .map_err(|e| internal("canonical fetch", e))?,
         )
         .to_string();
         if let Some(stored) = self
             .answers
             .find(fetch.request_id)
             .await
-            .map_err(|e| internal("answer store")(&e))?
+            .map_err(|e| internal("answer store", e))?
         {
             return if stored.fetch_sha256 == fetch_sha256 {
                 tracing::info!("replaying the stored answer");
@@ -221,7 +226,7 @@ impl IssuanceService {
                 now_unix_ms: finished_unix_ms,
             });
         }
-        let json = serde_json::to_string(&answer).map_err(|e| internal("answer JSON")(&e))?;
+        let json = serde_json::to_string(&answer).map_err(|e| internal("answer JSON", e))?;
         match self
             .answers
             .insert_or_get(
@@ -232,7 +237,7 @@ impl IssuanceService {
                 now.as_second(),
             )
             .await
-            .map_err(|e| internal("answer store")(&e))?
+            .map_err(|e| internal("answer store", e))?
         {
             StoreOutcome::Inserted => Ok(Answered {
                 json,
@@ -262,7 +267,7 @@ impl IssuanceService {
             .register
             .lookup_card(municipality.code, &fetch.card_serial)
             .await
-            .map_err(|e| internal("register")(&e))?;
+            .map_err(|e| internal("register", e))?;
         let today = now.to_zoned(self.time_zone.clone()).date();
         let now_unix_s = now.as_second();
         // The request id the answer and its seals carry: the fetch's own, unless the
@@ -317,7 +322,7 @@ impl IssuanceService {
             outcome,
         };
         let key = foreign_key.as_ref().unwrap_or(&municipality.key);
-        Signed::sign(answer, key).map_err(|e| internal("signing the answer")(&e))
+        Signed::sign(answer, key).map_err(|e| internal("signing the answer", e))
     }
 
     /// Steps 7–8 for a bound card: refusal rules, then the front and its seals.
@@ -345,10 +350,10 @@ impl IssuanceService {
                 options,
                 today,
             )
-            .map_err(|e| internal("front")(&e))?,
+            .map_err(|e| internal("front", e))?,
         );
         let issued_at_unix_s =
-            u64::try_from(now_unix_s).map_err(|e| internal("clock before 1970")(&e))?;
+            u64::try_from(now_unix_s).map_err(|e| internal("clock before 1970", e))?;
         let seals = build_seals(
             municipality.code,
             seal_serial,
@@ -361,7 +366,7 @@ impl IssuanceService {
             issued_at_unix_s,
             &municipality.key,
         )
-        .map_err(|e| internal("seals")(&e))?;
+        .map_err(|e| internal("seals", e))?;
         let front = match self.fault.mode {
             FaultMode::ForeignFront => {
                 self.foreign_front(municipality, lookup, options, today, front)
@@ -390,7 +395,7 @@ impl IssuanceService {
             .register
             .other_household(municipality.code, &lookup.household.household_id)
             .await
-            .map_err(|e| internal("register")(&e))?;
+            .map_err(|e| internal("register", e))?;
         let foreign = other.as_ref().and_then(|household| {
             let holder = household.members.iter().find(|m| m.status.is_current())?;
             build_resident_record(

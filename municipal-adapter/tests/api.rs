@@ -311,6 +311,14 @@ async fn replay_is_byte_identical_and_reuse_is_409() {
     while let Some(bytes) = retries.join_next().await {
         assert_eq!(bytes.unwrap(), first);
     }
+    // A retry of the same request with new timing (the center re-fetching for a
+    // kiosk's idempotent retry) replays the same answer.
+    let mut later = fetch.clone();
+    later.requested_at_unix_s += 5;
+    later.deadline_unix_ms += 5_000;
+    let replay = adapter.post(&adapter.sign(later)).await;
+    assert_eq!(replay.status().as_u16(), 200);
+    assert_eq!(replay.bytes().await.unwrap(), first);
     // A replay is still served after the deadline: the answer exists already.
     // Same request id, different content → conflict.
     let mut other = fetch.clone();

@@ -131,11 +131,15 @@ impl TestSandbox {
             .collect()
     }
 
-    /// Resident cards whose holder's name the font can print.
+    /// Resident cards whose certificate the sample registers issue and the font can
+    /// print (not the special residents the rules refuse).
     pub fn printable_resident_cards(&self) -> Vec<&CardInfo> {
         self.cards(CardKind::Resident)
             .into_iter()
-            .filter(|c| !c.holder_name.contains('\u{20BB7}'))
+            .filter(|c| {
+                municipal_adapter::samples::issuable_cards(&c.municipality.to_string())
+                    .contains(&c.serial)
+            })
             .collect()
     }
 

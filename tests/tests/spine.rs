@@ -42,6 +42,7 @@ on_both_backends!(
     unprintable_character_is_refused,
     fifty_concurrent_residents_each_get_their_own_certificate,
     idempotent_retry_replays_and_conflicts,
+    expired_challenge_is_refused,
 );
 
 fn printed(outcome: IssueOutcome) -> kiosk_sim::PrintedDocument {
@@ -551,6 +552,44 @@ async fn idempotent_retry_replays_and_conflicts(backend: Backend) {
     assert_eq!(
         error.error_code(),
         Some(ErrorCode::IdempotencyConflict),
+        "{error}"
+    );
+    sb.stop().await;
+}
+
+async fn expired_challenge_is_refused(backend: Backend) {
+    // Challenges live 50 ms in this sandbox.
+    let Some(sb) = spawn_sandbox_with(backend, |layout| {
+        let text = std::fs::read_to_string(&layout.center_config).unwrap();
+        let mut config: toml::Table = text.parse().unwrap();
+        let timeouts = config
+            .get_mut("timeouts")
+            .and_then(|t| t.as_table_mut())
+            .unwrap();
+        timeouts.insert("challenge_ttl_ms".into(), toml::Value::Integer(50));
+        std::fs::write(&layout.center_config, toml::to_string(&config).unwrap()).unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    let settings = sb.kiosk_settings("seven", "seven-0005");
+    let client = kiosk_sim::CenterClient::new(&settings).unwrap();
+    let card = sb.printable_resident_cards()[4];
+    let nonce = client.challenge().await.unwrap().nonce.as_slice().to_vec();
+    tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+    let late = signed_request(
+        &card.path,
+        &pin_of(card),
+        &settings.kiosk_id,
+        "late-key-0001",
+        &nonce,
+        resident_record(HouseholdScope::SelfOnly),
+    );
+    let error = client.issue(&late).await.unwrap_err();
+    assert_eq!(
+        error.error_code(),
+        Some(ErrorCode::ChallengeExpired),
         "{error}"
     );
     sb.stop().await;
