@@ -17,6 +17,8 @@ const PDF_GLYPH_UNITS: f32 = 1000.0;
 /// The parsed face plus the few metrics the PDF font descriptor needs.
 pub(crate) struct EmbeddedFont {
     face: Face<'static>,
+    /// Raw glyf/loca, for an O(1) "does this glyph have ink" check (see [`Self::has_ink`]).
+    glyf: Option<GlyfIndex>,
     units_per_em: f32,
     postscript_name: String,
     /// Font-wide metrics in PDF glyph units (1/1000 em).
@@ -55,7 +57,9 @@ impl EmbeddedFont {
             .map_err(|e| ComposeError::Font(format!("embedded font does not parse: {e}")))?;
         let units_per_em = f32::from(face.units_per_em());
         if units_per_em <= 0.0 {
-            return Err(ComposeError::Font("embedded font has no units per em".into()));
+            return Err(ComposeError::Font(
+                "embedded font has no units per em".into(),
+            ));
         }
         let postscript_name = face
             .names()
@@ -63,13 +67,19 @@ impl EmbeddedFont {
             .filter(|n| n.name_id == ttf_parser::name_id::POST_SCRIPT_NAME)
             .find_map(|n| n.to_string())
             // PDF names may not contain spaces or delimiters; keep only safe characters.
-            .map(|n| n.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>())
+            .map(|n| {
+                n.chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect::<String>()
+            })
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "IPAexMincho".to_owned());
         let scale = PDF_GLYPH_UNITS / units_per_em;
         let bbox = face.global_bounding_box();
         let ascent_1000 = f32::from(face.ascender()) * scale;
+        let glyf = GlyfIndex::new(&face);
         Ok(Self {
+            glyf,
             units_per_em,
             postscript_name,
             ascent_1000,
@@ -109,14 +119,25 @@ impl EmbeddedFont {
         if glyph.0 == 0 {
             return Err(unprintable());
         }
-        if !c.is_whitespace() && self.face.glyph_bounding_box(glyph).is_none() {
+        if !c.is_whitespace() && !self.has_ink(glyph) {
             return Err(unprintable());
         }
         Ok(glyph)
     }
 
+    /// Whether the glyph draws anything. Reads the glyph's loca entry and contour count
+    /// instead of outlining it: this runs for every character of every document, and
+    /// outlining was a sixth of composition time.
+    fn has_ink(&self, glyph: GlyphId) -> bool {
+        match &self.glyf {
+            Some(index) => index.has_ink(glyph),
+            None => self.face.glyph_bounding_box(glyph).is_some(),
+        }
+    }
+
     pub(crate) fn check_printable(&self, text: &str) -> Result<(), ComposeError> {
-        text.chars().try_for_each(|c| self.printable_glyph(c).map(drop))
+        text.chars()
+            .try_for_each(|c| self.printable_glyph(c).map(drop))
     }
 
     /// Horizontal advance of `glyph` in PDF glyph units (1/1000 em).
@@ -125,7 +146,9 @@ impl EmbeddedFont {
         // conservative guess for one that does not (it can only make text measure wider).
         self.face
             .glyph_hor_advance(glyph)
-            .map_or(PDF_GLYPH_UNITS, |a| f32::from(a) * PDF_GLYPH_UNITS / self.units_per_em)
+            .map_or(PDF_GLYPH_UNITS, |a| {
+                f32::from(a) * PDF_GLYPH_UNITS / self.units_per_em
+            })
     }
 
     /// Width of `text` set at `size_pt` with `char_spacing_pt` after every glyph (as
@@ -167,6 +190,50 @@ impl EmbeddedFont {
         };
         self.face.outline_glyph(glyph, &mut sink);
         Ok(())
+    }
+}
+
+/// The raw `loca` and `glyf` tables of a TrueType-outline font.
+struct GlyfIndex {
+    loca: &'static [u8],
+    glyf: &'static [u8],
+    long_offsets: bool,
+}
+
+impl GlyfIndex {
+    fn new(face: &Face<'static>) -> Option<Self> {
+        let raw = face.raw_face();
+        Some(Self {
+            loca: raw.table(ttf_parser::Tag::from_bytes(b"loca"))?,
+            glyf: raw.table(ttf_parser::Tag::from_bytes(b"glyf"))?,
+            long_offsets: face.tables().head.index_to_location_format
+                == ttf_parser::head::IndexToLocationFormat::Long,
+        })
+    }
+
+    fn offset(&self, index: usize) -> Option<usize> {
+        if self.long_offsets {
+            let b = self.loca.get(index * 4..index * 4 + 4)?;
+            usize::try_from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])).ok()
+        } else {
+            // Short offsets are stored halved.
+            let b = self.loca.get(index * 2..index * 2 + 2)?;
+            Some(usize::from(u16::from_be_bytes([b[0], b[1]])) * 2)
+        }
+    }
+
+    /// An empty glyf entry or zero contours is a blank glyph; a malformed entry counts
+    /// as blank too (refusing is the safe side). Composite glyphs (negative count) have
+    /// ink through their components.
+    fn has_ink(&self, glyph: GlyphId) -> bool {
+        let index = usize::from(glyph.0);
+        let (Some(start), Some(end)) = (self.offset(index), self.offset(index + 1)) else {
+            return false;
+        };
+        if end <= start + 2 || end > self.glyf.len() {
+            return false;
+        }
+        i16::from_be_bytes([self.glyf[start], self.glyf[start + 1]]) != 0
     }
 }
 
@@ -221,5 +288,43 @@ impl OutlineBuilder for PathSink<'_> {
 
     fn close(&mut self) {
         self.content.close_path();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The O(1) loca check must agree with outlining for every mapped character.
+    #[test]
+    fn loca_ink_check_agrees_with_outlines() {
+        let font = EmbeddedFont::load().unwrap();
+        let mut checked = 0;
+        for subtable in font.face.tables().cmap.unwrap().subtables {
+            if !subtable.is_unicode() {
+                continue;
+            }
+            subtable.codepoints(|cp| {
+                let Some(glyph) = subtable.glyph_index(cp) else {
+                    return;
+                };
+                assert_eq!(
+                    font.has_ink(glyph),
+                    font.face.glyph_bounding_box(glyph).is_some(),
+                    "U+{cp:04X}"
+                );
+                checked += 1;
+            });
+        }
+        assert!(checked > 10_000, "only {checked} code points checked");
+    }
+
+    #[test]
+    fn blank_and_missing_glyphs_are_unprintable() {
+        let font = EmbeddedFont::load().unwrap();
+        assert!(font.printable_glyph(' ').is_ok());
+        assert!(font.printable_glyph('\u{3000}').is_ok());
+        assert!(font.printable_glyph('𠮷').is_err());
+        assert!(font.printable_glyph('\u{E0100}').is_err());
     }
 }

@@ -118,7 +118,9 @@ pub(crate) fn build_ground_pattern(font: &EmbeddedFont) -> Result<GroundPatternC
     let (w, h) = (PATTERN_CELL_WIDTH_PT, PATTERN_CELL_HEIGHT_PT);
     let mut content = pdf_writer::Content::new();
     // Hatching every 3.5 pt at 45°; lines overrun the cell and are clipped by its box.
-    content.set_stroke_gray(PATTERN_HATCH_GRAY).set_line_width(0.35);
+    content
+        .set_stroke_gray(PATTERN_HATCH_GRAY)
+        .set_line_width(0.35);
     let step_pt = 3.5;
     let mut x = -h;
     while x < w {
@@ -295,7 +297,14 @@ impl<'f> PageBuilder<'f> {
         Page { items }
     }
 
-    fn push_text(&mut self, x_pt: f32, baseline_y_pt: f32, size_pt: f32, spacing_pt: f32, text: &str) {
+    fn push_text(
+        &mut self,
+        x_pt: f32,
+        baseline_y_pt: f32,
+        size_pt: f32,
+        spacing_pt: f32,
+        text: &str,
+    ) {
         if text.is_empty() {
             return;
         }
@@ -363,7 +372,14 @@ impl<'f> PageBuilder<'f> {
         Ok(())
     }
 
-    fn label(&mut self, text: &'static str, x_pt: f32, width_pt: f32, row_bottom_pt: f32, row_height_pt: f32) -> Result<(), ComposeError> {
+    fn label(
+        &mut self,
+        text: &'static str,
+        x_pt: f32,
+        width_pt: f32,
+        row_bottom_pt: f32,
+        row_height_pt: f32,
+    ) -> Result<(), ComposeError> {
         self.cell_text(
             text,
             text,
@@ -376,7 +392,13 @@ impl<'f> PageBuilder<'f> {
         )
     }
 
-    fn header(&mut self, request_id: &str, sheet: usize, sheets: usize, back: bool) -> Result<(), ComposeError> {
+    fn header(
+        &mut self,
+        request_id: &str,
+        sheet: usize,
+        sheets: usize,
+        back: bool,
+    ) -> Result<(), ComposeError> {
         let left = format!("{REQUEST_ID_LABEL} {request_id}");
         self.push_text(MARGIN_X_PT, HEADER_BASELINE_PT, HEADER_SIZE_PT, 0.0, &left);
         let right = if back {
@@ -385,18 +407,42 @@ impl<'f> PageBuilder<'f> {
             format!("{}/{}", sheet + 1, sheets)
         };
         let width = self.font.text_width_pt(&right, HEADER_SIZE_PT + 1.0, 0.0)?;
-        self.push_text(PAGE_WIDTH_PT - MARGIN_X_PT - width, HEADER_BASELINE_PT, HEADER_SIZE_PT + 1.0, 0.0, &right);
+        self.push_text(
+            PAGE_WIDTH_PT - MARGIN_X_PT - width,
+            HEADER_BASELINE_PT,
+            HEADER_SIZE_PT + 1.0,
+            0.0,
+            &right,
+        );
         Ok(())
     }
 
     fn hline(&mut self, outer: bool, x1: f32, x2: f32, y: f32) {
-        let seg = SegmentPt { x1_pt: x1, y1_pt: y, x2_pt: x2, y2_pt: y };
-        if outer { self.outer_lines.push(seg) } else { self.inner_lines.push(seg) }
+        let seg = SegmentPt {
+            x1_pt: x1,
+            y1_pt: y,
+            x2_pt: x2,
+            y2_pt: y,
+        };
+        if outer {
+            self.outer_lines.push(seg)
+        } else {
+            self.inner_lines.push(seg)
+        }
     }
 
     fn vline(&mut self, outer: bool, x: f32, y1: f32, y2: f32) {
-        let seg = SegmentPt { x1_pt: x, y1_pt: y1, x2_pt: x, y2_pt: y2 };
-        if outer { self.outer_lines.push(seg) } else { self.inner_lines.push(seg) }
+        let seg = SegmentPt {
+            x1_pt: x,
+            y1_pt: y1,
+            x2_pt: x,
+            y2_pt: y2,
+        };
+        if outer {
+            self.outer_lines.push(seg)
+        } else {
+            self.inner_lines.push(seg)
+        }
     }
 }
 
@@ -408,10 +454,15 @@ fn centered_baseline(row_bottom_pt: f32, row_height_pt: f32, size_pt: f32) -> f3
 
 /// Lays out, and validates, the whole document. Every check that can refuse a document
 /// happens here, before a single PDF byte is written.
-pub(crate) fn lay_out(font: &EmbeddedFont, input: &DocumentInput<'_>) -> Result<Document, ComposeError> {
+pub(crate) fn lay_out(
+    font: &EmbeddedFont,
+    input: &DocumentInput<'_>,
+) -> Result<Document, ComposeError> {
     let FrontSide::ResidentRecord(front) = input.front;
     if input.copies == 0 {
-        return Err(ComposeError::InvalidInput("copies must be at least 1".into()));
+        return Err(ComposeError::InvalidInput(
+            "copies must be at least 1".into(),
+        ));
     }
     if front.members.is_empty() {
         return Err(ComposeError::InvalidInput(
@@ -512,7 +563,8 @@ fn lay_out_front(
     p.header(request_id, sheet, sheet_count, false)?;
 
     // Title, centred, letter-spaced as printed certificates are.
-    let title_width = font.text_width_pt(&front.title, TITLE_SIZE_PT, TITLE_SPACING_PT)? - TITLE_SPACING_PT;
+    let title_width =
+        font.text_width_pt(&front.title, TITLE_SIZE_PT, TITLE_SPACING_PT)? - TITLE_SPACING_PT;
     if title_width > TABLE_RIGHT_PT - TABLE_LEFT_PT {
         return Err(ComposeError::FieldTooLong {
             field: "title".into(),
@@ -548,7 +600,13 @@ fn lay_out_front(
     }
     for (label, field, value) in top_rows {
         let bottom = y - TOP_ROW_HEIGHT_PT;
-        p.label(label, TABLE_LEFT_PT, TOP_LABEL_WIDTH_PT, bottom, TOP_ROW_HEIGHT_PT)?;
+        p.label(
+            label,
+            TABLE_LEFT_PT,
+            TOP_LABEL_WIDTH_PT,
+            bottom,
+            TOP_ROW_HEIGHT_PT,
+        )?;
         p.cell_text(
             field,
             value,
@@ -599,7 +657,12 @@ fn lay_out_front(
 }
 
 /// One member block (four rows); returns the block's bottom edge.
-fn lay_out_member(p: &mut PageBuilder<'_>, row: &ResidentRow, index: usize, top_pt: f32) -> Result<f32, ComposeError> {
+fn lay_out_member(
+    p: &mut PageBuilder<'_>,
+    row: &ResidentRow,
+    index: usize,
+    top_pt: f32,
+) -> Result<f32, ComposeError> {
     let field = |name: &str| format!("members[{index}].{name}");
     let x0 = TABLE_LEFT_PT + NUMBER_COLUMN_WIDTH_PT;
     let block_height: f32 = BLOCK_ROW_HEIGHTS_PT.iter().sum();
@@ -623,15 +686,60 @@ fn lay_out_member(p: &mut PageBuilder<'_>, row: &ResidentRow, index: usize, top_
     let b1 = top_pt - h1;
     let cols = column_edges(x0, &ROW1_COLUMNS_PT);
     p.label(LABEL_NAME, cols[0], cols[1] - cols[0], b1, h1)?;
-    p.cell_text(&field("name_kana"), &row.name_kana, cols[1], cols[2] - cols[1], top_pt - 8.5, KANA_SIZE_PT, KANA_MIN_SIZE_PT, Align::Left)?;
-    p.cell_text(&field("name"), &row.name, cols[1], cols[2] - cols[1], b1 + 5.5, NAME_SIZE_PT, NAME_MIN_SIZE_PT, Align::Left)?;
+    p.cell_text(
+        &field("name_kana"),
+        &row.name_kana,
+        cols[1],
+        cols[2] - cols[1],
+        top_pt - 8.5,
+        KANA_SIZE_PT,
+        KANA_MIN_SIZE_PT,
+        Align::Left,
+    )?;
+    p.cell_text(
+        &field("name"),
+        &row.name,
+        cols[1],
+        cols[2] - cols[1],
+        b1 + 5.5,
+        NAME_SIZE_PT,
+        NAME_MIN_SIZE_PT,
+        Align::Left,
+    )?;
     p.label(LABEL_BIRTH, cols[2], cols[3] - cols[2], b1, h1)?;
     let vb = centered_baseline(b1, h1, VALUE_SIZE_PT);
-    p.cell_text(&field("birth_date_wareki"), &row.birth_date_wareki, cols[3], cols[4] - cols[3], vb, VALUE_SIZE_PT, VALUE_MIN_SIZE_PT, Align::Left)?;
+    p.cell_text(
+        &field("birth_date_wareki"),
+        &row.birth_date_wareki,
+        cols[3],
+        cols[4] - cols[3],
+        vb,
+        VALUE_SIZE_PT,
+        VALUE_MIN_SIZE_PT,
+        Align::Left,
+    )?;
     p.label(LABEL_SEX, cols[4], cols[5] - cols[4], b1, h1)?;
-    p.cell_text(&field("sex"), &row.sex, cols[5], cols[6] - cols[5], vb, VALUE_SIZE_PT, VALUE_MIN_SIZE_PT, Align::Center)?;
+    p.cell_text(
+        &field("sex"),
+        &row.sex,
+        cols[5],
+        cols[6] - cols[5],
+        vb,
+        VALUE_SIZE_PT,
+        VALUE_MIN_SIZE_PT,
+        Align::Center,
+    )?;
     p.label(LABEL_RELATIONSHIP, cols[6], cols[7] - cols[6], b1, h1)?;
-    p.cell_text(&field("relationship"), row.relationship.as_deref().unwrap_or(""), cols[7], TABLE_RIGHT_PT - cols[7], vb, VALUE_SIZE_PT, VALUE_MIN_SIZE_PT, Align::Left)?;
+    p.cell_text(
+        &field("relationship"),
+        row.relationship.as_deref().unwrap_or(""),
+        cols[7],
+        TABLE_RIGHT_PT - cols[7],
+        vb,
+        VALUE_SIZE_PT,
+        VALUE_MIN_SIZE_PT,
+        Align::Left,
+    )?;
     for &x in &cols[1..] {
         p.vline(false, x, b1, top_pt);
     }
@@ -643,9 +751,27 @@ fn lay_out_member(p: &mut PageBuilder<'_>, row: &ResidentRow, index: usize, top_
     let cols = column_edges(x0, &ROW2_COLUMNS_PT);
     let vb = centered_baseline(b2, h2, VALUE_SIZE_PT);
     p.label(LABEL_BECAME_RESIDENT, cols[0], cols[1] - cols[0], b2, h2)?;
-    p.cell_text(&field("became_resident_on_wareki"), &row.became_resident_on_wareki, cols[1], cols[2] - cols[1], vb, VALUE_SIZE_PT, VALUE_MIN_SIZE_PT, Align::Left)?;
+    p.cell_text(
+        &field("became_resident_on_wareki"),
+        &row.became_resident_on_wareki,
+        cols[1],
+        cols[2] - cols[1],
+        vb,
+        VALUE_SIZE_PT,
+        VALUE_MIN_SIZE_PT,
+        Align::Left,
+    )?;
     p.label(LABEL_PREVIOUS_ADDRESS, cols[2], cols[3] - cols[2], b2, h2)?;
-    p.cell_text(&field("previous_address"), row.previous_address.as_deref().unwrap_or(""), cols[3], TABLE_RIGHT_PT - cols[3], vb, VALUE_SIZE_PT, VALUE_MIN_SIZE_PT, Align::Left)?;
+    p.cell_text(
+        &field("previous_address"),
+        row.previous_address.as_deref().unwrap_or(""),
+        cols[3],
+        TABLE_RIGHT_PT - cols[3],
+        vb,
+        VALUE_SIZE_PT,
+        VALUE_MIN_SIZE_PT,
+        Align::Left,
+    )?;
     for &x in &cols[1..] {
         p.vline(false, x, b2, b1);
     }
@@ -657,9 +783,27 @@ fn lay_out_member(p: &mut PageBuilder<'_>, row: &ResidentRow, index: usize, top_
     let cols = column_edges(x0, &ROW3_COLUMNS_PT);
     let vb = centered_baseline(b3, h3, VALUE_SIZE_PT);
     p.label(LABEL_DOMICILE, cols[0], cols[1] - cols[0], b3, h3)?;
-    p.cell_text(&field("domicile"), row.domicile.as_deref().unwrap_or(""), cols[1], cols[2] - cols[1], vb, VALUE_SIZE_PT, VALUE_MIN_SIZE_PT, Align::Left)?;
+    p.cell_text(
+        &field("domicile"),
+        row.domicile.as_deref().unwrap_or(""),
+        cols[1],
+        cols[2] - cols[1],
+        vb,
+        VALUE_SIZE_PT,
+        VALUE_MIN_SIZE_PT,
+        Align::Left,
+    )?;
     p.label(LABEL_DOMICILE_HEAD, cols[2], cols[3] - cols[2], b3, h3)?;
-    p.cell_text(&field("domicile_head"), row.domicile_head.as_deref().unwrap_or(""), cols[3], TABLE_RIGHT_PT - cols[3], vb, VALUE_SIZE_PT, VALUE_MIN_SIZE_PT, Align::Left)?;
+    p.cell_text(
+        &field("domicile_head"),
+        row.domicile_head.as_deref().unwrap_or(""),
+        cols[3],
+        TABLE_RIGHT_PT - cols[3],
+        vb,
+        VALUE_SIZE_PT,
+        VALUE_MIN_SIZE_PT,
+        Align::Left,
+    )?;
     for &x in &cols[1..] {
         p.vline(false, x, b3, b2);
     }
@@ -671,7 +815,15 @@ fn lay_out_member(p: &mut PageBuilder<'_>, row: &ResidentRow, index: usize, top_
     let cols = column_edges(x0, &ROW4_COLUMNS_PT);
     p.label(LABEL_REMARKS, cols[0], cols[1] - cols[0], b4, h4)?;
     p.vline(false, cols[1], b4, b3);
-    lay_out_remarks(p, &field("remarks"), &row.remarks, cols[1], TABLE_RIGHT_PT - cols[1], b4, h4)?;
+    lay_out_remarks(
+        p,
+        &field("remarks"),
+        &row.remarks,
+        cols[1],
+        TABLE_RIGHT_PT - cols[1],
+        b4,
+        h4,
+    )?;
     // Block separator: a full-width outer rule.
     p.hline(true, TABLE_LEFT_PT, TABLE_RIGHT_PT, b4);
     debug_assert!((b4 - block_bottom).abs() < 0.01);
@@ -702,7 +854,11 @@ fn lay_out_remarks(
     bottom_pt: f32,
     height_pt: f32,
 ) -> Result<(), ComposeError> {
-    let remarks: Vec<&str> = remarks.iter().map(String::as_str).filter(|r| !r.is_empty()).collect();
+    let remarks: Vec<&str> = remarks
+        .iter()
+        .map(String::as_str)
+        .filter(|r| !r.is_empty())
+        .collect();
     if remarks.is_empty() {
         return Ok(());
     }
@@ -713,7 +869,9 @@ fn lay_out_remarks(
             let mut line = String::new();
             let mut line_width = 0.0;
             for c in remark.chars() {
-                let w = p.font.text_width_pt(c.encode_utf8(&mut [0; 4]), size, 0.0)?;
+                let w = p
+                    .font
+                    .text_width_pt(c.encode_utf8(&mut [0; 4]), size, 0.0)?;
                 if line_width + w > inner_width && !line.is_empty() {
                     lines.push(std::mem::take(&mut line));
                     line_width = 0.0;
@@ -728,7 +886,13 @@ fn lay_out_remarks(
             let block = leading * (lines.len() as f32 - 1.0);
             let first_baseline = centered_baseline(bottom_pt, height_pt, size) + block / 2.0;
             for (i, line) in lines.iter().enumerate() {
-                p.push_text(x_pt + CELL_PAD_PT, first_baseline - leading * i as f32, size, 0.0, line);
+                p.push_text(
+                    x_pt + CELL_PAD_PT,
+                    first_baseline - leading * i as f32,
+                    size,
+                    0.0,
+                    line,
+                );
             }
             return Ok(());
         }
@@ -747,12 +911,19 @@ fn lay_out_remarks(
 
 /// "<mayor_title>  <mayor_name>" with the seal overlapping the end of the name, as a
 /// 職印 is stamped on real certificates.
-fn lay_out_mayor(p: &mut PageBuilder<'_>, front: &ResidentRecordFront, seal_px: Option<(u32, u32)>) -> Result<(), ComposeError> {
+fn lay_out_mayor(
+    p: &mut PageBuilder<'_>,
+    front: &ResidentRecordFront,
+    seal_px: Option<(u32, u32)>,
+) -> Result<(), ComposeError> {
     let gap_em = 1.0;
     let box_width = MAYOR_NAME_END_PT - MAYOR_BOX_LEFT_PT;
-    let natural = p.font.text_width_pt(&front.mayor_title, MAYOR_SIZE_PT, 0.0)?
+    let natural = p
+        .font
+        .text_width_pt(&front.mayor_title, MAYOR_SIZE_PT, 0.0)?
         + gap_em * MAYOR_SIZE_PT
-        + p.font.text_width_pt(&front.mayor_name, MAYOR_SIZE_PT, 0.0)?;
+        + p.font
+            .text_width_pt(&front.mayor_name, MAYOR_SIZE_PT, 0.0)?;
     let size = if natural <= box_width {
         MAYOR_SIZE_PT
     } else {
@@ -778,7 +949,8 @@ fn lay_out_mayor(p: &mut PageBuilder<'_>, front: &ResidentRecordFront, seal_px: 
         let (w_px, h_px) = (w_px.max(1) as f32, h_px.max(1) as f32);
         let scale = SEAL_SIZE_PT / w_px.max(h_px);
         let (w, h) = (w_px * scale, h_px * scale);
-        // Centre about a third of an em left of the name's end, level with the glyphs' middle.
+        // The seal's left edge sits 1.3 em left of the name's end, so it covers the last
+        // character as a stamped 職印 does; vertically it is centred on the glyphs.
         let cx = MAYOR_NAME_END_PT + w / 2.0 - size * 1.3;
         let cy = MAYOR_BASELINE_PT + size * 0.38;
         p.overlay.push(Item::OfficialSeal {
@@ -870,19 +1042,64 @@ fn lay_out_back(
     // Text below the QR.
     let mut baseline = qr_bottom - quiet - 16.0;
     let seal_label = format!("{BACK_SEAL_LABEL}（{}/{}）", sheet + 1, sheet_count);
-    p.cell_text("seal label", &seal_label, BACK_TEXT_LEFT_PT, content_width, baseline, 9.0, 9.0, Align::Center)?;
+    p.cell_text(
+        "seal label",
+        &seal_label,
+        BACK_TEXT_LEFT_PT,
+        content_width,
+        baseline,
+        9.0,
+        9.0,
+        Align::Center,
+    )?;
     baseline -= BACK_LEADING_PT;
     let id_line = format!("{REQUEST_ID_LABEL} {request_id}");
-    p.cell_text("request id", &id_line, BACK_TEXT_LEFT_PT, content_width, baseline, 11.0, 9.0, Align::Center)?;
+    p.cell_text(
+        "request id",
+        &id_line,
+        BACK_TEXT_LEFT_PT,
+        content_width,
+        baseline,
+        11.0,
+        9.0,
+        Align::Center,
+    )?;
     baseline -= BACK_LEADING_PT * 2.0;
     for line in BACK_INSTRUCTIONS_BEFORE_URL {
-        p.cell_text("instructions", line, BACK_TEXT_LEFT_PT, content_width, baseline, BACK_TEXT_SIZE_PT, 8.0, Align::Left)?;
+        p.cell_text(
+            "instructions",
+            line,
+            BACK_TEXT_LEFT_PT,
+            content_width,
+            baseline,
+            BACK_TEXT_SIZE_PT,
+            8.0,
+            Align::Left,
+        )?;
         baseline -= BACK_LEADING_PT;
     }
-    p.cell_text("verify_url", verify_url, BACK_TEXT_LEFT_PT + 2.0 * BACK_TEXT_SIZE_PT, content_width - 2.0 * BACK_TEXT_SIZE_PT, baseline, 11.0, 7.0, Align::Left)?;
+    p.cell_text(
+        "verify_url",
+        verify_url,
+        BACK_TEXT_LEFT_PT + 2.0 * BACK_TEXT_SIZE_PT,
+        content_width - 2.0 * BACK_TEXT_SIZE_PT,
+        baseline,
+        11.0,
+        7.0,
+        Align::Left,
+    )?;
     baseline -= BACK_LEADING_PT;
     for line in BACK_INSTRUCTIONS_AFTER_URL {
-        p.cell_text("instructions", line, BACK_TEXT_LEFT_PT, content_width, baseline, BACK_TEXT_SIZE_PT, 8.0, Align::Left)?;
+        p.cell_text(
+            "instructions",
+            line,
+            BACK_TEXT_LEFT_PT,
+            content_width,
+            baseline,
+            BACK_TEXT_SIZE_PT,
+            8.0,
+            Align::Left,
+        )?;
         baseline -= BACK_LEADING_PT;
     }
     let instructions_bottom = baseline + BACK_LEADING_PT - 8.0;
@@ -907,6 +1124,9 @@ fn lay_out_back(
             },
         ],
     });
-    p.overlay.push(Item::FilledRects { gray: 0.0, rects: runs });
+    p.overlay.push(Item::FilledRects {
+        gray: 0.0,
+        rects: runs,
+    });
     Ok(p.finish())
 }

@@ -30,7 +30,9 @@ use font::EmbeddedFont;
 /// Why a document was not composed. Every variant is a refusal: the kiosk prints nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
-    #[error("character {character:?} (U+{codepoint:04X}) cannot be printed with the certificate font")]
+    #[error(
+        "character {character:?} (U+{codepoint:04X}) cannot be printed with the certificate font"
+    )]
     UnprintableCharacter { character: char, codepoint: u32 },
     #[error("field {field} needs {width_pt:.1} pt at the smallest allowed size but its box holds {max_width_pt:.1} pt")]
     FieldTooLong {

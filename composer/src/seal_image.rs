@@ -44,10 +44,13 @@ impl std::fmt::Debug for SealImage {
 }
 
 pub(crate) fn deflate(data: &[u8]) -> Result<Vec<u8>, ComposeError> {
-    let mut encoder = flate2::write::ZlibEncoder::new(
-        Vec::with_capacity(data.len() / 2 + 64),
-        flate2::Compression::default(),
-    );
+    deflate_at(data, flate2::Compression::default())
+}
+
+/// zlib stream (what PDF's FlateDecode expects) at an explicit level.
+pub(crate) fn deflate_at(data: &[u8], level: flate2::Compression) -> Result<Vec<u8>, ComposeError> {
+    let mut encoder =
+        flate2::write::ZlibEncoder::new(Vec::with_capacity(data.len() / 2 + 64), level);
     encoder
         .write_all(data)
         .and_then(|()| encoder.finish())
@@ -102,13 +105,19 @@ impl SealImage {
         let (rgb, alpha): (Vec<u8>, Option<Vec<u8>>) = match frame.color_type {
             png::ColorType::Rgb => (pixels.to_vec(), None),
             png::ColorType::Rgba => {
-                let rgb = pixels.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+                let rgb = pixels
+                    .chunks_exact(4)
+                    .flat_map(|p| [p[0], p[1], p[2]])
+                    .collect();
                 let alpha = pixels.chunks_exact(4).map(|p| p[3]).collect();
                 (rgb, Some(alpha))
             }
             png::ColorType::Grayscale => (pixels.iter().flat_map(|&g| [g, g, g]).collect(), None),
             png::ColorType::GrayscaleAlpha => {
-                let rgb = pixels.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0]]).collect();
+                let rgb = pixels
+                    .chunks_exact(2)
+                    .flat_map(|p| [p[0], p[0], p[0]])
+                    .collect();
                 let alpha = pixels.chunks_exact(2).map(|p| p[1]).collect();
                 (rgb, Some(alpha))
             }
@@ -229,7 +238,16 @@ pub fn render_official_seal_png(text: &str, size_px: u32) -> Result<Vec<u8>, Com
             let c = chars[next];
             next += 1;
             let y0 = inner_origin + cell_height * row as f32;
-            draw_glyph_into(&font, c, x0, y0, column_width, cell_height, size, &mut coverage);
+            draw_glyph_into(
+                &font,
+                c,
+                x0,
+                y0,
+                column_width,
+                cell_height,
+                size,
+                &mut coverage,
+            );
         }
     }
 
@@ -321,7 +339,9 @@ fn dilate(src: &[f32], size: usize, radius: usize) -> Vec<f32> {
         let lo = y.saturating_sub(radius);
         let hi = (y + radius).min(size - 1);
         for x in 0..size {
-            out[y * size + x] = (lo..=hi).map(|yy| horizontal[yy * size + x]).fold(0.0, f32::max);
+            out[y * size + x] = (lo..=hi)
+                .map(|yy| horizontal[yy * size + x])
+                .fold(0.0, f32::max);
         }
     }
     out

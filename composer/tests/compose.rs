@@ -20,7 +20,8 @@ fn composer() -> &'static Composer {
 fn official_seal() -> &'static SealImage {
     static SEAL: OnceLock<SealImage> = OnceLock::new();
     SEAL.get_or_init(|| {
-        let png = composer::render_official_seal_png("美濃加茂市長之印", 256).expect("seal renders");
+        let png =
+            composer::render_official_seal_png("美濃加茂市長之印", 256).expect("seal renders");
         SealImage::from_png(&png).expect("seal decodes")
     })
 }
@@ -72,17 +73,25 @@ fn type0_fonts(pdf: &lopdf::Document) -> Vec<(String, bool)> {
     let mut fonts = Vec::new();
     for object in pdf.objects.values() {
         let Ok(dict) = object.as_dict() else { continue };
-        let is_type0 = dict.get(b"Subtype").and_then(|s| s.as_name()).ok() == Some(b"Type0".as_slice());
+        let is_type0 =
+            dict.get(b"Subtype").and_then(|s| s.as_name()).ok() == Some(b"Type0".as_slice());
         if !is_type0 {
             continue;
         }
-        let base = String::from_utf8_lossy(dict.get(b"BaseFont").unwrap().as_name().unwrap()).into_owned();
+        let base =
+            String::from_utf8_lossy(dict.get(b"BaseFont").unwrap().as_name().unwrap()).into_owned();
         let descendant_ref = dict.get(b"DescendantFonts").unwrap().as_array().unwrap()[0]
             .as_reference()
             .unwrap();
         let cid_font = pdf.get_dictionary(descendant_ref).unwrap();
         let descriptor = pdf
-            .get_dictionary(cid_font.get(b"FontDescriptor").unwrap().as_reference().unwrap())
+            .get_dictionary(
+                cid_font
+                    .get(b"FontDescriptor")
+                    .unwrap()
+                    .as_reference()
+                    .unwrap(),
+            )
             .unwrap();
         fonts.push((base, descriptor.get(b"FontFile2").is_ok()));
     }
@@ -103,14 +112,20 @@ fn six_member_household_is_two_pages_small_and_tagged() {
     let pdf = lopdf::Document::load_mem(&composed.bytes).expect("lopdf parses our PDF");
     let ids = page_request_ids(&pdf);
     assert_eq!(ids.len(), 2);
-    assert!(ids.iter().all(|id| *id == fixture.request_id.to_string()), "{ids:?}");
+    assert!(
+        ids.iter().all(|id| *id == fixture.request_id.to_string()),
+        "{ids:?}"
+    );
 
     let fonts = type0_fonts(&pdf);
     assert_eq!(fonts.len(), 1, "{fonts:?}");
     let (base_font, embedded) = &fonts[0];
     assert!(embedded, "font program must be embedded");
     let (tag, name) = base_font.split_once('+').expect("subset prefix");
-    assert!(tag.len() == 6 && tag.bytes().all(|b| b.is_ascii_uppercase()), "{base_font}");
+    assert!(
+        tag.len() == 6 && tag.bytes().all(|b| b.is_ascii_uppercase()),
+        "{base_font}"
+    );
     assert!(name.contains("IPAex"), "{base_font}");
 }
 
@@ -144,7 +159,10 @@ fn composition_is_deterministic() {
     let fixture = Fixture::new(six_member_front());
     let a = composer().compose(&fixture.input(1)).unwrap();
     let b = composer().compose(&fixture.input(1)).unwrap();
-    assert_eq!(a.bytes, b.bytes, "same input, same bytes (replays are identical)");
+    assert_eq!(
+        a.bytes, b.bytes,
+        "same input, same bytes (replays are identical)"
+    );
 }
 
 #[test]
@@ -164,11 +182,29 @@ fn check_printable_rejects_what_the_font_cannot_print() {
         Err(ComposeError::UnprintableCharacter { codepoint, .. }) => assert_eq!(codepoint, 0xE0100),
         other => panic!("expected the IVS selector to be refused, got {other:?}"),
     }
-    for refused in ["辻\u{FE00}", "a\u{0007}", "x\u{200B}", "\u{E000}", "\u{FFFD}", "改\n行"] {
-        assert!(c.check_printable([refused]).is_err(), "{refused:?} must be refused");
+    for refused in [
+        "辻\u{FE00}",
+        "a\u{0007}",
+        "x\u{200B}",
+        "\u{E000}",
+        "\u{FFFD}",
+        "改\n行",
+    ] {
+        assert!(
+            c.check_printable([refused]).is_err(),
+            "{refused:?} must be refused"
+        );
     }
-    c.check_printable(["髙橋", "﨑", "邉", "渡邊", "岐阜県美濃加茂市太田町1234番地の5", "令和8年11月23日", "ＡＢＣ　１２３"])
-        .expect("common names and addresses are printable");
+    c.check_printable([
+        "髙橋",
+        "﨑",
+        "邉",
+        "渡邊",
+        "岐阜県美濃加茂市太田町1234番地の5",
+        "令和8年11月23日",
+        "ＡＢＣ　１２３",
+    ])
+    .expect("common names and addresses are printable");
 }
 
 #[test]
@@ -206,9 +242,12 @@ fn absurdly_long_address_is_field_too_long() {
 fn a_long_but_reasonable_address_is_shrunk_not_refused() {
     let mut front = six_member_front();
     let FrontSide::ResidentRecord(record) = &mut front;
-    record.address = "岐阜県美濃加茂市太田町1234番地の5　美濃加茂グランドパレス太田本町駅前東館1501号室".into();
+    record.address =
+        "岐阜県美濃加茂市太田町1234番地の5　美濃加茂グランドパレス太田本町駅前東館1501号室".into();
     let fixture = Fixture::new(front);
-    composer().compose(&fixture.input(1)).expect("fits at a smaller size");
+    composer()
+        .compose(&fixture.input(1))
+        .expect("fits at a smaller size");
 }
 
 #[test]
@@ -216,7 +255,11 @@ fn too_many_remarks_are_field_too_long() {
     let mut front = six_member_front();
     let FrontSide::ResidentRecord(record) = &mut front;
     record.members[0].remarks = (0..6)
-        .map(|i| format!("令和{i}年4月1日 岐阜県可児市広見一丁目1番地から転入（転入届出 令和{i}年4月3日）"))
+        .map(|i| {
+            format!(
+                "令和{i}年4月1日 岐阜県可児市広見一丁目1番地から転入（転入届出 令和{i}年4月3日）"
+            )
+        })
         .collect();
     let fixture = Fixture::new(front);
     match composer().compose(&fixture.input(1)) {
@@ -231,13 +274,18 @@ fn seal_count_must_match_front_pages() {
     let extra = fixture.seals[0].clone();
     fixture.seals.push(extra);
     match composer().compose(&fixture.input(1)) {
-        Err(ComposeError::SealCountMismatch { expected, got }) => assert_eq!((expected, got), (1, 2)),
+        Err(ComposeError::SealCountMismatch { expected, got }) => {
+            assert_eq!((expected, got), (1, 2))
+        }
         other => panic!("expected SealCountMismatch, got {other:?}"),
     }
     fixture.seals.clear();
     assert!(matches!(
         composer().compose(&fixture.input(1)),
-        Err(ComposeError::SealCountMismatch { expected: 1, got: 0 })
+        Err(ComposeError::SealCountMismatch {
+            expected: 1,
+            got: 0
+        })
     ));
 }
 
@@ -271,17 +319,29 @@ fn a_seal_of_another_request_is_refused() {
 #[test]
 fn page_limits_and_copies_are_enforced() {
     let fixture = Fixture::new(front_with_n_members(61));
-    assert!(matches!(composer().compose(&fixture.input(1)), Err(ComposeError::TooManyPages)));
+    assert!(matches!(
+        composer().compose(&fixture.input(1)),
+        Err(ComposeError::TooManyPages)
+    ));
     let fixture = Fixture::new(six_member_front());
-    assert!(matches!(composer().compose(&fixture.input(101)), Err(ComposeError::TooManyPages)));
-    assert!(matches!(composer().compose(&fixture.input(0)), Err(ComposeError::InvalidInput(_))));
+    assert!(matches!(
+        composer().compose(&fixture.input(101)),
+        Err(ComposeError::TooManyPages)
+    ));
+    assert!(matches!(
+        composer().compose(&fixture.input(0)),
+        Err(ComposeError::InvalidInput(_))
+    ));
     let empty = front_with_members(Vec::new());
     let input = DocumentInput {
         front: &empty,
         seal_qr_texts: &[],
         ..fixture.input(1)
     };
-    assert!(matches!(composer().compose(&input), Err(ComposeError::InvalidInput(_))));
+    assert!(matches!(
+        composer().compose(&input),
+        Err(ComposeError::InvalidInput(_))
+    ));
 }
 
 #[test]
@@ -301,8 +361,14 @@ fn seal_images_decode_and_bad_ones_are_refused() {
     let rgba = seal.rgba_pixels();
     let inked = rgba.chunks_exact(4).filter(|p| p[3] > 128).count();
     // A border plus eight characters: plenty of ink, but mostly transparent.
-    assert!(inked > 256 * 256 / 10 && inked < 256 * 256 * 6 / 10, "inked pixels: {inked}");
-    assert!(matches!(SealImage::from_png(b"not a png"), Err(ComposeError::InvalidImage(_))));
+    assert!(
+        inked > 256 * 256 / 10 && inked < 256 * 256 * 6 / 10,
+        "inked pixels: {inked}"
+    );
+    assert!(matches!(
+        SealImage::from_png(b"not a png"),
+        Err(ComposeError::InvalidImage(_))
+    ));
     assert!(matches!(
         composer::render_official_seal_png("𠮷田市長之印", 128),
         Err(ComposeError::UnprintableCharacter { .. })
@@ -335,8 +401,14 @@ fn back_side_qr_decodes_to_the_seal_text() {
 fn decode_rects(rects: &[RectPt]) -> String {
     let module_pt = rects.iter().map(|r| r.height_pt).fold(f32::MAX, f32::min);
     let left = rects.iter().map(|r| r.x_pt).fold(f32::MAX, f32::min);
-    let top = rects.iter().map(|r| r.y_pt + r.height_pt).fold(f32::MIN, f32::max);
-    let right = rects.iter().map(|r| r.x_pt + r.width_pt).fold(f32::MIN, f32::max);
+    let top = rects
+        .iter()
+        .map(|r| r.y_pt + r.height_pt)
+        .fold(f32::MIN, f32::max);
+    let right = rects
+        .iter()
+        .map(|r| r.x_pt + r.width_pt)
+        .fold(f32::MIN, f32::max);
     let width = ((right - left) / module_pt).round() as usize;
     let mut grid = vec![false; width * width];
     for r in rects {
@@ -350,7 +422,10 @@ fn decode_rects(rects: &[RectPt]) -> String {
     let (scale, quiet) = (4usize, 4usize);
     let side = (width + 2 * quiet) * scale;
     let mut image = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
-        let (mx, my) = ((x / scale).wrapping_sub(quiet), (y / scale).wrapping_sub(quiet));
+        let (mx, my) = (
+            (x / scale).wrapping_sub(quiet),
+            (y / scale).wrapping_sub(quiet),
+        );
         if mx < width && my < width && grid[my * width + mx] {
             0
         } else {
@@ -371,7 +446,10 @@ fn fixed_mask_qr_round_trips_through_an_independent_decoder() {
     let (scale, quiet) = (3usize, 4usize);
     let side = (n + 2 * quiet) * scale;
     let mut image = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
-        let (mx, my) = ((x / scale).wrapping_sub(quiet), (y / scale).wrapping_sub(quiet));
+        let (mx, my) = (
+            (x / scale).wrapping_sub(quiet),
+            (y / scale).wrapping_sub(quiet),
+        );
         if mx < n && my < n && matrix.is_dark(mx, my) {
             0
         } else {
@@ -412,7 +490,11 @@ fn pdftotext_extracts_the_japanese_text() {
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout).unwrap();
     for expected in [
         "住民票の写し".to_owned(),
@@ -425,7 +507,10 @@ fn pdftotext_extracts_the_japanese_text() {
         VERIFY_URL.to_owned(),
         "center verify".to_owned(),
     ] {
-        assert!(text.contains(&expected), "{expected:?} not extracted from:\n{text}");
+        assert!(
+            text.contains(&expected),
+            "{expected:?} not extracted from:\n{text}"
+        );
     }
 }
 
@@ -459,7 +544,8 @@ fn rendered_back_page_qr_scans() {
     let pgm = std::fs::read(dir.join("back.pgm")).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     let (width, height, pixels) = parse_pgm(&pgm);
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
     let grids = image.detect_grids();
     assert_eq!(grids.len(), 1, "one QR symbol on the back page");
     let (_meta, text) = grids[0].decode().expect("printed QR decodes");

@@ -270,3 +270,62 @@ guard_test!(
     "bad_signature",
     ErrorCode::UpstreamSignatureInvalid
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_municipality_aborts_the_whole_request() {
+    // The adapter answers after 2.5 s; the center's whole-request deadline is 1 s.
+    let Some(sb) = spawn_sandbox_with(Backend::Sqlite, |layout| {
+        for (_, path) in &layout.adapter_configs {
+            let mut text = std::fs::read_to_string(path).unwrap();
+            text.push_str("\n[fault]\nmode = \"none\"\ndelay_ms = 2500\n");
+            std::fs::write(path, text).unwrap();
+        }
+        let text = std::fs::read_to_string(&layout.center_config).unwrap();
+        let mut config: toml::Table = text.parse().unwrap();
+        let timeouts = config
+            .get_mut("timeouts")
+            .and_then(|t| t.as_table_mut())
+            .unwrap();
+        timeouts.insert("request_deadline_ms".into(), toml::Value::Integer(1_000));
+        timeouts.insert("adapter_timeout_ms".into(), toml::Value::Integer(1_000));
+        std::fs::write(&layout.center_config, toml::to_string(&config).unwrap()).unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    let card = sb.printable_resident_cards()[0];
+    let mut kiosk = sb.kiosk();
+    let started = std::time::Instant::now();
+    let error = kiosk
+        .issue(
+            &card.path,
+            &pin_of(card),
+            resident_record(HouseholdScope::SelfOnly),
+            &sb.out,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, KioskError::Center(c) if c.error_code() == Some(ErrorCode::UpstreamTimeout)),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2_400),
+        "the center did not wait for the late answer"
+    );
+    let request_id = error
+        .request_id()
+        .expect("the center names the request")
+        .to_string();
+    // Let the late answer arrive; it must change nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
+    let row = center::db::find_issuance(&sb.running.center_pool, &request_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, center::db::IssuanceState::Expired);
+    assert_eq!(row.total_fee_yen, None);
+    assert_eq!(pdfs_in(&sb.out), 0);
+    sb.stop().await;
+}
