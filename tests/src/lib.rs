@@ -237,3 +237,44 @@ pub fn embedded_font_names(path: &Path) -> Vec<String> {
     }
     names
 }
+
+/// PDFs a kiosk printed into `dir`.
+pub fn pdfs_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pdf"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Sets `[timeouts]` entries of the center's settings before start.
+pub fn set_center_timeouts(layout: &sandbox::Layout, entries: &[(&str, i64)]) {
+    let text = std::fs::read_to_string(&layout.center_config).expect("center.toml");
+    let mut config: toml::Table = text.parse().expect("center.toml parses");
+    let timeouts = config
+        .get_mut("timeouts")
+        .and_then(|t| t.as_table_mut())
+        .expect("[timeouts]");
+    for (key, value) in entries {
+        timeouts.insert((*key).into(), toml::Value::Integer(*value));
+    }
+    std::fs::write(
+        &layout.center_config,
+        toml::to_string(&config).expect("toml"),
+    )
+    .expect("write");
+}
+
+/// Appends a `[fault]` table (test-only fault injection) to every adapter's settings.
+pub fn set_adapter_fault(layout: &sandbox::Layout, mode: &str, delay_ms: u64) {
+    for (_, path) in &layout.adapter_configs {
+        let mut text = std::fs::read_to_string(path).expect("adapter settings");
+        text.push_str(&format!(
+            "\n[fault]\nmode = \"{mode}\"\ndelay_ms = {delay_ms}\n"
+        ));
+        std::fs::write(path, text).expect("write");
+    }
+}

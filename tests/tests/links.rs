@@ -1,22 +1,9 @@
 //! Both links are mutual TLS with the deployment CA, and the binding guard stops any
 //! answer that is not bound to the request and card it claims.
 
-use std::path::Path;
-
 use e2e::*;
 use kiosk_sim::{IssueOutcome, KioskError};
 use schemas::{ErrorCode, HouseholdScope};
-
-fn pdfs_in(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "pdf"))
-                .count()
-        })
-        .unwrap_or(0)
-}
 
 fn client_with(files: mtls::TlsFiles) -> reqwest::Client {
     mtls::http_client(&files, std::time::Duration::from_secs(5)).expect("client")
@@ -198,13 +185,7 @@ async fn center_refuses_an_adapter_certificate_from_an_unknown_ca() {
 
 /// Sets a fault mode in every adapter's settings file before start.
 fn with_fault(mode: &'static str) -> impl FnOnce(&sandbox::Layout) {
-    move |layout| {
-        for (_, path) in &layout.adapter_configs {
-            let mut text = std::fs::read_to_string(path).unwrap();
-            text.push_str(&format!("\n[fault]\nmode = \"{mode}\"\n"));
-            std::fs::write(path, text).unwrap();
-        }
-    }
+    move |layout| set_adapter_fault(layout, mode, 0)
 }
 
 macro_rules! guard_test {
@@ -275,20 +256,14 @@ guard_test!(
 async fn a_slow_municipality_aborts_the_whole_request() {
     // The adapter answers after 2.5 s; the center's whole-request deadline is 1 s.
     let Some(sb) = spawn_sandbox_with(Backend::Sqlite, |layout| {
-        for (_, path) in &layout.adapter_configs {
-            let mut text = std::fs::read_to_string(path).unwrap();
-            text.push_str("\n[fault]\nmode = \"none\"\ndelay_ms = 2500\n");
-            std::fs::write(path, text).unwrap();
-        }
-        let text = std::fs::read_to_string(&layout.center_config).unwrap();
-        let mut config: toml::Table = text.parse().unwrap();
-        let timeouts = config
-            .get_mut("timeouts")
-            .and_then(|t| t.as_table_mut())
-            .unwrap();
-        timeouts.insert("request_deadline_ms".into(), toml::Value::Integer(1_000));
-        timeouts.insert("adapter_timeout_ms".into(), toml::Value::Integer(1_000));
-        std::fs::write(&layout.center_config, toml::to_string(&config).unwrap()).unwrap();
+        set_adapter_fault(layout, "none", 2_500);
+        set_center_timeouts(
+            layout,
+            &[
+                ("request_deadline_ms", 1_000),
+                ("adapter_timeout_ms", 1_000),
+            ],
+        );
     })
     .await
     else {

@@ -59,17 +59,6 @@ fn center_code(error: &KioskError) -> Option<ErrorCode> {
     }
 }
 
-fn pdfs_in(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "pdf"))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 async fn happy_path_prints_the_residents_certificate(backend: Backend) {
     let Some(sb) = spawn_sandbox(backend).await else {
         return;
@@ -560,14 +549,7 @@ async fn idempotent_retry_replays_and_conflicts(backend: Backend) {
 async fn expired_challenge_is_refused(backend: Backend) {
     // Challenges live 50 ms in this sandbox.
     let Some(sb) = spawn_sandbox_with(backend, |layout| {
-        let text = std::fs::read_to_string(&layout.center_config).unwrap();
-        let mut config: toml::Table = text.parse().unwrap();
-        let timeouts = config
-            .get_mut("timeouts")
-            .and_then(|t| t.as_table_mut())
-            .unwrap();
-        timeouts.insert("challenge_ttl_ms".into(), toml::Value::Integer(50));
-        std::fs::write(&layout.center_config, toml::to_string(&config).unwrap()).unwrap();
+        set_center_timeouts(layout, &[("challenge_ttl_ms", 50)])
     })
     .await
     else {
