@@ -8,7 +8,7 @@
 //!    loop, fixed-mask QR (shared layout), the ground pattern as one reused Form
 //!    XObject holding one small tiling pattern, seal pixels decoded once.
 //!
-//! Run: `cargo bench -p composer --bench compose`
+//! Run: `cargo bench -p composer --features bench-printpdf --bench compose`
 //! (`COMPOSE_BENCH_ITERATIONS=n` to change the default of 200 per backend;
 //! `COMPOSE_BENCH_WRITE_DIR=dir` to keep one PDF from each backend.)
 
