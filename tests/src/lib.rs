@@ -47,8 +47,23 @@ pub async fn fresh_postgres_database() -> Option<String> {
     Some(format!("{prefix}/{name}"))
 }
 
+/// Drops a per-test database (best effort: a leftover only costs disk).
+async fn drop_postgres_database(url: &str) {
+    use sqlx::Connection as _;
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_base_url()).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
 pub struct TestSandbox {
     pub running: RunningSandbox,
+    /// The per-test PostgreSQL database, dropped by `stop`.
+    postgres_url: Option<String>,
     pub dir: PathBuf,
     pub out: PathBuf,
     _tmp: TempDir,
@@ -92,7 +107,7 @@ pub async fn spawn_sandbox_with(
     let running = sandbox::start(
         &dir,
         StartOptions {
-            center_database_url,
+            center_database_url: center_database_url.clone(),
         },
     )
     .await
@@ -100,6 +115,7 @@ pub async fn spawn_sandbox_with(
     let out = tmp.path().join("out");
     Some(TestSandbox {
         running,
+        postgres_url: center_database_url,
         dir,
         out,
         _tmp: tmp,
@@ -153,7 +169,11 @@ impl TestSandbox {
     }
 
     pub async fn stop(self) {
+        self.running.center_pool.close().await;
         self.running.stop().await;
+        if let Some(url) = &self.postgres_url {
+            drop_postgres_database(url).await;
+        }
     }
 }
 
