@@ -119,7 +119,7 @@ async fn demo(out: &Path) -> anyhow::Result<()> {
 
     // A few residents of each municipality, plus one whose name the font cannot print.
     let mut chosen = Vec::new();
-    for code in ["212113", "112330"] {
+    for code in ["212113", "215015", "112330"] {
         chosen.extend(
             layout
                 .cards

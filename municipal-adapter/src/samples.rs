@@ -5,8 +5,9 @@
 //! | --- | --- | --- | --- |
 //! | 212113 | 岐阜県美濃加茂市 | 13 (one of six members) | 27 issuable + 6 special |
 //! | 112330 | 埼玉県北本市 | 11 (one of six, one of seven members: two front pages) | 29 issuable |
+//! | 215015 | 岐阜県加茂郡坂祝町 | 7 (one of six members) | 15 issuable |
 //!
-//! Card serials are `<code>` + 10 digits. Serials `…0001` up to [`ISSUABLE_CARDS`]
+//! Card serials are `<code>` + 10 digits. Serials `…0001` up to [`issuable_card_count`]
 //! per code are plain adult residents whose certificate is issued and printable;
 //! `…0090`–`…0095` of 212113 are the special cases in [`SPECIAL_CARDS`]; `…0098` and
 //! `…0099` are never bound (the sandbox issues `…0099` as an unregistered card).
@@ -16,10 +17,11 @@ use std::path::PathBuf;
 use schemas::{CardSerial, RefusalReason};
 
 /// Codes of the shipped sample registers.
-pub const SAMPLE_CODES: [&str; 2] = ["212113", "112330"];
+pub const SAMPLE_CODES: [&str; 3] = ["212113", "112330", "215015"];
 
 const FIXTURE_212113: &str = include_str!("../fixtures/212113.json");
 const FIXTURE_112330: &str = include_str!("../fixtures/112330.json");
+const FIXTURE_215015: &str = include_str!("../fixtures/215015.json");
 
 /// Card serial suffixes (last 10 digits) that are never bound in any sample.
 pub const UNBOUND_SUFFIXES: [u64; 2] = [98, 99];
@@ -29,6 +31,7 @@ pub fn sample_fixture(code: &str) -> Option<&'static str> {
     match code {
         "212113" => Some(FIXTURE_212113),
         "112330" => Some(FIXTURE_112330),
+        "215015" => Some(FIXTURE_215015),
         _ => None,
     }
 }
@@ -56,6 +59,7 @@ pub fn issuable_card_count(code: &str) -> usize {
     match code {
         "212113" => 27,
         "112330" => 29,
+        "215015" => 15,
         _ => 0,
     }
 }
@@ -147,5 +151,50 @@ mod tests {
             );
         }
         assert!(total_issuable >= 50);
+    }
+
+    #[test]
+    fn sakahogi_sample_binds_exactly_its_plain_issuable_cards() {
+        use schemas::HouseholdScope;
+
+        let code = "215015";
+        let register = parse_fixture(sample_fixture(code).unwrap(), today()).unwrap();
+        assert!(register.households.iter().any(|h| h.members.len() >= 5));
+        let mut bound: Vec<_> = register
+            .card_bindings
+            .iter()
+            .map(|b| b.card_serial.clone())
+            .collect();
+        bound.sort();
+        assert_eq!(bound, issuable_cards(code), "no special cards in 215015");
+        assert!((12..=16).contains(&bound.len()));
+        for suffix in [97, 98, 99] {
+            let serial = sample_card_serial(code, suffix).unwrap();
+            assert!(!bound.contains(&serial), "{serial} must stay unbound");
+        }
+        for binding in &register.card_bindings {
+            let household = register
+                .households
+                .iter()
+                .find(|h| h.member(&binding.resident_id).is_some())
+                .unwrap();
+            let holder = household.member(&binding.resident_id).unwrap();
+            for scope in [HouseholdScope::SelfOnly, HouseholdScope::Household] {
+                assert_eq!(
+                    crate::front::refusal(household, holder, scope, today()),
+                    None,
+                    "{} ({scope:?})",
+                    binding.card_serial
+                );
+            }
+        }
+        for member in register.households.iter().flat_map(|h| &h.members) {
+            assert!(
+                member.status == crate::register::ResidentStatus::Active
+                    && !member.support_measures,
+                "{} is not a plain resident",
+                member.resident_id
+            );
+        }
     }
 }

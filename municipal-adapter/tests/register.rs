@@ -188,7 +188,9 @@ fn every_sample_text_prints_with_the_certificate_font_except_the_designated_one(
     let font_bytes = std::fs::read(font_path).expect("font");
     let face = ttf_parser::Face::parse(&font_bytes, 0).expect("font parses");
     let mut unprintable = Vec::new();
+    let mut checked = Vec::new();
     for code in SAMPLE_CODES {
+        checked.push(code);
         let register = parse_fixture(sample_fixture(code).unwrap(), TODAY).unwrap();
         for household in &register.households {
             let mut texts = vec![household.address.clone()];
@@ -210,6 +212,11 @@ fn every_sample_text_prints_with_the_certificate_font_except_the_designated_one(
             }
         }
     }
+    assert_eq!(
+        checked,
+        ["212113", "112330", "215015"],
+        "every sample is checked"
+    );
     unprintable.sort();
     unprintable.dedup();
     assert_eq!(

@@ -72,14 +72,23 @@ pub struct SampleMunicipality {
     pub fee_yen_per_copy: u32,
 }
 
-/// 美濃加茂市 and 北本市, each behind its own adapter.
-pub const SAMPLE_MUNICIPALITIES: [SampleMunicipality; 2] = [
+/// 美濃加茂市 and 坂祝町 behind one shared adapter (their joint municipal cloud), and
+/// 北本市 behind its own.
+pub const SAMPLE_MUNICIPALITIES: [SampleMunicipality; 3] = [
     SampleMunicipality {
         code: "212113",
         name: "美濃加茂市",
         prefecture: "岐阜県",
         mayor_name: "藤井 浩人",
-        adapter: "minokamo",
+        adapter: "minokamo-sakahogi",
+        fee_yen_per_copy: 200,
+    },
+    SampleMunicipality {
+        code: "215015",
+        name: "坂祝町",
+        prefecture: "岐阜県",
+        mayor_name: "林 正樹",
+        adapter: "minokamo-sakahogi",
         fee_yen_per_copy: 200,
     },
     SampleMunicipality {
@@ -215,6 +224,12 @@ struct AdapterToml {
     municipalities: Vec<AdapterMunicipalityToml>,
 }
 
+struct PlannedAdapter {
+    name: &'static str,
+    port: u16,
+    settings: AdapterToml,
+}
+
 #[derive(Serialize)]
 struct AdapterMunicipalityToml {
     code: String,
@@ -304,6 +319,7 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
     let mut revoked = Vec::new();
     let center_port = free_port()?;
 
+    let mut adapters: Vec<PlannedAdapter> = Vec::new();
     for sample in SAMPLE_MUNICIPALITIES {
         let code = MunicipalityCode::parse(sample.code)
             .map_err(|e| SandboxError::Invalid(e.to_string()))?;
@@ -320,44 +336,56 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
             .map_err(|e| SandboxError::Invalid(format!("seal image: {e}")))?;
         std::fs::write(&seal_path, seal_png).map_err(io_error(&seal_path))?;
 
-        // One adapter process per sample municipality for now.
-        let adapter_port = free_port()?;
-        let adapter_tls = ca.issue_server(
-            sample.adapter,
-            &["localhost", "127.0.0.1"],
-            Some(&format!("{}{}", mtls::URI_ADAPTER_PREFIX, sample.adapter)),
-            &pki_dir,
-            &format!("adapter-{}", sample.adapter),
-        )?;
-        let adapter_config = dir.join(format!("adapter-{}.toml", sample.adapter));
-        write_toml(
-            &adapter_config,
-            &AdapterToml {
-                listen: format!("127.0.0.1:{adapter_port}"),
-                database_url: sqlite_url(
-                    &dir.join("data")
-                        .join(format!("adapter-{}.db", sample.adapter)),
-                ),
-                center_public_key: schemas::b64::Base64Bytes::encode(&center_key.public().0),
-                tls: mtls::TlsFiles {
-                    cert: adapter_tls.cert,
-                    key: adapter_tls.key,
-                    ca: ca_path.clone(),
-                },
-                municipalities: vec![AdapterMunicipalityToml {
-                    code: code.to_string(),
-                    name: sample.name.to_owned(),
-                    prefecture: sample.prefecture.to_owned(),
-                    mayor_title: format!("{}長", sample.name),
-                    mayor_name: sample.mayor_name.to_owned(),
-                    signing_key_path: key_path,
-                    register_path: register_path.clone(),
-                    fee_yen_per_copy: sample.fee_yen_per_copy,
-                }],
-            },
-        )?;
-        adapter_names.push(sample.adapter.to_owned());
-        adapter_configs.push((sample.adapter.to_owned(), adapter_config));
+        // One adapter process may serve several municipalities (自治体クラウド).
+        let adapter_index = match adapters.iter().position(|a| a.name == sample.adapter) {
+            Some(index) => index,
+            None => {
+                let port = free_port()?;
+                let tls = ca.issue_server(
+                    sample.adapter,
+                    &["localhost", "127.0.0.1"],
+                    Some(&format!("{}{}", mtls::URI_ADAPTER_PREFIX, sample.adapter)),
+                    &pki_dir,
+                    &format!("adapter-{}", sample.adapter),
+                )?;
+                adapters.push(PlannedAdapter {
+                    name: sample.adapter,
+                    port,
+                    settings: AdapterToml {
+                        listen: format!("127.0.0.1:{port}"),
+                        database_url: sqlite_url(
+                            &dir.join("data")
+                                .join(format!("adapter-{}.db", sample.adapter)),
+                        ),
+                        center_public_key: schemas::b64::Base64Bytes::encode(
+                            &center_key.public().0,
+                        ),
+                        tls: mtls::TlsFiles {
+                            cert: tls.cert,
+                            key: tls.key,
+                            ca: ca_path.clone(),
+                        },
+                        municipalities: Vec::new(),
+                    },
+                });
+                adapters.len() - 1
+            }
+        };
+        let adapter = &mut adapters[adapter_index];
+        let adapter_port = adapter.port;
+        adapter
+            .settings
+            .municipalities
+            .push(AdapterMunicipalityToml {
+                code: code.to_string(),
+                name: sample.name.to_owned(),
+                prefecture: sample.prefecture.to_owned(),
+                mayor_title: format!("{}長", sample.name),
+                mayor_name: sample.mayor_name.to_owned(),
+                signing_key_path: key_path,
+                register_path: register_path.clone(),
+                fee_yen_per_copy: sample.fee_yen_per_copy,
+            });
         center_municipalities.push(center::configuration::MunicipalitySettings {
             code,
             name: sample.name.to_owned(),
@@ -427,6 +455,13 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
                 not_after,
             )?);
         }
+    }
+
+    for adapter in adapters {
+        let path = dir.join(format!("adapter-{}.toml", adapter.name));
+        write_toml(&path, &adapter.settings)?;
+        adapter_names.push(adapter.name.to_owned());
+        adapter_configs.push((adapter.name.to_owned(), path));
     }
 
     let revocation = Signed::sign(

@@ -42,7 +42,7 @@ async fn plaintext_and_unknown_ca_are_refused_on_both_links() {
         .unwrap();
 
     let center = format!("https://127.0.0.1:{}/health", sb.running.center_port);
-    let adapter_port = port_of(&sb, "minokamo");
+    let adapter_port = port_of(&sb, "minokamo-sakahogi");
     let adapter = format!("https://127.0.0.1:{adapter_port}/health");
 
     // Sanity: the right certificates get through on both links.
@@ -148,11 +148,11 @@ async fn center_refuses_an_adapter_certificate_from_an_unknown_ca() {
         let rogue = sandbox::pki::Ca::generate("rogue CA").unwrap();
         rogue
             .issue_server(
-                "minokamo",
+                "minokamo-sakahogi",
                 &["localhost", "127.0.0.1"],
-                Some("urn:kofu:adapter:minokamo"),
+                Some("urn:kofu:adapter:minokamo-sakahogi"),
                 &pki,
-                "adapter-minokamo",
+                "adapter-minokamo-sakahogi",
             )
             .unwrap();
     })
