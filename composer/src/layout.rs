@@ -656,6 +656,42 @@ fn lay_out_front(
     Ok(p.finish())
 }
 
+/// A block row of two (label, value) cells: label, value, label, value up to the
+/// table's right edge, with the inner rules and the bottom rule. Returns the row's
+/// bottom edge.
+fn lay_out_pair_row(
+    p: &mut PageBuilder<'_>,
+    x0: f32,
+    top_pt: f32,
+    height_pt: f32,
+    widths_pt: &[f32; 3],
+    cells: [(&'static str, &str, &str); 2],
+) -> Result<f32, ComposeError> {
+    let bottom_pt = top_pt - height_pt;
+    let mut cols = column_edges(x0, widths_pt);
+    cols.push(TABLE_RIGHT_PT);
+    let baseline_pt = centered_baseline(bottom_pt, height_pt, VALUE_SIZE_PT);
+    for (i, (label, field, value)) in cells.into_iter().enumerate() {
+        let (label_x, value_x, end_x) = (cols[2 * i], cols[2 * i + 1], cols[2 * i + 2]);
+        p.label(label, label_x, value_x - label_x, bottom_pt, height_pt)?;
+        p.cell_text(
+            field,
+            value,
+            value_x,
+            end_x - value_x,
+            baseline_pt,
+            VALUE_SIZE_PT,
+            VALUE_MIN_SIZE_PT,
+            Align::Left,
+        )?;
+    }
+    for &x in &cols[1..cols.len() - 1] {
+        p.vline(false, x, bottom_pt, top_pt);
+    }
+    p.hline(false, x0, TABLE_RIGHT_PT, bottom_pt);
+    Ok(bottom_pt)
+}
+
 /// One member block (four rows); returns the block's bottom edge.
 fn lay_out_member(
     p: &mut PageBuilder<'_>,
@@ -746,68 +782,46 @@ fn lay_out_member(
     p.hline(false, x0, TABLE_RIGHT_PT, b1);
 
     // Row 2: 住民となった年月日 | 前住所.
-    let h2 = BLOCK_ROW_HEIGHTS_PT[1];
-    let b2 = b1 - h2;
-    let cols = column_edges(x0, &ROW2_COLUMNS_PT);
-    let vb = centered_baseline(b2, h2, VALUE_SIZE_PT);
-    p.label(LABEL_BECAME_RESIDENT, cols[0], cols[1] - cols[0], b2, h2)?;
-    p.cell_text(
-        &field("became_resident_on_wareki"),
-        &row.became_resident_on_wareki,
-        cols[1],
-        cols[2] - cols[1],
-        vb,
-        VALUE_SIZE_PT,
-        VALUE_MIN_SIZE_PT,
-        Align::Left,
+    let b2 = lay_out_pair_row(
+        p,
+        x0,
+        b1,
+        BLOCK_ROW_HEIGHTS_PT[1],
+        &ROW2_COLUMNS_PT,
+        [
+            (
+                LABEL_BECAME_RESIDENT,
+                &field("became_resident_on_wareki"),
+                &row.became_resident_on_wareki,
+            ),
+            (
+                LABEL_PREVIOUS_ADDRESS,
+                &field("previous_address"),
+                row.previous_address.as_deref().unwrap_or(""),
+            ),
+        ],
     )?;
-    p.label(LABEL_PREVIOUS_ADDRESS, cols[2], cols[3] - cols[2], b2, h2)?;
-    p.cell_text(
-        &field("previous_address"),
-        row.previous_address.as_deref().unwrap_or(""),
-        cols[3],
-        TABLE_RIGHT_PT - cols[3],
-        vb,
-        VALUE_SIZE_PT,
-        VALUE_MIN_SIZE_PT,
-        Align::Left,
-    )?;
-    for &x in &cols[1..] {
-        p.vline(false, x, b2, b1);
-    }
-    p.hline(false, x0, TABLE_RIGHT_PT, b2);
 
     // Row 3: 本籍 | 筆頭者 (blank when not asked for).
-    let h3 = BLOCK_ROW_HEIGHTS_PT[2];
-    let b3 = b2 - h3;
-    let cols = column_edges(x0, &ROW3_COLUMNS_PT);
-    let vb = centered_baseline(b3, h3, VALUE_SIZE_PT);
-    p.label(LABEL_DOMICILE, cols[0], cols[1] - cols[0], b3, h3)?;
-    p.cell_text(
-        &field("domicile"),
-        row.domicile.as_deref().unwrap_or(""),
-        cols[1],
-        cols[2] - cols[1],
-        vb,
-        VALUE_SIZE_PT,
-        VALUE_MIN_SIZE_PT,
-        Align::Left,
+    let b3 = lay_out_pair_row(
+        p,
+        x0,
+        b2,
+        BLOCK_ROW_HEIGHTS_PT[2],
+        &ROW3_COLUMNS_PT,
+        [
+            (
+                LABEL_DOMICILE,
+                &field("domicile"),
+                row.domicile.as_deref().unwrap_or(""),
+            ),
+            (
+                LABEL_DOMICILE_HEAD,
+                &field("domicile_head"),
+                row.domicile_head.as_deref().unwrap_or(""),
+            ),
+        ],
     )?;
-    p.label(LABEL_DOMICILE_HEAD, cols[2], cols[3] - cols[2], b3, h3)?;
-    p.cell_text(
-        &field("domicile_head"),
-        row.domicile_head.as_deref().unwrap_or(""),
-        cols[3],
-        TABLE_RIGHT_PT - cols[3],
-        vb,
-        VALUE_SIZE_PT,
-        VALUE_MIN_SIZE_PT,
-        Align::Left,
-    )?;
-    for &x in &cols[1..] {
-        p.vline(false, x, b3, b2);
-    }
-    p.hline(false, x0, TABLE_RIGHT_PT, b3);
 
     // Row 4: 備考, up to two lines.
     let h4 = BLOCK_ROW_HEIGHTS_PT[3];
