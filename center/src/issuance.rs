@@ -137,35 +137,33 @@ pub async fn issue(
             Ok(answer) => answer,
             Err(crate::adapter_client::UpstreamError::Timeout) => {
                 tracing::warn!("municipality timed out; the whole request is aborted");
-                fail(
+                let failure = ApiError::new(
+                    ErrorCode::UpstreamTimeout,
+                    "the municipality did not answer in time",
+                );
+                return Err(fail(
                     state,
                     request_id,
                     IssuanceState::Expired,
-                    ErrorCode::UpstreamTimeout,
+                    failure,
                     replaying,
                 )
-                .await?;
-                return Err(ApiError::new(
-                    ErrorCode::UpstreamTimeout,
-                    "the municipality did not answer in time",
-                )
-                .with_request(request_id));
+                .await);
             }
             Err(error) => {
                 tracing::warn!(%error, "municipality unavailable");
-                fail(
+                let failure = ApiError::new(
+                    ErrorCode::MunicipalityUnavailable,
+                    "the municipality cannot be reached",
+                );
+                return Err(fail(
                     state,
                     request_id,
                     IssuanceState::Refused,
-                    ErrorCode::MunicipalityUnavailable,
+                    failure,
                     replaying,
                 )
-                .await?;
-                return Err(ApiError::new(
-                    ErrorCode::MunicipalityUnavailable,
-                    "the municipality cannot be reached",
-                )
-                .with_request(request_id));
+                .await);
             }
         };
 
@@ -188,8 +186,15 @@ pub async fn issue(
                     error = %guard,
                     "binding guard tripped: answer discarded, nothing composed"
                 );
-                fail(state, request_id, IssuanceState::Refused, code, replaying).await?;
-                return Err(ApiError::new(code, guard.to_string()).with_request(request_id));
+                let failure = ApiError::new(code, guard.to_string());
+                return Err(fail(
+                    state,
+                    request_id,
+                    IssuanceState::Refused,
+                    failure,
+                    replaying,
+                )
+                .await);
             }
         };
 
@@ -240,32 +245,29 @@ pub async fn issue(
                 return refuse(state, request_id, RefusalReason::FieldTooLong, replaying).await;
             }
             Err(other) => {
-                fail(
+                let failure = ApiError::internal(other);
+                return Err(fail(
                     state,
                     request_id,
                     IssuanceState::Refused,
-                    ErrorCode::Internal,
+                    failure,
                     replaying,
                 )
-                .await?;
-                return Err(ApiError::internal(other).with_request(request_id));
+                .await);
             }
         };
 
         if state.clock.now_unix_ms() > deadline_unix_ms {
             // Whole-request timeout: a document finished after the deadline is discarded.
-            fail(
+            let failure = ApiError::new(ErrorCode::UpstreamTimeout, "the request deadline passed");
+            return Err(fail(
                 state,
                 request_id,
                 IssuanceState::Expired,
-                ErrorCode::UpstreamTimeout,
+                failure,
                 replaying,
             )
-            .await?;
-            return Err(
-                ApiError::new(ErrorCode::UpstreamTimeout, "the request deadline passed")
-                    .with_request(request_id),
-            );
+            .await);
         }
 
         let total_fee_yen = fee_yen_per_copy
@@ -466,31 +468,34 @@ async fn refuse(
     Ok(refused_response(request_id, reason))
 }
 
-/// Ends the request in a terminal failure state (unless this is a replay of an
-/// already-prepared request, whose state must not move backwards).
+/// Ends the request in a terminal failure state with `failure`'s code (unless this is
+/// a replay of an already-prepared request, whose state must not move backwards) and
+/// returns the error to answer, naming the request.
 async fn fail(
     state: &AppState,
     request_id: RequestId,
     to: IssuanceState,
-    code: ErrorCode,
+    failure: ApiError,
     replaying: bool,
-) -> Result<(), ApiError> {
-    if replaying {
-        return Ok(());
+) -> ApiError {
+    if !replaying {
+        if let Err(error) = db::transition(
+            &state.pool,
+            &request_id.to_string(),
+            IssuanceState::Authorized,
+            to,
+            &TransitionFields {
+                error_code: Some(failure.code.as_str()),
+                ..TransitionFields::default()
+            },
+            state.clock.now_unix_ms(),
+        )
+        .await
+        {
+            return ApiError::from(error).with_request(request_id);
+        }
     }
-    db::transition(
-        &state.pool,
-        &request_id.to_string(),
-        IssuanceState::Authorized,
-        to,
-        &TransitionFields {
-            error_code: Some(code.as_str()),
-            ..TransitionFields::default()
-        },
-        state.clock.now_unix_ms(),
-    )
-    .await?;
-    Ok(())
+    failure.with_request(request_id)
 }
 
 fn to_i64(value: u64) -> i64 {
