@@ -138,6 +138,18 @@ impl TestSandbox {
         kiosk_sim::Kiosk::from_settings(&self.kiosk_settings("seven", "seven-0001")).expect("kiosk")
     }
 
+    /// One resident session at kiosk seven-0001 with the card's own PIN; the PDF, if
+    /// any, is written into `self.out`.
+    pub async fn issue(
+        &self,
+        card: &CardInfo,
+        order: CertificateOrder,
+    ) -> Result<kiosk_sim::IssueOutcome, kiosk_sim::KioskError> {
+        self.kiosk()
+            .issue(&card.path, &pin_of(card), order, &self.out)
+            .await
+    }
+
     pub fn cards(&self, kind: CardKind) -> Vec<&CardInfo> {
         self.running
             .layout
@@ -296,5 +308,13 @@ pub fn set_adapter_fault(layout: &sandbox::Layout, mode: &str, delay_ms: u64) {
             "\n[fault]\nmode = \"{mode}\"\ndelay_ms = {delay_ms}\n"
         ));
         std::fs::write(path, text).expect("write");
+    }
+}
+
+/// The center's wire error code behind a kiosk error, if the center sent one.
+pub fn center_code(error: &kiosk_sim::KioskError) -> Option<schemas::ErrorCode> {
+    match error {
+        kiosk_sim::KioskError::Center(client) => client.error_code(),
+        _ => None,
     }
 }

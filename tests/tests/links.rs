@@ -165,18 +165,13 @@ async fn center_refuses_an_adapter_certificate_from_an_unknown_ca() {
         .into_iter()
         .find(|c| c.municipality.to_string() == "212113")
         .unwrap();
-    let mut kiosk = sb.kiosk();
-    let error = kiosk
-        .issue(
-            &card.path,
-            &pin_of(card),
-            resident_record(HouseholdScope::SelfOnly),
-            &sb.out,
-        )
+    let error = sb
+        .issue(card, resident_record(HouseholdScope::SelfOnly))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&error, KioskError::Center(c) if c.error_code() == Some(ErrorCode::MunicipalityUnavailable)),
+    assert_eq!(
+        center_code(&error),
+        Some(ErrorCode::MunicipalityUnavailable),
         "{error}"
     );
     assert_eq!(pdfs_in(&sb.out), 0);
@@ -197,14 +192,8 @@ macro_rules! guard_test {
                     return;
                 };
                 let card = sb.printable_resident_cards()[0];
-                let mut kiosk = sb.kiosk();
-                let result = kiosk
-                    .issue(
-                        &card.path,
-                        &pin_of(card),
-                        resident_record(HouseholdScope::Household),
-                        &sb.out,
-                    )
+                let result = sb
+                    .issue(card, resident_record(HouseholdScope::Household))
                     .await;
                 match result {
                     Err(KioskError::Center(client)) => {
@@ -281,8 +270,9 @@ async fn a_slow_municipality_aborts_the_whole_request() {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(&error, KioskError::Center(c) if c.error_code() == Some(ErrorCode::UpstreamTimeout)),
+    assert_eq!(
+        center_code(&error),
+        Some(ErrorCode::UpstreamTimeout),
         "{error}"
     );
     assert!(

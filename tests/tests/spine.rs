@@ -52,13 +52,6 @@ fn printed(outcome: IssueOutcome) -> kiosk_sim::PrintedDocument {
     }
 }
 
-fn center_code(error: &KioskError) -> Option<ErrorCode> {
-    match error {
-        KioskError::Center(client) => client.error_code(),
-        _ => None,
-    }
-}
-
 async fn happy_path_prints_the_residents_certificate(backend: Backend) {
     let Some(sb) = spawn_sandbox(backend).await else {
         return;
@@ -338,14 +331,8 @@ async fn unregistered_card_is_refused(backend: Backend) {
         return;
     };
     let card = sb.cards(CardKind::Unregistered)[0];
-    let mut kiosk = sb.kiosk();
-    let outcome = kiosk
-        .issue(
-            &card.path,
-            &pin_of(card),
-            resident_record(HouseholdScope::SelfOnly),
-            &sb.out,
-        )
+    let outcome = sb
+        .issue(card, resident_record(HouseholdScope::SelfOnly))
         .await
         .expect("an answer");
     match outcome {
@@ -366,14 +353,8 @@ async fn unprintable_character_is_refused(backend: Backend) {
         return;
     };
     let card = sb.card_with_name_containing("\u{20BB7}");
-    let mut kiosk = sb.kiosk();
-    let outcome = kiosk
-        .issue(
-            &card.path,
-            &pin_of(card),
-            resident_record(HouseholdScope::SelfOnly),
-            &sb.out,
-        )
+    let outcome = sb
+        .issue(card, resident_record(HouseholdScope::SelfOnly))
         .await
         .expect("an answer");
     let request_id = match outcome {
