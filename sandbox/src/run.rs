@@ -70,7 +70,7 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
         settings.database_url = url;
     }
     for municipality in &mut settings.municipalities {
-        let adapter = adapter_of(&layout, dir, &municipality.code.to_string())?;
+        let adapter = adapter_of(&layout, &municipality.code.to_string())?;
         let port = adapter_ports
             .iter()
             .find(|(n, _)| *n == adapter)
@@ -109,7 +109,7 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
 }
 
 /// The adapter serving `code`, read from the adapters' settings files.
-fn adapter_of(layout: &Layout, _dir: &Path, code: &str) -> Result<String, SandboxError> {
+fn adapter_of(layout: &Layout, code: &str) -> Result<String, SandboxError> {
     for (name, path) in &layout.adapter_configs {
         let text = std::fs::read_to_string(path).map_err(io_error(path))?;
         let value: toml::Table = text
