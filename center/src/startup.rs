@@ -132,6 +132,7 @@ impl Application {
                 .configure(routes::configure)
         })
         .on_connect(mtls::on_connect)
+        .tls_handshake_timeout(mtls::TLS_HANDSHAKE_TIMEOUT)
         .client_request_timeout(Duration::from_secs(10))
         .listen_rustls_0_23(listener, tls)
         .map_err(|source| StartupError::Listen {

@@ -472,12 +472,24 @@ impl<C: CenterApi> Kiosk<C> {
         let mut attempt = 1;
         loop {
             // Fetched only after the PIN, so it is as fresh as possible when signed.
-            let challenge = self
+            let challenge = match self
                 .center
                 .request_challenge(&ChallengeRequest {
                     kiosk_id: self.kiosk_id.clone(),
                 })
-                .await?;
+                .await
+            {
+                Ok(challenge) => challenge,
+                // Asking for another challenge is always safe: an unused nonce only
+                // expires. It counts against the same bound as an issuance retry.
+                Err(error) if error.is_transport() && attempt < self.issuance_attempts => {
+                    tracing::warn!(attempt, error = %error, "no challenge from the center; asking again");
+                    attempt += 1;
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
             if challenge.nonce.as_slice().len() != CHALLENGE_NONCE_BYTES {
                 return Err(KioskError::MalformedChallenge {
                     len_bytes: challenge.nonce.as_slice().len(),
@@ -492,7 +504,7 @@ impl<C: CenterApi> Kiosk<C> {
                 card_certificate: session.certificate().clone(),
                 card_signature,
             };
-            if attempt == 1 {
+            if self.state != KioskState::Ordered {
                 self.advance(KioskState::Ordered)?;
             }
             match self.center.request_issuance(&request).await {

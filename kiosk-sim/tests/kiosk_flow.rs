@@ -30,6 +30,8 @@ enum Behaviour {
     ShortNonce,
     /// Processes the first `n` issuance requests but loses the answers.
     DropFirst(u32),
+    /// The first challenge request gets no answer.
+    LoseFirstChallenge,
 }
 
 struct FakeCenter {
@@ -179,8 +181,16 @@ impl CenterApi for FakeCenter {
         if self.behaviour != Behaviour::ShortNonce {
             nonce.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
         }
-        self.challenges.lock().unwrap().push(nonce.clone());
+        let first = {
+            let mut challenges = self.challenges.lock().unwrap();
+            challenges.push(nonce.clone());
+            challenges.len() == 1
+        };
+        let lose = first && self.behaviour == Behaviour::LoseFirstChallenge;
         async move {
+            if lose {
+                return Err(transport_error().await);
+            }
             Ok(ChallengeResponse {
                 nonce: nonce.into(),
                 expires_at_unix_s: 4_000_000_000,
@@ -440,6 +450,20 @@ async fn a_lost_answer_is_ordered_again_under_the_same_key() {
     assert_ne!(sent[0].card_signature, sent[1].card_signature);
     assert_eq!(kiosk.center().challenge_count(), 2);
     // No PIN was asked again and the counter is intact.
+    assert_eq!(read_card_file(&card).pin_attempts_left, 3);
+}
+
+#[tokio::test]
+async fn a_lost_challenge_is_asked_again() {
+    let dir = TempDir::new("flow-challenge");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut kiosk = kiosk(&fixture, Behaviour::LoseFirstChallenge);
+    let outcome = kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
+    assert!(matches!(outcome, IssueOutcome::Printed(_)));
+    assert_eq!(kiosk.center().challenge_count(), 2);
+    assert_eq!(kiosk.center().issuance_count(), 1);
     assert_eq!(read_card_file(&card).pin_attempts_left, 3);
 }
 

@@ -41,6 +41,11 @@ pub enum TlsError {
     Client(String),
 }
 
+/// How long a server waits for a client to finish the TLS handshake. Generous, because
+/// a busy 2-core node doing dozens of handshakes and PDF compositions at once must not
+/// drop a kiosk; still bounded, so a stalled client cannot hold a slot for long.
+pub const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The crypto provider used everywhere (ring; no C toolchain beyond cc needed).
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

@@ -199,6 +199,7 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .on_connect(mtls::on_connect)
+        .tls_handshake_timeout(mtls::TLS_HANDSHAKE_TIMEOUT)
         .listen_rustls_0_23(listener, tls)
         .map_err(|source| StartupError::Bind {
             address: settings.listen.clone(),
