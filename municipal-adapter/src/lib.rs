@@ -19,6 +19,7 @@
 //! - [`samples`]: the sample fixtures shipped with the crate.
 
 pub mod answers;
+pub mod cli;
 pub mod configuration;
 pub mod db;
 pub mod fault;

@@ -1,0 +1,1 @@
+//! The adapter's administrative subcommands (besides `serve`), one module each.
