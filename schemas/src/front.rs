@@ -23,8 +23,11 @@ pub const ATTACHMENT_ADDRESSES_PER_PAGE: usize = 8;
 pub const MAX_AMOUNT_LINES: usize = 16;
 pub const MAX_EVENTS_PER_PERSON: usize = 8;
 pub const MAX_EVENT_LINES: usize = 3;
-/// A front never has more pages than a seal can number.
-pub const MAX_FRONT_PAGES: usize = 255;
+/// 戸籍事項 entries printed on the first page of a 戸籍 certificate.
+pub const MAX_REGISTER_EVENTS: usize = 4;
+/// Front pages of one copy; the composer lays out at most this many (a longer
+/// register is a counter matter), and a seal can number far more.
+pub const MAX_FRONT_PAGES: usize = 10;
 
 /// The block every certificate ends with: 認証文, 交付日, and the mayor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -181,6 +184,15 @@ impl FrontSide {
                     {
                         return Err(format!("an event must have 1..={MAX_EVENT_LINES} lines"));
                     }
+                }
+                if f.register_events.len() > MAX_REGISTER_EVENTS
+                    || f.register_events
+                        .iter()
+                        .any(|e| e.lines.is_empty() || e.lines.len() > MAX_EVENT_LINES)
+                {
+                    return Err(format!(
+                        "戸籍事項 must be at most {MAX_REGISTER_EVENTS} entries of 1..={MAX_EVENT_LINES} lines"
+                    ));
                 }
                 if f.persons.is_empty() {
                     return Err("a family register certificate prints at least one person".into());

@@ -4,34 +4,13 @@
 use std::path::Path;
 
 use e2e::*;
+use e2e::on_both_backends;
 use kiosk_sim::{IssueOutcome, KioskError, SimCard};
 use sandbox::CardKind;
 use schemas::{
     CertificateOrder, ErrorCode, HouseholdScope, IdempotencyKey, IssuanceRequest, IssuanceResponse,
     RefusalReason,
 };
-
-/// Runs each listed test body against both back-ends.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(e2e::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(e2e::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     happy_path_prints_the_residents_certificate,

@@ -1,16 +1,19 @@
 //! The resident register (住民基本台帳) as this adapter serves it.
 //!
-//! - [`fixture`]: the JSON file the register is loaded from, and its validation;
+//! - [`import`]: the CSV register directory, its validation and its import;
 //! - [`store`]: the adapter's database tables and the look-ups issuance needs.
 //!
 //! The types here are the validated form: a value of [`Register`] has valid dates,
 //! unique ids, one 世帯主 per household and bindings that point at known residents.
 
-pub mod fixture;
+pub mod import;
 pub mod store;
 
-pub use fixture::{parse_fixture, Fixture, FixtureError, FixtureIssue};
-pub use store::{RegisterStore, StoreError};
+pub use import::{
+    import_register_dir, read_register_dir, ImportError, ImportOutcome, ImportStatus,
+    ParsedRegister, RowError,
+};
+pub use store::{CardLookup, ImportSummary, RegisterStore, StoreError};
 
 use jiff::civil::Date;
 use schemas::{CardSerial, MunicipalityCode};
