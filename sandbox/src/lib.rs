@@ -20,7 +20,6 @@
 //! center.toml, adapter-<name>.toml, kiosk-<operator>.toml
 //! ```
 
-pub mod csv;
 pub mod pki;
 pub mod run;
 
@@ -488,7 +487,7 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
         });
 
         // Cards: one per bound resident, plus the special ones.
-        let names = csv::holder_names(&register_dir);
+        let names = holder_names(code, &register_dir)?;
         for (serial, _issued_on) in municipal_adapter::samples::sample_card_bindings(sample.code) {
             let holder = names.get(serial.as_str()).cloned().unwrap_or_default();
             cards.push(issue_card(
@@ -719,4 +718,32 @@ fn issue_card(
         holder_name,
         kind,
     })
+}
+
+/// Card serial → the holder's name, read with the adapter's own register parser (the
+/// one authority on the CSV layout).
+fn holder_names(
+    code: MunicipalityCode,
+    register_dir: &Path,
+) -> Result<std::collections::BTreeMap<String, String>, SandboxError> {
+    // The samples hold no date after this one; the parser only uses it to refuse
+    // dates in the future.
+    let today = jiff::civil::date(2099, 12, 31);
+    let parsed = municipal_adapter::register::import::read_register_dir(code, register_dir, today)
+        .map_err(|e| SandboxError::Invalid(format!("register {code}: {e}")))?;
+    let residents: std::collections::BTreeMap<&str, &str> = parsed
+        .register
+        .households
+        .iter()
+        .flat_map(|h| &h.members)
+        .map(|m| (m.resident_id.as_str(), m.name.as_str()))
+        .collect();
+    Ok(parsed
+        .cards
+        .iter()
+        .filter_map(|card| {
+            let name = residents.get(card.resident_id.as_str())?;
+            Some((card.card_serial.to_string(), (*name).to_owned()))
+        })
+        .collect())
 }

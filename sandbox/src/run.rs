@@ -212,7 +212,7 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
             adapter_clock.clone(),
         )
         .await
-            .map_err(|e| SandboxError::Invalid(format!("adapter {name}: {e}")))?;
+        .map_err(|e| SandboxError::Invalid(format!("adapter {name}: {e}")))?;
         adapter_ports.push((name.clone(), app.port()));
         adapters.push(AdapterProcess {
             name: name.clone(),

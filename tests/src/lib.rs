@@ -215,6 +215,38 @@ impl TestSandbox {
         client.issue(&request).await
     }
 
+    /// 利用登録 from kiosk seven-0001 with the card's own PIN.
+    pub async fn register_domicile(
+        &self,
+        card: &CardInfo,
+        registration: schemas::DomicileRegistration,
+    ) -> Result<schemas::DomicileRegistrationResponse, kiosk_sim::KioskError> {
+        self.kiosk()
+            .register_domicile(&card.path, &pin_of(card), registration)
+            .await
+    }
+
+    /// The 本籍地's clerk approves a registration for `person` (the adapter's admin
+    /// path, against the adapter's own database).
+    pub async fn approve_domicile(
+        &self,
+        registration_id: schemas::RequestId,
+        person: municipal_adapter::register::FamilyRegisterRef,
+        municipality: &str,
+    ) {
+        self.running
+            .approve_domicile(municipality, registration_id, &person)
+            .await
+            .expect("approved");
+    }
+
+    pub async fn reject_domicile(&self, registration_id: schemas::RequestId, municipality: &str) {
+        self.running
+            .reject_domicile(municipality, registration_id)
+            .await
+            .expect("rejected");
+    }
+
     /// One session ordering `certificate` through `route`, one copy.
     pub async fn order(
         &self,

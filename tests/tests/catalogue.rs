@@ -36,7 +36,11 @@ fn self_only() -> CertificateKind {
 }
 
 /// The center's decision for card 0001 ordering `certificate` at `at`.
-async fn decision_at(sb: &TestSandbox, at: &str, certificate: CertificateKind) -> Option<RefusalReason> {
+async fn decision_at(
+    sb: &TestSandbox,
+    at: &str,
+    certificate: CertificateKind,
+) -> Option<RefusalReason> {
     sb.set_clock(at);
     let card = sb.card("2121130000000001").clone();
     let response = sb
@@ -77,8 +81,14 @@ async fn menus_follow_each_municipalitys_signed_catalogue() {
     assert_eq!(minokamo.municipality_name, "美濃加茂市");
     assert_eq!(minokamo.items.len(), 8);
     assert!(minokamo.items.iter().all(|i| i.available_now));
-    assert_eq!(item(&minokamo, CertificateType::ResidentRecord).fee_yen_per_copy, 200);
-    assert_eq!(item(&minokamo, CertificateType::FamilyRegisterAll).fee_yen_per_copy, 350);
+    assert_eq!(
+        item(&minokamo, CertificateType::ResidentRecord).fee_yen_per_copy,
+        200
+    );
+    assert_eq!(
+        item(&minokamo, CertificateType::FamilyRegisterAll).fee_yen_per_copy,
+        350
+    );
 
     // 坂祝町 on the same shared adapter: its own catalogue — no 納税証明書, 住民票 at 300.
     let sakahogi = menu(&sb, "215015", RouteKind::Residence).await;
@@ -87,12 +97,18 @@ async fn menus_follow_each_municipalitys_signed_catalogue() {
         .items
         .iter()
         .all(|i| i.certificate != CertificateType::TaxPayment));
-    assert_eq!(item(&sakahogi, CertificateType::ResidentRecord).fee_yen_per_copy, 300);
+    assert_eq!(
+        item(&sakahogi, CertificateType::ResidentRecord).fee_yen_per_copy,
+        300
+    );
 
     // The 本籍地 menu lists only the 戸籍 types.
     let domicile = menu(&sb, "215015", RouteKind::Domicile).await;
     assert!(!domicile.items.is_empty());
-    assert!(domicile.items.iter().all(|i| i.certificate.is_family_register()));
+    assert!(domicile
+        .items
+        .iter()
+        .all(|i| i.certificate.is_family_register()));
 
     // Saturday: 戸籍 (weekdays only) unavailable, the rest available.
     sb.set_clock("2026-11-28T10:00:00+09:00");
@@ -140,31 +156,75 @@ async fn the_center_enforces_hours_at_every_edge() {
     let family = CertificateKind::FamilyRegisterIndividual;
     let cases: Vec<(&str, CertificateKind, Option<RefusalReason>)> = vec![
         // National hours 06:30–23:00.
-        ("2026-11-25T06:29:00+09:00", self_only(), Some(RefusalReason::OutOfHours)),
+        (
+            "2026-11-25T06:29:00+09:00",
+            self_only(),
+            Some(RefusalReason::OutOfHours),
+        ),
         ("2026-11-25T06:30:00+09:00", self_only(), None),
         ("2026-11-25T22:59:00+09:00", self_only(), None),
-        ("2026-11-25T23:00:00+09:00", self_only(), Some(RefusalReason::OutOfHours)),
+        (
+            "2026-11-25T23:00:00+09:00",
+            self_only(),
+            Some(RefusalReason::OutOfHours),
+        ),
         // 年末年始 12/29–1/3.
         ("2026-12-28T12:00:00+09:00", self_only(), None),
-        ("2026-12-29T12:00:00+09:00", self_only(), Some(RefusalReason::OutOfHours)),
-        ("2027-01-03T12:00:00+09:00", self_only(), Some(RefusalReason::OutOfHours)),
+        (
+            "2026-12-29T12:00:00+09:00",
+            self_only(),
+            Some(RefusalReason::OutOfHours),
+        ),
+        (
+            "2027-01-03T12:00:00+09:00",
+            self_only(),
+            Some(RefusalReason::OutOfHours),
+        ),
         ("2027-01-04T12:00:00+09:00", self_only(), None),
         // 戸籍: weekdays 08:30–17:15, not on closed dates.
-        ("2026-11-25T08:29:00+09:00", family.clone(), Some(RefusalReason::OutOfHours)),
+        (
+            "2026-11-25T08:29:00+09:00",
+            family.clone(),
+            Some(RefusalReason::OutOfHours),
+        ),
         ("2026-11-25T08:30:00+09:00", family.clone(), None),
         ("2026-11-25T17:14:00+09:00", family.clone(), None),
-        ("2026-11-25T17:15:00+09:00", family.clone(), Some(RefusalReason::OutOfHours)),
-        ("2026-11-29T10:00:00+09:00", family.clone(), Some(RefusalReason::OutOfHours)),
-        ("2026-11-23T10:00:00+09:00", family.clone(), Some(RefusalReason::OutOfHours)),
+        (
+            "2026-11-25T17:15:00+09:00",
+            family.clone(),
+            Some(RefusalReason::OutOfHours),
+        ),
+        (
+            "2026-11-29T10:00:00+09:00",
+            family.clone(),
+            Some(RefusalReason::OutOfHours),
+        ),
+        (
+            "2026-11-23T10:00:00+09:00",
+            family.clone(),
+            Some(RefusalReason::OutOfHours),
+        ),
         ("2026-11-23T10:00:00+09:00", self_only(), None),
         // Maintenance [05:00, 09:00) on 2026-12-06 (a Sunday): before 06:30 the
         // national hours decide.
-        ("2026-12-06T06:00:00+09:00", self_only(), Some(RefusalReason::OutOfHours)),
-        ("2026-12-06T08:59:00+09:00", self_only(), Some(RefusalReason::Maintenance)),
+        (
+            "2026-12-06T06:00:00+09:00",
+            self_only(),
+            Some(RefusalReason::OutOfHours),
+        ),
+        (
+            "2026-12-06T08:59:00+09:00",
+            self_only(),
+            Some(RefusalReason::Maintenance),
+        ),
         ("2026-12-06T09:00:00+09:00", self_only(), None),
     ];
     for (at, kind, expected) in cases {
-        assert_eq!(decision_at(&sb, at, kind.clone()).await, expected, "{kind:?} at {at}");
+        assert_eq!(
+            decision_at(&sb, at, kind.clone()).await,
+            expected,
+            "{kind:?} at {at}"
+        );
     }
     sb.stop().await;
 }

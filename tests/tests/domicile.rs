@@ -13,7 +13,25 @@ use schemas::{
 
 on_both_backends!(registration_then_approval_opens_the_domicile_route);
 
-const APPLICANT: &str = "2121130000000068";
+use municipal_adapter::register::FamilyRegisterRef;
+use municipal_adapter::samples::DOMICILE_SAMPLE;
+
+const APPLICANT: &str = DOMICILE_SAMPLE.card_serial;
+
+fn sample_domicile_of_applicant() -> String {
+    DOMICILE_SAMPLE.domicile.to_owned()
+}
+
+fn sample_domicile_head_of_applicant() -> String {
+    DOMICILE_SAMPLE.domicile_head.to_owned()
+}
+
+fn sample_person_of_applicant() -> FamilyRegisterRef {
+    FamilyRegisterRef {
+        family_register_id: DOMICILE_SAMPLE.family_register_id.to_owned(),
+        person_id: DOMICILE_SAMPLE.person_id.to_owned(),
+    }
+}
 
 fn sakahogi() -> MunicipalityCode {
     MunicipalityCode::parse("215015").expect("code")
@@ -67,8 +85,12 @@ async fn registration_then_approval_opens_the_domicile_route(backend: Backend) {
     assert_eq!(refusal(pending), RefusalReason::DomicileNotRegistered);
 
     // 坂祝町's clerk approves it (the adapter's admin path).
-    sb.approve_domicile(response.registration_id, sample_person_of_applicant())
-        .await;
+    sb.approve_domicile(
+        response.registration_id,
+        sample_person_of_applicant(),
+        "215015",
+    )
+    .await;
 
     // Now issued, from 坂祝町, three front pages for the five-person 戸籍.
     let outcome = sb
@@ -144,7 +166,7 @@ async fn rejected_registration_keeps_the_route_closed() {
         .await
         .expect("registration accepted");
     assert_eq!(response.status, DomicileRegistrationStatus::Pending);
-    sb.reject_domicile(response.registration_id).await;
+    sb.reject_domicile(response.registration_id, "215015").await;
     let outcome = sb
         .order(
             &card,
