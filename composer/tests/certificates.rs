@@ -630,12 +630,13 @@ fn the_densest_register_page_the_contract_allows_still_fits() {
     for person in &mut f.persons {
         person.events = vec![full_event.clone(); schemas::MAX_EVENTS_PER_PERSON];
     }
+    f.register_events = vec![full_event; schemas::MAX_REGISTER_EVENTS];
     let fixture = Fixture::new(front);
     assert_eq!(fixture.compose(1).expect("fits, set tighter").page_count, 2);
 }
 
 #[test]
-fn a_register_page_too_dense_to_read_is_refused() {
+fn register_events_beyond_the_contract_are_refused() {
     let mut front = family_register_front(2, false);
     let FrontSide::FamilyRegister(f) = &mut front else {
         panic!("a family register fixture");
@@ -644,13 +645,13 @@ fn a_register_page_too_dense_to_read_is_refused() {
     for person in &mut f.persons {
         person.events = vec![full_event.clone(); schemas::MAX_EVENTS_PER_PERSON];
     }
-    // 戸籍事項 is not bounded by the contract; 40 more lines cannot fit page 1.
-    f.register_events = vec![full_event; 14];
+    // 戸籍事項 beyond the contract's bound: refused before any layout.
+    f.register_events = vec![full_event; schemas::MAX_REGISTER_EVENTS + 1];
     let fixture = Fixture::new(front);
     match fixture.compose(1) {
-        Err(ComposeError::FieldTooLong { field, .. }) => assert_eq!(field, "persons[0..2]"),
+        Err(ComposeError::InvalidInput(message)) => assert!(message.contains("戸籍事項")),
         other => panic!(
-            "expected FieldTooLong, got {:?}",
+            "expected InvalidInput, got {:?}",
             other.map(|c| c.page_count)
         ),
     }

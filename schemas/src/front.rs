@@ -24,7 +24,7 @@ pub const MAX_AMOUNT_LINES: usize = 16;
 pub const MAX_EVENTS_PER_PERSON: usize = 8;
 pub const MAX_EVENT_LINES: usize = 3;
 /// 戸籍事項 entries printed on the first page of a 戸籍 certificate.
-pub const MAX_REGISTER_EVENTS: usize = 4;
+pub const MAX_REGISTER_EVENTS: usize = 3;
 /// Front pages of one copy; the composer lays out at most this many (a longer
 /// register is a counter matter), and a seal can number far more.
 pub const MAX_FRONT_PAGES: usize = 10;
