@@ -24,7 +24,7 @@ pub const PAGE_HEIGHT_PT: f32 = 841.89;
 /// Front pages (sheets) one copy may have: 60 household members, 20 persons of a 戸籍,
 /// 80 addresses of a 附票. Bounds print time and paper per request; a larger document
 /// is refused (`TooManyPages`) rather than guessed at.
-pub const MAX_SHEETS_PER_COPY: usize = 10;
+pub const MAX_SHEETS_PER_COPY: usize = schemas::MAX_FRONT_PAGES;
 /// Pages in one PDF over all copies; bounds memory and print time per request.
 pub const MAX_TOTAL_PAGES: usize = 200;
 
@@ -482,6 +482,10 @@ pub(crate) fn lay_out(
         return Err(ComposeError::InvalidInput(
             "copies must be at least 1".into(),
         ));
+    }
+    // A register longer than a copy may be is a page-count refusal, not malformed data.
+    if front.page_count() > MAX_SHEETS_PER_COPY {
+        return Err(ComposeError::TooManyPages);
     }
     // The shape bounds every layout below relies on (rows per page, event lines...).
     front.validate().map_err(ComposeError::InvalidInput)?;

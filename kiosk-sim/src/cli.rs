@@ -44,40 +44,19 @@ pub mod exit {
     pub const NOT_ON_MENU: u8 = 7;
 }
 
-/// `--type`: the certificate (証明書の種類).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum TypeArg {
-    /// 住民票の写し.
-    ResidentRecord,
-    /// 住民票記載事項証明書.
-    ResidentRecordItems,
-    /// 印鑑登録証明書.
-    SealRegistration,
-    /// 所得・課税証明書.
-    IncomeTax,
-    /// 納税証明書.
-    TaxPayment,
-    /// 戸籍全部事項証明書.
-    FamilyRegisterAll,
-    /// 戸籍個人事項証明書.
-    FamilyRegisterIndividual,
-    /// 戸籍の附票の写し.
-    FamilyRegisterAttachment,
-}
-
-impl From<TypeArg> for CertificateType {
-    fn from(value: TypeArg) -> Self {
-        match value {
-            TypeArg::ResidentRecord => Self::ResidentRecord,
-            TypeArg::ResidentRecordItems => Self::ResidentRecordItems,
-            TypeArg::SealRegistration => Self::SealRegistration,
-            TypeArg::IncomeTax => Self::IncomeTax,
-            TypeArg::TaxPayment => Self::TaxPayment,
-            TypeArg::FamilyRegisterAll => Self::FamilyRegisterAll,
-            TypeArg::FamilyRegisterIndividual => Self::FamilyRegisterIndividual,
-            TypeArg::FamilyRegisterAttachment => Self::FamilyRegisterAttachment,
-        }
-    }
+/// `--type`: a certificate type's wire name with hyphens (`resident-record`,
+/// `family-register-all`, …; see [`CertificateType`]).
+pub fn parse_type(text: &str) -> Result<CertificateType, String> {
+    CertificateType::parse(&text.replace('-', "_")).ok_or_else(|| {
+        let names: Vec<String> = CertificateType::ALL
+            .iter()
+            .map(|t| t.as_str().replace('_', "-"))
+            .collect();
+        format!(
+            "unknown certificate type {text:?}; one of {}",
+            names.join(", ")
+        )
+    })
 }
 
 /// `--scope self|household|members:1,3` → [`HouseholdScope`].
@@ -148,8 +127,8 @@ pub struct IssueArgs {
     #[arg(long, env = "KIOSK_PIN", hide_env_values = true)]
     pub pin: String,
     /// The certificate type.
-    #[arg(long = "type", value_enum, default_value_t = TypeArg::ResidentRecord)]
-    pub certificate: TypeArg,
+    #[arg(long = "type", value_parser = parse_type, default_value = "resident-record")]
+    pub certificate: CertificateType,
     /// 住民票 / 記載事項証明書: self (本人のみ), household (世帯全員) or members:1,3
     /// (世帯一部, 1-based positions in the household, 世帯主 first).
     #[arg(long, value_parser = parse_scope)]
@@ -180,7 +159,7 @@ impl IssueArgs {
     /// The order these arguments describe; an option that does not apply to the type
     /// is a usage error rather than silently dropped.
     pub fn order(&self) -> Result<CertificateOrder, String> {
-        let certificate_type = CertificateType::from(self.certificate);
+        let certificate_type = self.certificate;
         let takes_scope = matches!(
             certificate_type,
             CertificateType::ResidentRecord | CertificateType::ResidentRecordItems
