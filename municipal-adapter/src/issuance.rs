@@ -486,7 +486,14 @@ impl IssuanceService {
                 "a {certificate} order produced a front of another type"
             )));
         }
-        front.validate().map_err(|e| internal("front", e))?;
+        if let Err(reason) = front.validate() {
+            // A record longer than a kiosk certificate can hold (a very large household
+            // or 戸籍, too many entries): a counter matter, never a truncated print.
+            tracing::warn!(%reason, "front exceeds the certificate layout; refused");
+            return Ok(AnswerOutcome::Refused {
+                reason: RefusalReason::FieldTooLong,
+            });
+        }
         let fee_yen_per_copy = catalogue
             .offering(certificate)
             .map(|o| o.fee_yen_per_copy)
