@@ -4,7 +4,12 @@
 
 use std::time::Duration;
 
-use schemas::{ErrorBody, RequestId, SignedCertificateAnswer, SignedCertificateFetch};
+use schemas::{
+    ErrorBody, RequestId, SignedCatalogue, SignedCatalogueRequest, SignedCertificateAnswer,
+    SignedCertificateFetch, SignedDomicileRegistrationReceipt, SignedDomicileRegistrationSubmit,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -21,7 +26,8 @@ pub enum UpstreamError {
     Malformed(String),
 }
 
-/// Upper bound on an adapter answer (a long 戸籍 with seals stays far below it).
+/// Upper bound on an adapter answer (a long 戸籍 with seals, or a catalogue, stays far
+/// below it).
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
@@ -44,16 +50,60 @@ impl AdapterClient {
         request_id: RequestId,
         timeout: Duration,
     ) -> Result<SignedCertificateAnswer, UpstreamError> {
+        self.post(
+            &format!("{adapter_url}/v1/certificates"),
+            fetch,
+            Some(request_id),
+            timeout,
+        )
+        .await
+    }
+
+    /// Asks for the municipality's current signed catalogue (`POST /v1/catalogue`).
+    pub async fn catalogue(
+        &self,
+        adapter_url: &str,
+        request: &SignedCatalogueRequest,
+        timeout: Duration,
+    ) -> Result<SignedCatalogue, UpstreamError> {
+        self.post(
+            &format!("{adapter_url}/v1/catalogue"),
+            request,
+            None,
+            timeout,
+        )
+        .await
+    }
+
+    /// Forwards a 本籍地 利用登録 (`POST /v1/domicile-registrations`).
+    pub async fn submit_domicile_registration(
+        &self,
+        adapter_url: &str,
+        submit: &SignedDomicileRegistrationSubmit,
+        timeout: Duration,
+    ) -> Result<SignedDomicileRegistrationReceipt, UpstreamError> {
+        self.post(
+            &format!("{adapter_url}/v1/domicile-registrations"),
+            submit,
+            Some(submit.payload.registration_id),
+            timeout,
+        )
+        .await
+    }
+
+    async fn post<Body: Serialize, Answer: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &Body,
+        request_id: Option<RequestId>,
+        timeout: Duration,
+    ) -> Result<Answer, UpstreamError> {
         let call = async {
-            let response = self
-                .http
-                .post(format!("{adapter_url}/v1/certificates"))
-                .header("x-request-id", request_id.to_string())
-                .timeout(timeout)
-                .json(fetch)
-                .send()
-                .await
-                .map_err(classify)?;
+            let mut builder = self.http.post(url).timeout(timeout).json(body);
+            if let Some(request_id) = request_id {
+                builder = builder.header("x-request-id", request_id.to_string());
+            }
+            let response = builder.send().await.map_err(classify)?;
             let status = response.status();
             let bytes = response.bytes().await.map_err(classify)?;
             if bytes.len() > MAX_ANSWER_BYTES {

@@ -1,15 +1,19 @@
 //! The binding guard (DESIGN.md §4): the municipality's answer must be signed by one
 //! of its registered keys and bound to exactly this request and this card; every
 //! seal must be signed by the municipality, name this request, cover exactly this
-//! front data, and number the pages 1..n. Any mismatch and nothing is composed.
+//! front data and document type, and number the pages 1..n. The answer must also
+//! agree with the municipality's own catalogue: a front that fits the ordered type and
+//! the catalogue's fee. Any mismatch and nothing is composed.
 
 use schemas::seal::SignedSeal;
 use schemas::{
-    AnswerOutcome, CertificateAnswer, Digest32, FrontSide, MunicipalityCode, RefusalReason,
-    RequestId, SignedCertificateAnswer,
+    AnswerOutcome, CertificateAnswer, CertificateType, Digest32, FrontSide, MunicipalityCode,
+    RefusalReason, RequestId, SignedCertificateAnswer,
 };
 
-use crate::directory::Municipality;
+use std::collections::HashMap;
+
+use schemas::{Kid, PublicKey};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GuardError {
@@ -17,6 +21,9 @@ pub enum GuardError {
     Signature(String),
     #[error("binding mismatch: {0}")]
     Mismatch(String),
+    /// The answer contradicts the municipality's catalogue (type or fee).
+    #[error("answer contradicts the catalogue: {0}")]
+    Catalogue(String),
 }
 
 /// What the center expects the answer to be bound to.
@@ -25,6 +32,10 @@ pub struct Expected {
     pub request_id: RequestId,
     pub municipality: MunicipalityCode,
     pub card_digest: Digest32,
+    /// The ordered type: the front must fit it and every seal must name it.
+    pub certificate: CertificateType,
+    /// The catalogue's 手数料 for the type; the answer must state the same.
+    pub fee_yen_per_copy: u32,
 }
 
 // Lives for one request on the stack of its handler: boxing buys nothing.
@@ -44,10 +55,9 @@ pub enum VerifiedAnswer {
 pub fn check_answer(
     expected: &Expected,
     answer: SignedCertificateAnswer,
-    municipality: &Municipality,
+    keys: &HashMap<Kid, PublicKey>,
 ) -> Result<VerifiedAnswer, GuardError> {
-    let key = municipality
-        .keys
+    let key = keys
         .get(&answer.kid)
         .ok_or_else(|| GuardError::Signature(format!("unknown kid {}", answer.kid)))?;
     answer
@@ -82,7 +92,22 @@ pub fn check_answer(
             front,
             seals,
         } => {
-            check_seals(expected, &front, &seals, municipality)?;
+            if !front.fits(expected.certificate) {
+                return Err(GuardError::Catalogue(format!(
+                    "front is not a layout for {}",
+                    expected.certificate
+                )));
+            }
+            if fee_yen_per_copy != expected.fee_yen_per_copy {
+                return Err(GuardError::Catalogue(format!(
+                    "fee {fee_yen_per_copy} yen per copy, catalogue says {} yen",
+                    expected.fee_yen_per_copy
+                )));
+            }
+            front
+                .validate()
+                .map_err(|e| GuardError::Mismatch(format!("front data: {e}")))?;
+            check_seals(expected, &front, &seals, keys)?;
             Ok(VerifiedAnswer::Issued {
                 fee_yen_per_copy,
                 front,
@@ -96,19 +121,22 @@ fn check_seals(
     expected: &Expected,
     front: &FrontSide,
     seals: &[String],
-    municipality: &Municipality,
+    keys: &HashMap<Kid, PublicKey>,
 ) -> Result<(), GuardError> {
     let front_digest = front
         .digest()
         .map_err(|e| GuardError::Mismatch(format!("front data cannot be digested: {e}")))?;
     let count = seals.len();
-    if count == 0 || count > usize::from(u8::MAX) {
-        return Err(GuardError::Mismatch(format!("{count} seals")));
+    let pages = front.page_count();
+    if count != pages || count > usize::from(u8::MAX) {
+        return Err(GuardError::Mismatch(format!(
+            "{count} seals for {pages} front pages"
+        )));
     }
     for (index, text) in seals.iter().enumerate() {
         let seal = SignedSeal::from_qr_text(text)
             .map_err(|e| GuardError::Mismatch(format!("seal {}: {e}", index + 1)))?;
-        let key = municipality.keys.get(&seal.kid).ok_or_else(|| {
+        let key = keys.get(&seal.kid).ok_or_else(|| {
             GuardError::Signature(format!("seal signed by unknown kid {}", seal.kid))
         })?;
         let payload = seal
@@ -127,6 +155,13 @@ fn check_seals(
                 index + 1
             )));
         }
+        if payload.doc_type != expected.certificate.seal_doc_type() {
+            return Err(GuardError::Mismatch(format!(
+                "seal {} names document type {}",
+                index + 1,
+                payload.doc_type
+            )));
+        }
         if payload.front_digest != front_digest.0 {
             return Err(GuardError::Mismatch(format!(
                 "seal {} covers other front data",
@@ -143,4 +178,146 @@ fn check_seals(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemas::seal::SealPayload;
+    use schemas::{Attestation, KeyPair, SealRegistrationFront, Signed};
+
+    fn code() -> MunicipalityCode {
+        "212113".parse().unwrap()
+    }
+
+    fn front() -> FrontSide {
+        FrontSide::SealRegistration(SealRegistrationFront {
+            title: "印鑑登録証明書".into(),
+            registration_number: "123".into(),
+            seal_impression_png: vec![1, 2, 3].into(),
+            name: "見本 花子".into(),
+            name_kana: "ミホン ハナコ".into(),
+            birth_date_wareki: "平成2年1月1日".into(),
+            sex: "女".into(),
+            address: "岐阜県美濃加茂市太田町1番地".into(),
+            registered_on_wareki: "令和元年5月1日".into(),
+            attestation: Attestation {
+                municipality_name: "美濃加茂市".into(),
+                certification: "この写しは、登録されている印影と相違ないことを証明する。".into(),
+                issue_date_wareki: "令和8年11月24日".into(),
+                mayor_title: "美濃加茂市長".into(),
+                mayor_name: "見本 太郎".into(),
+            },
+        })
+    }
+
+    fn seal(key: &KeyPair, expected: &Expected, front: &FrontSide, doc_type: u64) -> String {
+        SignedSeal::sign(
+            &SealPayload {
+                doc_type,
+                issuer: expected.municipality,
+                serial: expected.request_id,
+                issued_at_unix_s: 1_800_000_000,
+                verify_until_unix_s: 1_900_000_000,
+                page: 1,
+                page_count: 1,
+                name: "見本 花子".into(),
+                birth_date: 19_900_101,
+                address: None,
+                seal_registration_number: Some("123".into()),
+                front_digest: front.digest().unwrap().0,
+            },
+            key,
+        )
+        .to_qr_text()
+    }
+
+    fn expected(certificate: CertificateType) -> Expected {
+        Expected {
+            request_id: RequestId::new_random(),
+            municipality: code(),
+            card_digest: Digest32([3; 32]),
+            certificate,
+            fee_yen_per_copy: 300,
+        }
+    }
+
+    fn answer(
+        key: &KeyPair,
+        expected: &Expected,
+        fee_yen_per_copy: u32,
+        seals: Vec<String>,
+    ) -> SignedCertificateAnswer {
+        Signed::sign(
+            CertificateAnswer {
+                request_id: expected.request_id,
+                municipality_code: expected.municipality,
+                card_digest: expected.card_digest,
+                answered_at_unix_s: 1_800_000_000,
+                outcome: AnswerOutcome::Issued {
+                    fee_yen_per_copy,
+                    front: front(),
+                    seals,
+                },
+            },
+            key,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn answer_checks_against_order_and_catalogue() {
+        let key = KeyPair::generate();
+        let keys = HashMap::from([(key.kid(), key.public())]);
+        let good = expected(CertificateType::SealRegistration);
+        let doc = CertificateType::SealRegistration.seal_doc_type();
+        let seals = vec![seal(&key, &good, &front(), doc)];
+        assert!(matches!(
+            check_answer(&good, answer(&key, &good, 300, seals.clone()), &keys),
+            Ok(VerifiedAnswer::Issued {
+                fee_yen_per_copy: 300,
+                ..
+            })
+        ));
+        // A fee other than the catalogue's.
+        assert!(matches!(
+            check_answer(&good, answer(&key, &good, 350, seals.clone()), &keys),
+            Err(GuardError::Catalogue(_))
+        ));
+        // A front that is not a layout for the ordered type.
+        let other_type = Expected {
+            certificate: CertificateType::IncomeTax,
+            ..good
+        };
+        let seals_for_other = vec![seal(&key, &other_type, &front(), doc)];
+        assert!(matches!(
+            check_answer(
+                &other_type,
+                answer(&key, &other_type, 300, seals_for_other),
+                &keys
+            ),
+            Err(GuardError::Catalogue(_))
+        ));
+        // A seal naming another document type.
+        let wrong_doc = vec![seal(
+            &key,
+            &good,
+            &front(),
+            CertificateType::ResidentRecord.seal_doc_type(),
+        )];
+        assert!(matches!(
+            check_answer(&good, answer(&key, &good, 300, wrong_doc), &keys),
+            Err(GuardError::Mismatch(_))
+        ));
+        // One seal per front page, no more.
+        let two = vec![seals[0].clone(), seals[0].clone()];
+        assert!(matches!(
+            check_answer(&good, answer(&key, &good, 300, two), &keys),
+            Err(GuardError::Mismatch(_))
+        ));
+        assert!(matches!(
+            check_answer(&good, answer(&key, &good, 300, vec![]), &keys),
+            Err(GuardError::Mismatch(_))
+        ));
+    }
 }

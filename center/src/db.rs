@@ -456,3 +456,162 @@ pub async fn audit_events(pool: &AnyPool, request_id: &str) -> Result<Vec<String
         .map(|r| r.try_get::<String, _>("event").map_err(DbError::from))
         .collect()
 }
+
+/// What the center keeps about one 本籍地 利用登録: ids, digests, status and times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomicileRegistrationRow {
+    pub registration_id: String,
+    pub operator_id: String,
+    pub kiosk_id: String,
+    pub idempotency_key: String,
+    pub registration_digest: String,
+    pub municipality_code: String,
+    pub card_digest: String,
+    /// `submitted` until the 本籍地 answers, then its status (`pending`, `approved`,
+    /// `rejected`).
+    pub status: String,
+}
+
+const REGISTRATION_COLUMNS: &str = "registration_id, operator_id, kiosk_id, idempotency_key, \
+     registration_digest, municipality_code, card_digest, status";
+
+fn row_to_registration(row: &AnyRow) -> Result<DomicileRegistrationRow, DbError> {
+    Ok(DomicileRegistrationRow {
+        registration_id: row.try_get("registration_id")?,
+        operator_id: row.try_get("operator_id")?,
+        kiosk_id: row.try_get("kiosk_id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        registration_digest: row.try_get("registration_digest")?,
+        municipality_code: row.try_get("municipality_code")?,
+        card_digest: row.try_get("card_digest")?,
+        status: row.try_get("status")?,
+    })
+}
+
+pub async fn find_registration_by_idempotency_key(
+    pool: &AnyPool,
+    operator_id: &str,
+    idempotency_key: &str,
+) -> Result<Option<DomicileRegistrationRow>, DbError> {
+    let sql = format!(
+        "SELECT {REGISTRATION_COLUMNS} FROM domicile_registrations \
+         WHERE operator_id = $1 AND idempotency_key = $2"
+    );
+    let row = sqlx::query(&sql)
+        .bind(operator_id)
+        .bind(idempotency_key)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(row_to_registration).transpose()
+}
+
+pub async fn find_registration(
+    pool: &AnyPool,
+    registration_id: &str,
+) -> Result<Option<DomicileRegistrationRow>, DbError> {
+    let sql = format!(
+        "SELECT {REGISTRATION_COLUMNS} FROM domicile_registrations WHERE registration_id = $1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(registration_id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(row_to_registration).transpose()
+}
+
+/// Inserts a new registration. Returns `false` when the operator's idempotency key is
+/// already taken (the caller then replays or reports a conflict).
+pub async fn insert_registration(
+    pool: &AnyPool,
+    row: &DomicileRegistrationRow,
+    now_unix_ms: i64,
+) -> Result<bool, DbError> {
+    let inserted = sqlx::query(
+        "INSERT INTO domicile_registrations (registration_id, operator_id, kiosk_id, \
+         idempotency_key, registration_digest, municipality_code, card_digest, status, \
+         created_at_unix_ms, updated_at_unix_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (operator_id, idempotency_key) DO NOTHING",
+    )
+    .bind(&row.registration_id)
+    .bind(&row.operator_id)
+    .bind(&row.kiosk_id)
+    .bind(&row.idempotency_key)
+    .bind(&row.registration_digest)
+    .bind(&row.municipality_code)
+    .bind(&row.card_digest)
+    .bind(&row.status)
+    .bind(now_unix_ms)
+    .bind(now_unix_ms)
+    .execute(pool)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Records the 本籍地's latest answer.
+pub async fn set_registration_status(
+    pool: &AnyPool,
+    registration_id: &str,
+    status: &str,
+    now_unix_ms: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE domicile_registrations SET status = $1, updated_at_unix_ms = $2 \
+         WHERE registration_id = $3",
+    )
+    .bind(status)
+    .bind(now_unix_ms)
+    .bind(registration_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn temp_pool(tag: &str) -> (AnyPool, std::path::PathBuf) {
+        let path =
+            std::env::temp_dir().join(format!("center-db-{tag}-{}.sqlite", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        (connect(&url).await.unwrap(), path)
+    }
+
+    fn registration(id: &str, key: &str) -> DomicileRegistrationRow {
+        DomicileRegistrationRow {
+            registration_id: id.into(),
+            operator_id: "lawson".into(),
+            kiosk_id: "lawson-0001".into(),
+            idempotency_key: key.into(),
+            registration_digest: "aa".repeat(32),
+            municipality_code: "215015".into(),
+            card_digest: "bb".repeat(32),
+            status: "submitted".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn registrations_are_unique_per_operator_key_and_keep_their_status() {
+        let (pool, path) = temp_pool("registrations").await;
+        let first = registration("r1", "key-1");
+        assert!(insert_registration(&pool, &first, 1).await.unwrap());
+        // Same operator and key: not inserted again.
+        assert!(!insert_registration(&pool, &registration("r2", "key-1"), 2)
+            .await
+            .unwrap());
+        let found = find_registration_by_idempotency_key(&pool, "lawson", "key-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found, first);
+        set_registration_status(&pool, "r1", "pending", 3)
+            .await
+            .unwrap();
+        let found = find_registration(&pool, "r1").await.unwrap().unwrap();
+        assert_eq!(found.status, "pending");
+        assert!(find_registration(&pool, "r2").await.unwrap().is_none());
+        pool.close().await;
+        let _ = std::fs::remove_file(&path);
+    }
+}

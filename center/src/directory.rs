@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use composer::SealImage;
-use schemas::{Kid, KioskId, MunicipalityCode, OperatorId, PublicKey};
+use schemas::{Kid, KioskId, MunicipalityCode, MunicipalityEntry, OperatorId, PublicKey};
 
 use crate::card_auth::parse_public_key;
 use crate::configuration::Settings;
@@ -87,6 +87,20 @@ impl Directory {
 
     pub fn municipality(&self, code: &MunicipalityCode) -> Option<&Municipality> {
         self.municipalities.get(code)
+    }
+
+    /// Every connected municipality, sorted by code (the kiosk's 本籍地 picker).
+    pub fn entries(&self) -> Vec<MunicipalityEntry> {
+        let mut entries: Vec<_> = self
+            .municipalities
+            .values()
+            .map(|m| MunicipalityEntry {
+                code: m.code,
+                name: m.name.clone(),
+            })
+            .collect();
+        entries.sort_by_key(|e| e.code);
+        entries
     }
 
     pub fn kiosk_belongs_to(&self, operator: &OperatorId, kiosk: &KioskId) -> bool {

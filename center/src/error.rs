@@ -51,9 +51,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | CardSignatureInvalid
         | RequestSignatureInvalid => StatusCode::UNAUTHORIZED,
         IdempotencyConflict | RequestIdReused | RequestInProgress => StatusCode::CONFLICT,
-        MunicipalityUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        MunicipalityUnavailable | CatalogueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-        UpstreamSignatureInvalid | BindingMismatch => StatusCode::BAD_GATEWAY,
+        UpstreamSignatureInvalid | BindingMismatch | CatalogueMismatch => StatusCode::BAD_GATEWAY,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

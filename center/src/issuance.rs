@@ -1,5 +1,6 @@
 //! One issuance, end to end at the center (DESIGN.md §4): authenticate the card,
-//! consume the challenge, record the request, ask the municipality, guard the
+//! consume the challenge, route (住所地 / 本籍地), record the request, check it against
+//! the service rules and the municipality's catalogue, ask the municipality, guard the
 //! binding, compose, record the outcome. Independent of HTTP so it can be tested and
 //! reused; `routes::issuances` is a thin adapter over it.
 
@@ -7,15 +8,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use schemas::{
-    card_binding_digest, CertificateFetch, CertificateKind, Digest32, DocumentPdf, ErrorCode,
-    IssuanceRequest, IssuanceResponse, OperatorId, RefusalReason, RequestId, Signed,
+    card_binding_digest, CertificateFetch, CertificateOrder, Digest32, DocumentPdf, ErrorCode,
+    IssuanceRequest, IssuanceResponse, MunicipalityCode, OperatorId, RefusalReason, RequestId,
+    Route, Signed,
 };
 use tracing::Instrument as _;
 
 use crate::binding_guard::{check_answer, Expected, GuardError, VerifiedAnswer};
 use crate::card_auth::check_card_signature;
+use crate::catalogue;
 use crate::db::{self, ChallengeRejection, IssuanceRow, IssuanceState, TransitionFields};
 use crate::error::ApiError;
+use crate::order_checks::{check_order, OrderRejection};
+use crate::service_hours;
 use crate::startup::AppState;
 
 pub async fn issue(
@@ -54,56 +59,70 @@ pub async fn issue(
         order_digest,
         &request.card_signature,
     )?;
-    let nonce_hex = hex::encode(request.challenge_nonce.as_slice());
-    match db::consume_challenge(
-        &state.pool,
-        &nonce_hex,
-        operator.as_str(),
-        request.kiosk_id.as_str(),
+    consume_challenge(
+        state,
+        operator,
+        &request.kiosk_id,
+        request.challenge_nonce.as_slice(),
         started_ms,
     )
-    .await?
-    {
-        Ok(()) => {}
-        Err(ChallengeRejection::Unknown) => {
-            return Err(ApiError::new(
-                ErrorCode::ChallengeUnknown,
-                "unknown challenge",
-            ))
-        }
-        Err(ChallengeRejection::Expired) => {
-            return Err(ApiError::new(
-                ErrorCode::ChallengeExpired,
-                "challenge has expired",
-            ))
-        }
-        Err(ChallengeRejection::Used) => {
-            return Err(ApiError::new(
-                ErrorCode::ChallengeUsed,
-                "challenge was already used",
-            ))
-        }
-    }
+    .await?;
 
-    // Routing: 住所地 is the municipality in the card certificate.
-    let municipality = state
-        .directory
-        .municipality(&card.municipality_code)
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::MunicipalityUnknown,
-                format!("municipality {} is not connected", card.municipality_code),
-            )
-        })?;
+    // Routing: 住所地 is the municipality in the card certificate; 本籍地 is the one
+    // the resident chose (its 利用登録 is the municipality's to check).
+    let target_code = match request.order.route {
+        Route::Residence => card.municipality_code,
+        Route::Domicile { municipality_code } => municipality_code,
+    };
+    let municipality = state.directory.municipality(&target_code).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::MunicipalityUnknown,
+            format!("municipality {target_code} is not connected"),
+        )
+    })?;
 
-    let (request_id, replay_of) =
-        register_or_replay(state, operator, &request, order_digest, card, started_ms).await?;
+    let (request_id, replay_of) = register_or_replay(
+        state,
+        operator,
+        &request,
+        order_digest,
+        card,
+        municipality.code,
+        started_ms,
+    )
+    .await?;
     if let Some(Replay::Final(response)) = replay_of {
         return response;
     }
     let replaying = replay_of.is_some();
     let span = tracing::info_span!("issuance", %request_id, municipality = %municipality.code, kiosk = %request.kiosk_id);
     async move {
+        let certificate = request.order.certificate.certificate_type();
+        let offering_fee_yen = match check_against_catalogue(
+            state,
+            municipality,
+            &request.order,
+            started_ms,
+            replaying,
+        )
+        .await
+        {
+            Ok(fee) => fee,
+            Err(OrderOutcome::Refused(reason)) => {
+                return refuse(state, request_id, reason, replaying).await;
+            }
+            Err(OrderOutcome::Failed(failure)) => {
+                return Err(fail(
+                    state,
+                    request_id,
+                    IssuanceState::Refused,
+                    failure,
+                    replaying,
+                )
+                .await);
+            }
+        };
+
         let card_digest = Digest32(card_binding_digest(&request_id, &card.serial));
         let fetch = Signed::sign(
             CertificateFetch {
@@ -171,13 +190,16 @@ pub async fn issue(
             request_id,
             municipality: municipality.code,
             card_digest,
+            certificate,
+            fee_yen_per_copy: offering_fee_yen,
         };
-        let verified = match check_answer(&expected, answer, municipality) {
+        let verified = match check_answer(&expected, answer, &municipality.keys) {
             Ok(verified) => verified,
             Err(guard) => {
                 let code = match guard {
                     GuardError::Signature(_) => ErrorCode::UpstreamSignatureInvalid,
                     GuardError::Mismatch(_) => ErrorCode::BindingMismatch,
+                    GuardError::Catalogue(_) => ErrorCode::CatalogueMismatch,
                 };
                 tracing::error!(
                     target: "alert",
@@ -198,15 +220,18 @@ pub async fn issue(
             }
         };
 
-        let (fee_yen_per_copy, front, seals) = match verified {
+        // The guard made sure the answer states the catalogue's fee; the kiosk is told
+        // the catalogue's.
+        let fee_yen_per_copy = offering_fee_yen;
+        let (front, seals) = match verified {
             VerifiedAnswer::Refused { reason } => {
                 return refuse(state, request_id, reason, replaying).await;
             }
             VerifiedAnswer::Issued {
-                fee_yen_per_copy,
+                fee_yen_per_copy: _,
                 front,
                 seals,
-            } => (fee_yen_per_copy, front, seals),
+            } => (front, seals),
         };
 
         let composer = Arc::clone(&state.composer);
@@ -309,7 +334,7 @@ pub async fn issue(
             request_id,
             municipality_code: municipality.code,
             municipality_name: municipality.name.clone(),
-            certificate_title: request.order.certificate.title_ja().to_owned(),
+            certificate_title: certificate.title_ja().to_owned(),
             copies,
             fee_yen_per_copy,
             total_fee_yen,
@@ -324,6 +349,40 @@ pub async fn issue(
     .await
 }
 
+/// Consumes the single-use challenge nonce of `kiosk`, or says why it cannot be.
+pub(crate) async fn consume_challenge(
+    state: &AppState,
+    operator: &OperatorId,
+    kiosk: &schemas::KioskId,
+    nonce: &[u8],
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    let nonce_hex = hex::encode(nonce);
+    match db::consume_challenge(
+        &state.pool,
+        &nonce_hex,
+        operator.as_str(),
+        kiosk.as_str(),
+        now_ms,
+    )
+    .await?
+    {
+        Ok(()) => Ok(()),
+        Err(ChallengeRejection::Unknown) => Err(ApiError::new(
+            ErrorCode::ChallengeUnknown,
+            "unknown challenge",
+        )),
+        Err(ChallengeRejection::Expired) => Err(ApiError::new(
+            ErrorCode::ChallengeExpired,
+            "challenge has expired",
+        )),
+        Err(ChallengeRejection::Used) => Err(ApiError::new(
+            ErrorCode::ChallengeUsed,
+            "challenge was already used",
+        )),
+    }
+}
+
 enum Replay {
     /// The stored outcome is final; answer it again.
     Final(Result<IssuanceResponse, ApiError>),
@@ -333,9 +392,51 @@ enum Replay {
     Recompose,
 }
 
-fn certificate_type(kind: &CertificateKind) -> &'static str {
-    match kind {
-        CertificateKind::ResidentRecord { .. } => "resident_record",
+/// Why an order does not go to the municipality.
+enum OrderOutcome {
+    /// A business refusal, recorded and answered like the municipality's.
+    Refused(RefusalReason),
+    /// A failure (no catalogue, too many copies), recorded with its error code.
+    Failed(ApiError),
+}
+
+/// The center's checks before forwarding (precedence in `order_checks`): national
+/// hours first, without asking the municipality; then the catalogue's rules. A replay
+/// of a prepared request passed them already and only needs the catalogue's fee.
+/// Returns the catalogue's fee per copy for the ordered type.
+async fn check_against_catalogue(
+    state: &AppState,
+    municipality: &crate::directory::Municipality,
+    order: &CertificateOrder,
+    started_ms: i64,
+    replaying: bool,
+) -> Result<u32, OrderOutcome> {
+    let at = service_hours::tokyo_time(started_ms.div_euclid(1000))
+        .ok_or_else(|| OrderOutcome::Failed(ApiError::internal("clock out of range")))?;
+    if !replaying {
+        service_hours::general_availability(&[], &at).map_err(OrderOutcome::Refused)?;
+    }
+    let catalogue = catalogue::current_catalogue(state, municipality)
+        .await
+        .map_err(OrderOutcome::Failed)?;
+    if replaying {
+        return catalogue
+            .offering(order.certificate.certificate_type())
+            .map(|o| o.fee_yen_per_copy)
+            .ok_or_else(|| {
+                OrderOutcome::Failed(ApiError::new(
+                    ErrorCode::CatalogueMismatch,
+                    "the type is no longer in the municipality's catalogue",
+                ))
+            });
+    }
+    match check_order(&catalogue, order, &at) {
+        Ok(offering) => Ok(offering.fee_yen_per_copy),
+        Err(OrderRejection::Refused(reason)) => Err(OrderOutcome::Refused(reason)),
+        Err(OrderRejection::BadRequest(message)) => Err(OrderOutcome::Failed(ApiError::new(
+            ErrorCode::BadRequest,
+            message,
+        ))),
     }
 }
 
@@ -346,6 +447,7 @@ async fn register_or_replay(
     request: &IssuanceRequest,
     order_digest: Digest32,
     card: &schemas::CardCertificateBody,
+    municipality_code: MunicipalityCode,
     now_ms: i64,
 ) -> Result<(RequestId, Option<Replay>), ApiError> {
     // Two rounds at most: an insert can lose a race against a concurrent retry.
@@ -393,9 +495,14 @@ async fn register_or_replay(
             kiosk_id: request.kiosk_id.to_string(),
             idempotency_key: request.idempotency_key.to_string(),
             order_digest: order_digest.to_string(),
-            municipality_code: card.municipality_code.to_string(),
+            municipality_code: municipality_code.to_string(),
             card_digest: Digest32(card_binding_digest(&request_id, &card.serial)).to_string(),
-            certificate_type: certificate_type(&request.order.certificate).to_owned(),
+            certificate_type: request
+                .order
+                .certificate
+                .certificate_type()
+                .as_str()
+                .to_owned(),
             copies: i64::from(request.order.copies),
             state: IssuanceState::Authorized,
             refusal_reason: None,

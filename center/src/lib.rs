@@ -4,17 +4,23 @@
 //!
 //! Shape: `configuration` → `startup` (builds `AppState`, binds mTLS) → `routes/`
 //! (thin HTTP adapters) → `issuance` (the flow) over `card_auth`, `directory`,
-//! `adapter_client`, `binding_guard` and `db`.
+//! `catalogue` (signed catalogues, cache, menu), `service_hours` and `order_checks`
+//! (the service rules), `adapter_client`, `binding_guard` and `db`; `domicile` is the
+//! 本籍地 利用登録 flow.
 
 pub mod adapter_client;
 pub mod binding_guard;
 pub mod card_auth;
+pub mod catalogue;
 pub mod clock;
 pub mod configuration;
 pub mod db;
 pub mod directory;
+pub mod domicile;
 pub mod error;
 pub mod issuance;
+pub mod order_checks;
 pub mod routes;
+pub mod service_hours;
 pub mod startup;
 pub mod telemetry;

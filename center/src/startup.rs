@@ -12,13 +12,15 @@ use sqlx::AnyPool;
 
 use crate::adapter_client::AdapterClient;
 use crate::card_auth::CardAuthority;
+use crate::catalogue::CatalogueCache;
 use crate::clock::{Clock, SystemClock};
 use crate::configuration::{Settings, Timeouts};
 use crate::directory::Directory;
 use crate::routes;
 
 /// Everything a request handler may use. No in-process state decides an issuance:
-/// all of it is configuration or immutable keys; decisions live in the database.
+/// all of it is configuration, immutable keys, or catalogues every replica fetches
+/// identically from the municipalities; decisions live in the database.
 pub struct AppState {
     pub pool: AnyPool,
     pub clock: Arc<dyn Clock>,
@@ -26,6 +28,8 @@ pub struct AppState {
     pub card_authority: CardAuthority,
     pub directory: Directory,
     pub adapters: AdapterClient,
+    /// Verified catalogues per municipality (derived from signed data only).
+    pub catalogues: CatalogueCache,
     pub composer: Arc<Composer>,
     pub timeouts: Timeouts,
     pub verify_url: String,
@@ -116,6 +120,12 @@ impl Application {
             card_authority,
             directory,
             adapters,
+            catalogues: CatalogueCache::new(
+                settings
+                    .municipalities
+                    .len()
+                    .clamp(1, crate::catalogue::MAX_CACHED_CATALOGUES),
+            ),
             composer: Arc::new(composer),
             timeouts: settings.timeouts.clone(),
             verify_url: settings.verify_url.clone(),

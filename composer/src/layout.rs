@@ -11,16 +11,20 @@
 
 use crate::font::EmbeddedFont;
 use crate::qr::{self, QrMatrix};
-use crate::{ComposeError, DocumentInput};
-use schemas::{FrontSide, ResidentRecordFront, ResidentRow, RESIDENT_ROWS_PER_PAGE};
+use crate::{ComposeError, DocumentInput, SealImage};
+use schemas::{Attestation, CertificateType, FrontSide, ResidentRecordFront, ResidentRow};
+use std::ops::Range;
+
+mod fronts;
 
 /// A4 portrait, 210 × 297 mm.
 pub const PAGE_WIDTH_PT: f32 = 595.28;
 pub const PAGE_HEIGHT_PT: f32 = 841.89;
 
-/// Front pages (sheets) one copy may have: 60 household members. The seal carries
-/// page numbers as u8; a household larger than this is refused rather than guessed at.
-pub const MAX_SHEETS_PER_COPY: usize = 10;
+/// Front pages (sheets) one copy may have: 60 household members, 20 persons of a 戸籍,
+/// 80 addresses of a 附票. Bounds print time and paper per request; a larger document
+/// is refused (`TooManyPages`) rather than guessed at.
+pub const MAX_SHEETS_PER_COPY: usize = schemas::MAX_FRONT_PAGES;
 /// Pages in one PDF over all copies; bounds memory and print time per request.
 pub const MAX_TOTAL_PAGES: usize = 200;
 
@@ -32,6 +36,9 @@ pub struct Document {
     pub copies: u8,
     /// One sheet per front page: printed duplex, front then back.
     pub sheets: Vec<Sheet>,
+    /// 印影: the registered seal impression of 印鑑登録証明書, drawn where
+    /// [`Item::SealImpression`] says.
+    pub seal_impression: Option<SealImage>,
 }
 
 impl Document {
@@ -95,6 +102,9 @@ pub enum Item {
     /// The municipality's official seal image, drawn so that black underneath stays
     /// visible (multiply), as stamped ink does.
     OfficialSeal { area: RectPt },
+    /// The registered seal impression (印影, [`Document::seal_impression`]), fitted
+    /// in its framed box.
+    SealImpression { area: RectPt },
 }
 
 /// One cell of the back-side ground pattern, tiled by the backend: fine diagonal
@@ -147,7 +157,7 @@ pub(crate) fn build_ground_pattern(font: &EmbeddedFont) -> Result<GroundPatternC
 }
 
 // ---------------------------------------------------------------------------------
-// Geometry of the front page (住民票の写し).
+// Geometry of the front pages (shared by every layout; the member blocks are 住民票の写し's).
 
 const MARGIN_X_PT: f32 = 42.0;
 const TABLE_LEFT_PT: f32 = MARGIN_X_PT;
@@ -174,6 +184,12 @@ const KANA_MIN_SIZE_PT: f32 = 5.0;
 const REMARK_SIZES_PT: [f32; 3] = [8.0, 7.0, 6.0];
 const REMARK_MAX_LINES: usize = 2;
 const CELL_PAD_PT: f32 = 3.0;
+/// Value size of the label | value rows at the top of a table (住所, 氏名...).
+const TOP_VALUE_SIZE_PT: f32 = 10.5;
+/// A body may reach down to here on the last front page (the attestation is below),
+/// and to [`BODY_FLOOR_PT`] on the others.
+const BODY_FLOOR_LAST_PAGE_PT: f32 = 176.0;
+const BODY_FLOOR_PT: f32 = 56.0;
 const CERTIFICATION_BASELINE_PT: f32 = 158.0;
 const ISSUE_DATE_BASELINE_PT: f32 = 134.0;
 const MAYOR_BASELINE_PT: f32 = 98.0;
@@ -247,12 +263,14 @@ pub(crate) fn static_texts() -> impl Iterator<Item = &'static str> {
     .into_iter()
     .chain(BACK_INSTRUCTIONS_BEFORE_URL)
     .chain(BACK_INSTRUCTIONS_AFTER_URL)
+    .chain(fronts::STATIC_TEXTS)
 }
 
 #[derive(Clone, Copy)]
 enum Align {
     Left,
     Center,
+    Right,
 }
 
 /// Collects one page's items, keeping rules and text apart so rules are stroked in a
@@ -367,6 +385,7 @@ impl<'f> PageBuilder<'f> {
         let x = match align {
             Align::Left => x_pt + CELL_PAD_PT,
             Align::Center => x_pt + (width_pt - text_width) / 2.0,
+            Align::Right => x_pt + width_pt - CELL_PAD_PT - text_width,
         };
         self.push_text(x, baseline_pt, size, 0.0, text);
         Ok(())
@@ -458,24 +477,28 @@ pub(crate) fn lay_out(
     font: &EmbeddedFont,
     input: &DocumentInput<'_>,
 ) -> Result<Document, ComposeError> {
-    let FrontSide::ResidentRecord(front) = input.front;
+    let front = input.front;
     if input.copies == 0 {
         return Err(ComposeError::InvalidInput(
             "copies must be at least 1".into(),
         ));
     }
-    if front.members.is_empty() {
-        return Err(ComposeError::InvalidInput(
-            "a resident record needs at least one member row".into(),
-        ));
+    // A register longer than a copy may be is a page-count refusal, not malformed data.
+    if front.page_count() > MAX_SHEETS_PER_COPY {
+        return Err(ComposeError::TooManyPages);
     }
+    // The shape bounds every layout below relies on (rows per page, event lines...).
+    front.validate().map_err(ComposeError::InvalidInput)?;
     // Nothing is printed wrong: every character is checked before any layout work.
-    for text in input.front.printed_texts() {
+    for text in front.printed_texts() {
         font.check_printable(text)?;
     }
     font.check_printable(input.verify_url)?;
 
-    let sheet_count = front.members.len().div_ceil(RESIDENT_ROWS_PER_PAGE);
+    // The one pagination rule shared with the municipality, which signs one seal per
+    // front page on the same rule.
+    let ranges = front.page_ranges();
+    let sheet_count = ranges.len();
     if sheet_count > MAX_SHEETS_PER_COPY
         || usize::from(input.copies) * sheet_count * 2 > MAX_TOTAL_PAGES
     {
@@ -490,18 +513,27 @@ pub(crate) fn lay_out(
     let request_id = input.request_id.to_string();
     check_seal_binding(input, sheet_count)?;
 
+    // 印影: decoded (and bounded) once per document; a bad PNG refuses the document.
+    let seal_impression = match front {
+        FrontSide::SealRegistration(f) => {
+            Some(SealImage::from_png(f.seal_impression_png.as_slice())?)
+        }
+        _ => None,
+    };
+    let impression_px = seal_impression
+        .as_ref()
+        .map(|s| (s.width_px(), s.height_px()));
+    let official_seal_px = input.official_seal.map(|s| (s.width_px(), s.height_px()));
+
     let mut sheets = Vec::with_capacity(sheet_count);
-    for (sheet, members) in front.members.chunks(RESIDENT_ROWS_PER_PAGE).enumerate() {
-        let front_page = lay_out_front(
-            font,
-            front,
-            members,
-            sheet * RESIDENT_ROWS_PER_PAGE,
+    for (sheet, rows) in ranges.into_iter().enumerate() {
+        let page = FrontPage {
+            request_id: &request_id,
             sheet,
             sheet_count,
-            &request_id,
-            input.official_seal.map(|s| (s.width_px(), s.height_px())),
-        )?;
+            rows,
+        };
+        let front_page = lay_out_front(font, front, &page, official_seal_px, impression_px)?;
         let qr = qr::encode_fixed_mask(&input.seal_qr_texts[sheet])?;
         let back_page = lay_out_back(font, &qr, sheet, sheet_count, &request_id, input.verify_url)?;
         sheets.push(Sheet {
@@ -511,16 +543,18 @@ pub(crate) fn lay_out(
     }
     Ok(Document {
         request_id,
-        title: front.title.clone(),
+        title: front.title().to_owned(),
         copies: input.copies,
         sheets,
+        seal_impression,
     })
 }
 
-/// Binding guard, again at the last step: each seal must name this request and its own
-/// page. A seal from another request (or a swapped page) would otherwise be printed on
-/// the back of this resident's certificate. The signature itself is the center's and
-/// the verifier's business; here only its structure and binding are read.
+/// Binding guard, again at the last step: each seal must name this request, its own
+/// page, and a certificate type this front is a layout for. A seal from another request
+/// (or a swapped page) would otherwise be printed on the back of this resident's
+/// certificate. The signature itself is the center's and the verifier's business; here
+/// only its structure and binding are read.
 fn check_seal_binding(input: &DocumentInput<'_>, sheet_count: usize) -> Result<(), ComposeError> {
     for (index, text) in input.seal_qr_texts.iter().enumerate() {
         let page = index + 1;
@@ -543,28 +577,63 @@ fn check_seal_binding(input: &DocumentInput<'_>, sheet_count: usize) -> Result<(
                 payload.page, payload.page_count
             )));
         }
+        let fits = CertificateType::from_seal_doc_type(payload.doc_type)
+            .is_some_and(|certificate| input.front.fits(certificate));
+        if !fits {
+            return Err(mismatch(format!(
+                "seal is for document type {}, not for a {}",
+                payload.doc_type,
+                input.front.title()
+            )));
+        }
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn lay_out_front(
-    font: &EmbeddedFont,
-    front: &ResidentRecordFront,
-    members: &[ResidentRow],
-    first_member_index: usize,
+/// Which front page is being laid out.
+struct FrontPage<'a> {
+    request_id: &'a str,
+    /// 0-based.
     sheet: usize,
     sheet_count: usize,
-    request_id: &str,
-    seal_px: Option<(u32, u32)>,
+    /// The paginating rows (members, persons, addresses) on this page.
+    rows: Range<usize>,
+}
+
+impl FrontPage<'_> {
+    /// The attestation and the official seal go on the last front page of each copy.
+    fn is_last(&self) -> bool {
+        self.sheet + 1 == self.sheet_count
+    }
+
+    /// Lowest y the body may reach: above the attestation on the last page, near the
+    /// bottom margin elsewhere.
+    fn body_floor_pt(&self) -> f32 {
+        if self.is_last() {
+            BODY_FLOOR_LAST_PAGE_PT
+        } else {
+            BODY_FLOOR_PT
+        }
+    }
+}
+
+/// Every front page: header, title and municipality, the type's body, and on the last
+/// page the attestation with the official seal.
+fn lay_out_front(
+    font: &EmbeddedFont,
+    front: &FrontSide,
+    page: &FrontPage<'_>,
+    official_seal_px: Option<(u32, u32)>,
+    impression_px: Option<(u32, u32)>,
 ) -> Result<Page, ComposeError> {
-    assert!(members.len() <= RESIDENT_ROWS_PER_PAGE, "caller paginates");
     let mut p = PageBuilder::new(font);
-    p.header(request_id, sheet, sheet_count, false)?;
+    p.header(page.request_id, page.sheet, page.sheet_count, false)?;
+    let attestation = front.attestation();
 
     // Title, centred, letter-spaced as printed certificates are.
+    let title = front.title();
     let title_width =
-        font.text_width_pt(&front.title, TITLE_SIZE_PT, TITLE_SPACING_PT)? - TITLE_SPACING_PT;
+        font.text_width_pt(title, TITLE_SIZE_PT, TITLE_SPACING_PT)? - TITLE_SPACING_PT;
     if title_width > TABLE_RIGHT_PT - TABLE_LEFT_PT {
         return Err(ComposeError::FieldTooLong {
             field: "title".into(),
@@ -577,11 +646,11 @@ fn lay_out_front(
         TITLE_BASELINE_PT,
         TITLE_SIZE_PT,
         TITLE_SPACING_PT,
-        &front.title,
+        title,
     );
     p.cell_text(
         "municipality_name",
-        &front.municipality_name,
+        &attestation.municipality_name,
         TABLE_LEFT_PT - CELL_PAD_PT,
         240.0,
         MUNICIPALITY_BASELINE_PT,
@@ -590,51 +659,40 @@ fn lay_out_front(
         Align::Left,
     )?;
 
-    // Top rows: 住所 and (when asked for) 世帯主.
-    let mut y = TABLE_TOP_PT;
-    p.hline(true, TABLE_LEFT_PT, TABLE_RIGHT_PT, y);
-    let mut top_rows: Vec<(&'static str, &'static str, &str)> =
-        vec![(LABEL_ADDRESS, "address", &front.address)];
-    if let Some(head) = &front.household_head {
-        top_rows.push((LABEL_HOUSEHOLD_HEAD, "household_head", head));
-    }
-    for (label, field, value) in top_rows {
-        let bottom = y - TOP_ROW_HEIGHT_PT;
-        p.label(
-            label,
-            TABLE_LEFT_PT,
-            TOP_LABEL_WIDTH_PT,
-            bottom,
-            TOP_ROW_HEIGHT_PT,
-        )?;
-        p.cell_text(
-            field,
-            value,
-            TABLE_LEFT_PT + TOP_LABEL_WIDTH_PT,
-            TABLE_RIGHT_PT - TABLE_LEFT_PT - TOP_LABEL_WIDTH_PT,
-            centered_baseline(bottom, TOP_ROW_HEIGHT_PT, 10.5),
-            10.5,
-            7.0,
-            Align::Left,
-        )?;
-        p.vline(false, TABLE_LEFT_PT + TOP_LABEL_WIDTH_PT, bottom, y);
-        p.hline(true, TABLE_LEFT_PT, TABLE_RIGHT_PT, bottom);
-        y = bottom;
+    let bottom_pt = match front {
+        FrontSide::ResidentRecord(f) => lay_out_resident_record(&mut p, f, page)?,
+        FrontSide::ResidentRecordItems(f) => fronts::resident_items(&mut p, f, page)?,
+        FrontSide::SealRegistration(f) => fronts::seal_registration(&mut p, f, impression_px)?,
+        FrontSide::IncomeTax(f) => fronts::income_tax(&mut p, f)?,
+        FrontSide::TaxPayment(f) => fronts::tax_payment(&mut p, f)?,
+        FrontSide::FamilyRegister(f) => fronts::family_register(&mut p, f, page)?,
+        FrontSide::FamilyRegisterAttachment(f) => fronts::attachment(&mut p, f, page)?,
+    };
+    // The fixed geometry keeps every body above its floor; a layout change that broke
+    // this would print over the attestation, so it is refused rather than printed.
+    if bottom_pt < page.body_floor_pt() - 0.01 {
+        return Err(ComposeError::FieldTooLong {
+            field: format!("page {} body", page.sheet + 1),
+            width_pt: TABLE_TOP_PT - bottom_pt,
+            max_width_pt: TABLE_TOP_PT - page.body_floor_pt(),
+        });
     }
 
-    // One block per member.
-    for (offset, row) in members.iter().enumerate() {
-        let index = first_member_index + offset;
-        y = lay_out_member(&mut p, row, index, y)?;
+    if page.is_last() {
+        lay_out_attestation(&mut p, attestation, official_seal_px)?;
     }
-    // Outer frame of the table.
-    p.vline(true, TABLE_LEFT_PT, y, TABLE_TOP_PT);
-    p.vline(true, TABLE_RIGHT_PT, y, TABLE_TOP_PT);
+    Ok(p.finish())
+}
 
-    // Certification, date, mayor.
+/// 認証文, 交付日, and the mayor with the official seal.
+fn lay_out_attestation(
+    p: &mut PageBuilder<'_>,
+    attestation: &Attestation,
+    official_seal_px: Option<(u32, u32)>,
+) -> Result<(), ComposeError> {
     p.cell_text(
         "certification",
-        &front.certification,
+        &attestation.certification,
         TABLE_LEFT_PT + 18.0,
         TABLE_RIGHT_PT - TABLE_LEFT_PT - 18.0,
         CERTIFICATION_BASELINE_PT,
@@ -644,7 +702,7 @@ fn lay_out_front(
     )?;
     p.cell_text(
         "issue_date_wareki",
-        &front.issue_date_wareki,
+        &attestation.issue_date_wareki,
         TABLE_LEFT_PT + 36.0,
         200.0,
         ISSUE_DATE_BASELINE_PT,
@@ -652,8 +710,81 @@ fn lay_out_front(
         8.0,
         Align::Left,
     )?;
-    lay_out_mayor(&mut p, front, seal_px)?;
-    Ok(p.finish())
+    lay_out_mayor(p, attestation, official_seal_px)
+}
+
+/// Label | value rows across the table (住所, 世帯主, 氏名...), each with an outer rule
+/// below; returns the bottom edge. `top_pt` is expected to carry a rule already.
+fn lay_out_label_rows(
+    p: &mut PageBuilder<'_>,
+    rows: &[(&'static str, &str, &str)],
+    top_pt: f32,
+    label_width_pt: f32,
+    row_height_pt: f32,
+) -> Result<f32, ComposeError> {
+    let mut y = top_pt;
+    for &(label, field, value) in rows {
+        let bottom = y - row_height_pt;
+        p.label(label, TABLE_LEFT_PT, label_width_pt, bottom, row_height_pt)?;
+        p.cell_text(
+            field,
+            value,
+            TABLE_LEFT_PT + label_width_pt,
+            TABLE_RIGHT_PT - TABLE_LEFT_PT - label_width_pt,
+            centered_baseline(bottom, row_height_pt, TOP_VALUE_SIZE_PT),
+            TOP_VALUE_SIZE_PT,
+            7.0,
+            Align::Left,
+        )?;
+        p.vline(false, TABLE_LEFT_PT + label_width_pt, bottom, y);
+        p.hline(true, TABLE_LEFT_PT, TABLE_RIGHT_PT, bottom);
+        y = bottom;
+    }
+    Ok(y)
+}
+
+/// The outer left and right rules of the table between `bottom_pt` and `top_pt`.
+fn frame_sides(p: &mut PageBuilder<'_>, bottom_pt: f32, top_pt: f32) {
+    p.vline(true, TABLE_LEFT_PT, bottom_pt, top_pt);
+    p.vline(true, TABLE_RIGHT_PT, bottom_pt, top_pt);
+}
+
+/// 住所 and (when asked for) 世帯主, shared by both resident-record layouts.
+fn lay_out_household_rows(
+    p: &mut PageBuilder<'_>,
+    address: &str,
+    household_head: Option<&str>,
+) -> Result<f32, ComposeError> {
+    p.hline(true, TABLE_LEFT_PT, TABLE_RIGHT_PT, TABLE_TOP_PT);
+    let mut rows: Vec<(&'static str, &str, &str)> = vec![(LABEL_ADDRESS, "address", address)];
+    if let Some(head) = household_head {
+        rows.push((LABEL_HOUSEHOLD_HEAD, "household_head", head));
+    }
+    lay_out_label_rows(
+        p,
+        &rows,
+        TABLE_TOP_PT,
+        TOP_LABEL_WIDTH_PT,
+        TOP_ROW_HEIGHT_PT,
+    )
+}
+
+/// 住民票の写し: 住所, 世帯主, then one four-row block per member on this page.
+fn lay_out_resident_record(
+    p: &mut PageBuilder<'_>,
+    front: &ResidentRecordFront,
+    page: &FrontPage<'_>,
+) -> Result<f32, ComposeError> {
+    let members = front
+        .members
+        .get(page.rows.clone())
+        .ok_or_else(|| ComposeError::InvalidInput("page rows outside the member list".into()))?;
+    let mut y = lay_out_household_rows(p, &front.address, front.household_head.as_deref())?;
+    for (offset, row) in members.iter().enumerate() {
+        y = lay_out_member(p, row, page.rows.start + offset, y)?;
+    }
+    frame_sides(p, y, TABLE_TOP_PT);
+    Ok(y)
 }
 
 /// A block row of two (label, value) cells: label, value, label, value up to the
@@ -692,39 +823,61 @@ fn lay_out_pair_row(
     Ok(bottom_pt)
 }
 
-/// One member block (four rows); returns the block's bottom edge.
-fn lay_out_member(
+/// The texts of a member's first row (氏名 with ふりがな, 生年月日, 性別, 続柄), shared by
+/// 住民票の写し and 住民票記載事項証明書.
+pub(super) struct NameRow<'a> {
+    pub(super) name: &'a str,
+    pub(super) name_kana: &'a str,
+    pub(super) birth_date_wareki: &'a str,
+    pub(super) sex: &'a str,
+    pub(super) relationship: Option<&'a str>,
+}
+
+/// The member number column over a block of `block_height_pt`, and its rule.
+fn lay_out_member_number(
     p: &mut PageBuilder<'_>,
-    row: &ResidentRow,
     index: usize,
     top_pt: f32,
-) -> Result<f32, ComposeError> {
-    let field = |name: &str| format!("members[{index}].{name}");
-    let x0 = TABLE_LEFT_PT + NUMBER_COLUMN_WIDTH_PT;
-    let block_height: f32 = BLOCK_ROW_HEIGHTS_PT.iter().sum();
-    let block_bottom = top_pt - block_height;
-    // Member number, centred in the left column over the whole block.
+    block_height_pt: f32,
+) -> Result<(), ComposeError> {
+    let block_bottom = top_pt - block_height_pt;
     let number = (index + 1).to_string();
     p.cell_text(
         "member number",
         &number,
         TABLE_LEFT_PT,
         NUMBER_COLUMN_WIDTH_PT,
-        centered_baseline(block_bottom, block_height, VALUE_SIZE_PT),
+        centered_baseline(block_bottom, block_height_pt, VALUE_SIZE_PT),
         VALUE_SIZE_PT,
         6.0,
         Align::Center,
     )?;
-    p.vline(false, x0, block_bottom, top_pt);
+    p.vline(
+        false,
+        TABLE_LEFT_PT + NUMBER_COLUMN_WIDTH_PT,
+        block_bottom,
+        top_pt,
+    );
+    Ok(())
+}
 
-    // Row 1: 氏名 (ふりがな above) | 生年月日 | 性別 | 続柄.
+/// Row 1 of a member block: 氏名 (ふりがな above) | 生年月日 | 性別 | 続柄, with an inner
+/// rule below; returns the row's bottom edge.
+fn lay_out_name_row(
+    p: &mut PageBuilder<'_>,
+    row: &NameRow<'_>,
+    index: usize,
+    top_pt: f32,
+) -> Result<f32, ComposeError> {
+    let field = |name: &str| format!("members[{index}].{name}");
+    let x0 = TABLE_LEFT_PT + NUMBER_COLUMN_WIDTH_PT;
     let h1 = BLOCK_ROW_HEIGHTS_PT[0];
     let b1 = top_pt - h1;
     let cols = column_edges(x0, &ROW1_COLUMNS_PT);
     p.label(LABEL_NAME, cols[0], cols[1] - cols[0], b1, h1)?;
     p.cell_text(
         &field("name_kana"),
-        &row.name_kana,
+        row.name_kana,
         cols[1],
         cols[2] - cols[1],
         top_pt - 8.5,
@@ -734,7 +887,7 @@ fn lay_out_member(
     )?;
     p.cell_text(
         &field("name"),
-        &row.name,
+        row.name,
         cols[1],
         cols[2] - cols[1],
         b1 + 5.5,
@@ -746,7 +899,7 @@ fn lay_out_member(
     let vb = centered_baseline(b1, h1, VALUE_SIZE_PT);
     p.cell_text(
         &field("birth_date_wareki"),
-        &row.birth_date_wareki,
+        row.birth_date_wareki,
         cols[3],
         cols[4] - cols[3],
         vb,
@@ -757,7 +910,7 @@ fn lay_out_member(
     p.label(LABEL_SEX, cols[4], cols[5] - cols[4], b1, h1)?;
     p.cell_text(
         &field("sex"),
-        &row.sex,
+        row.sex,
         cols[5],
         cols[6] - cols[5],
         vb,
@@ -768,7 +921,7 @@ fn lay_out_member(
     p.label(LABEL_RELATIONSHIP, cols[6], cols[7] - cols[6], b1, h1)?;
     p.cell_text(
         &field("relationship"),
-        row.relationship.as_deref().unwrap_or(""),
+        row.relationship.unwrap_or(""),
         cols[7],
         TABLE_RIGHT_PT - cols[7],
         vb,
@@ -780,6 +933,33 @@ fn lay_out_member(
         p.vline(false, x, b1, top_pt);
     }
     p.hline(false, x0, TABLE_RIGHT_PT, b1);
+    Ok(b1)
+}
+
+/// One member block (four rows); returns the block's bottom edge.
+fn lay_out_member(
+    p: &mut PageBuilder<'_>,
+    row: &ResidentRow,
+    index: usize,
+    top_pt: f32,
+) -> Result<f32, ComposeError> {
+    let field = |name: &str| format!("members[{index}].{name}");
+    let x0 = TABLE_LEFT_PT + NUMBER_COLUMN_WIDTH_PT;
+    let block_height: f32 = BLOCK_ROW_HEIGHTS_PT.iter().sum();
+    let block_bottom = top_pt - block_height;
+    lay_out_member_number(p, index, top_pt, block_height)?;
+    let b1 = lay_out_name_row(
+        p,
+        &NameRow {
+            name: &row.name,
+            name_kana: &row.name_kana,
+            birth_date_wareki: &row.birth_date_wareki,
+            sex: &row.sex,
+            relationship: row.relationship.as_deref(),
+        },
+        index,
+        top_pt,
+    )?;
 
     // Row 2: 住民となった年月日 | 前住所.
     let b2 = lay_out_pair_row(
@@ -927,7 +1107,7 @@ fn lay_out_remarks(
 /// 職印 is stamped on real certificates.
 fn lay_out_mayor(
     p: &mut PageBuilder<'_>,
-    front: &ResidentRecordFront,
+    front: &Attestation,
     seal_px: Option<(u32, u32)>,
 ) -> Result<(), ComposeError> {
     let gap_em = 1.0;

@@ -1,7 +1,10 @@
 //! Turns structured certificate data into the two-sided A4 PDF a kiosk prints.
 //!
-//! - Front (おもて面): 住民票の写し laid out from [`schemas::ResidentRecordFront`], with
-//!   the mayor's seal image overlapping the name.
+//! - Front (おもて面): one layout per [`schemas::FrontSide`] variant (住民票の写し,
+//!   記載事項証明書, 印鑑登録証明書 with its 印影, 所得・課税証明書, 納税証明書, 戸籍
+//!   全部/個人事項証明書, 戸籍の附票の写し), paginated only by
+//!   [`schemas::FrontSide::page_ranges`]; the title and municipality on every page,
+//!   the attestation with the mayor's seal image on the last.
 //! - Back (うら面): a light ground pattern carrying 「複写」, the municipality's signed
 //!   seal as a QR code, the request id and how a relying party verifies it.
 //! - Every page shows 請求番号 and i/n, and its page dictionary carries
@@ -60,7 +63,7 @@ pub enum ComposeError {
 #[derive(Clone, Copy, Debug)]
 pub struct DocumentInput<'a> {
     pub request_id: schemas::RequestId,
-    /// Currently only `FrontSide::ResidentRecord`.
+    /// Any certificate type; paginated by `FrontSide::page_ranges`.
     pub front: &'a schemas::FrontSide,
     /// One signed seal ("KC1:..." QR text) per front page, in page order.
     pub seal_qr_texts: &'a [String],

@@ -26,6 +26,7 @@ use subsetter::GlyphRemapper;
 
 const FONT_RESOURCE: Name<'static> = Name(b"F1");
 const SEAL_RESOURCE: Name<'static> = Name(b"Seal");
+const IMPRESSION_RESOURCE: Name<'static> = Name(b"Impression");
 const PATTERN_RESOURCE: Name<'static> = Name(b"Ground");
 const MULTIPLY_RESOURCE: Name<'static> = Name(b"Mul");
 
@@ -197,6 +198,21 @@ fn page_content(page: &Page, glyphs: &mut GlyphSet<'_>) -> Result<Vec<u8>, Compo
                 content.x_object(SEAL_RESOURCE);
                 content.restore_state();
             }
+            Item::SealImpression { area } => {
+                // Alone in its framed box: drawn as is (its soft mask keeps the
+                // paper showing around the ink).
+                content.save_state();
+                content.transform([
+                    area.width_pt,
+                    0.0,
+                    0.0,
+                    area.height_pt,
+                    area.x_pt,
+                    area.y_pt,
+                ]);
+                content.x_object(IMPRESSION_RESOURCE);
+                content.restore_state();
+            }
         }
     }
     if in_text {
@@ -252,6 +268,9 @@ pub(crate) fn write_pdf(
     let pattern_id = refs.next();
     let multiply_id = refs.next();
     let seal_ids = seal.map(|s| (refs.next(), s.alpha_deflated.as_ref().map(|_| refs.next())));
+    let impression = doc.seal_impression.as_ref();
+    let impression_ids =
+        impression.map(|s| (refs.next(), s.alpha_deflated.as_ref().map(|_| refs.next())));
     let content_ids: Vec<Ref> = sides.iter().map(|_| refs.next()).collect();
     let page_count = doc.page_count() as usize;
     let page_ids: Vec<Ref> = (0..page_count).map(|_| refs.next()).collect();
@@ -278,8 +297,14 @@ pub(crate) fn write_pdf(
         resources
             .ext_g_states()
             .pair(MULTIPLY_RESOURCE, multiply_id);
-        if let Some((image_id, _)) = seal_ids {
-            resources.x_objects().pair(SEAL_RESOURCE, image_id);
+        if seal_ids.is_some() || impression_ids.is_some() {
+            let mut x_objects = resources.x_objects();
+            if let Some((image_id, _)) = seal_ids {
+                x_objects.pair(SEAL_RESOURCE, image_id);
+            }
+            if let Some((image_id, _)) = impression_ids {
+                x_objects.pair(IMPRESSION_RESOURCE, image_id);
+            }
         }
     }
 
@@ -348,29 +373,12 @@ pub(crate) fn write_pdf(
     pdf.ext_graphics(multiply_id)
         .blend_mode(BlendMode::Multiply);
 
-    // Seal image (+ soft mask for its transparent ground).
-    if let (Some(seal), Some((image_id, mask_id))) = (seal, seal_ids) {
-        let mut image = pdf.image_xobject(image_id, &seal.rgb_deflated);
-        image.filter(Filter::FlateDecode);
-        image
-            .width(seal.width_px() as i32)
-            .height(seal.height_px() as i32)
-            .bits_per_component(8)
-            .interpolate(true);
-        image.color_space().device_rgb();
-        if let Some(mask_id) = mask_id {
-            image.s_mask(mask_id);
-        }
-        image.finish();
-        if let (Some(mask_id), Some(alpha)) = (mask_id, seal.alpha_deflated.as_ref()) {
-            let mut mask = pdf.image_xobject(mask_id, alpha);
-            mask.filter(Filter::FlateDecode);
-            mask.width(seal.width_px() as i32)
-                .height(seal.height_px() as i32)
-                .bits_per_component(8)
-                .interpolate(true);
-            mask.color_space().device_gray();
-        }
+    // Seal images (+ soft masks for their transparent ground).
+    if let (Some(seal), Some(ids)) = (seal, seal_ids) {
+        write_image(&mut pdf, seal, ids);
+    }
+    if let (Some(impression), Some(ids)) = (impression, impression_ids) {
+        write_image(&mut pdf, impression, ids);
     }
 
     for (id, data) in content_ids.iter().zip(&sides) {
@@ -390,4 +398,29 @@ pub(crate) fn write_pdf(
     }
 
     Ok(pdf.finish())
+}
+
+/// An RGB image XObject and, when the image has transparency, its soft mask.
+fn write_image(pdf: &mut Pdf, image: &SealImage, (image_id, mask_id): (Ref, Option<Ref>)) {
+    let mut xobject = pdf.image_xobject(image_id, &image.rgb_deflated);
+    xobject.filter(Filter::FlateDecode);
+    xobject
+        .width(image.width_px() as i32)
+        .height(image.height_px() as i32)
+        .bits_per_component(8)
+        .interpolate(true);
+    xobject.color_space().device_rgb();
+    if let Some(mask_id) = mask_id {
+        xobject.s_mask(mask_id);
+    }
+    xobject.finish();
+    if let (Some(mask_id), Some(alpha)) = (mask_id, image.alpha_deflated.as_ref()) {
+        let mut mask = pdf.image_xobject(mask_id, alpha);
+        mask.filter(Filter::FlateDecode);
+        mask.width(image.width_px() as i32)
+            .height(image.height_px() as i32)
+            .bits_per_component(8)
+            .interpolate(true);
+        mask.color_space().device_gray();
+    }
 }

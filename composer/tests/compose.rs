@@ -210,7 +210,9 @@ fn check_printable_rejects_what_the_font_cannot_print() {
 #[test]
 fn compose_refuses_an_unprintable_name() {
     let mut front = six_member_front();
-    let FrontSide::ResidentRecord(record) = &mut front;
+    let FrontSide::ResidentRecord(record) = &mut front else {
+        panic!("a resident record fixture");
+    };
     record.members[3].name = "𠮷田 花子".into();
     let fixture = Fixture::new(front);
     match composer().compose(&fixture.input(1)) {
@@ -222,7 +224,9 @@ fn compose_refuses_an_unprintable_name() {
 #[test]
 fn absurdly_long_address_is_field_too_long() {
     let mut front = six_member_front();
-    let FrontSide::ResidentRecord(record) = &mut front;
+    let FrontSide::ResidentRecord(record) = &mut front else {
+        panic!("a resident record fixture");
+    };
     record.address = "岐阜県美濃加茂市太田町".repeat(12) + "1234番地の5";
     let fixture = Fixture::new(front);
     match composer().compose(&fixture.input(1)) {
@@ -241,7 +245,9 @@ fn absurdly_long_address_is_field_too_long() {
 #[test]
 fn a_long_but_reasonable_address_is_shrunk_not_refused() {
     let mut front = six_member_front();
-    let FrontSide::ResidentRecord(record) = &mut front;
+    let FrontSide::ResidentRecord(record) = &mut front else {
+        panic!("a resident record fixture");
+    };
     record.address =
         "岐阜県美濃加茂市太田町1234番地の5　美濃加茂グランドパレス太田本町駅前東館1501号室".into();
     let fixture = Fixture::new(front);
@@ -253,7 +259,9 @@ fn a_long_but_reasonable_address_is_shrunk_not_refused() {
 #[test]
 fn too_many_remarks_are_field_too_long() {
     let mut front = six_member_front();
-    let FrontSide::ResidentRecord(record) = &mut front;
+    let FrontSide::ResidentRecord(record) = &mut front else {
+        panic!("a resident record fixture");
+    };
     record.members[0].remarks = (0..6)
         .map(|i| {
             format!(

@@ -1,23 +1,33 @@
-//! `kiosk-sim issue`: one resident session from the command line.
+//! The kiosk's command line:
 //!
-//! Prints one line on stdout (or one JSON object with `--json`): the printed document,
-//! the refusal, or the error with its stable code. Failures come back as an
+//! - `kiosk-sim issue`: one resident session (any of the eight certificate types,
+//!   through the 住所地 or 本籍地 route);
+//! - `kiosk-sim menu`: what a municipality offers now (the kiosk's menu screen);
+//! - `kiosk-sim register-domicile`: a 本籍地 利用登録 approved with the card's PIN.
+//!
+//! Each prints one line on stdout (or one JSON object with `--json`): the printed
+//! document, the refusal, or the error with its stable code. Failures come back as an
 //! [`IssueFailure`] inside the `anyhow::Error`; [`exit_status`] maps it to the process
 //! exit status so scripts can tell a refusal from a wrong PIN from a dead center.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use schemas::{CertificateKind, CertificateOrder, HouseholdScope, Route, MAX_COPIES};
+use schemas::{
+    CertificateKind, CertificateOrder, CertificateType, DomicileRegistration,
+    DomicileRegistrationStatus, HouseholdScope, Menu, MunicipalityCode, Route, RouteKind,
+    MAX_COPIES, MAX_SELECTED_MEMBERS,
+};
 use serde::Serialize;
 
+use crate::client::{CenterClient, ClientError};
 use crate::configuration::KioskSettings;
 use crate::kiosk::{IssueOutcome, Kiosk, KioskError, KioskState};
 
-/// Process exit statuses of `issue`.
+/// Process exit statuses of `issue`, `menu` and `register-domicile`.
 pub mod exit {
     pub const PRINTED: u8 = 0;
-    /// Configuration, output or internal errors.
+    /// Configuration, usage, output or internal errors.
     pub const OTHER: u8 = 1;
     pub const REFUSED: u8 = 2;
     /// Wrong PIN, locked or unreadable card, PIN not 4 digits.
@@ -29,19 +39,81 @@ pub mod exit {
     /// The answer or the document is not what this kiosk ordered: an alarm, never
     /// printed.
     pub const NOT_OURS: u8 = 6;
+    /// Refused at the kiosk against the menu, before the PIN: the type or an option is
+    /// not offered, it is not available now, or more copies than allowed.
+    pub const NOT_ON_MENU: u8 = 7;
 }
 
-/// 住民票の写し: whose rows are printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Scope {
-    /// 本人のみ: the card holder only.
-    #[value(name = "self")]
-    SelfOnly,
-    /// 世帯全員: the whole household.
-    Household,
+/// `--type`: a certificate type's wire name with hyphens (`resident-record`,
+/// `family-register-all`, …; see [`CertificateType`]).
+pub fn parse_type(text: &str) -> Result<CertificateType, String> {
+    CertificateType::parse(&text.replace('-', "_")).ok_or_else(|| {
+        let names: Vec<String> = CertificateType::ALL
+            .iter()
+            .map(|t| t.as_str().replace('_', "-"))
+            .collect();
+        format!(
+            "unknown certificate type {text:?}; one of {}",
+            names.join(", ")
+        )
+    })
 }
 
-/// Arguments of `kiosk-sim issue` (住民票の写し, the only certificate in the contract).
+/// `--scope self|household|members:1,3` → [`HouseholdScope`].
+pub fn parse_scope(text: &str) -> Result<HouseholdScope, String> {
+    match text {
+        "self" => Ok(HouseholdScope::SelfOnly),
+        "household" => Ok(HouseholdScope::Household),
+        _ => {
+            let list = text.strip_prefix("members:").ok_or_else(|| {
+                format!("scope must be self, household or members:N,N,…, got {text:?}")
+            })?;
+            let mut members = list
+                .split(',')
+                .map(|n| {
+                    n.trim()
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| format!("member position {n:?} is not 1..=255"))
+                })
+                .collect::<Result<Vec<u8>, String>>()?;
+            members.sort_unstable();
+            members.dedup();
+            if members.len() > MAX_SELECTED_MEMBERS {
+                return Err(format!("at most {MAX_SELECTED_MEMBERS} members"));
+            }
+            Ok(HouseholdScope::Selected { members })
+        }
+    }
+}
+
+/// `--route residence|domicile:CODE` → [`Route`].
+pub fn parse_route(text: &str) -> Result<Route, String> {
+    if text == "residence" {
+        return Ok(Route::Residence);
+    }
+    let code = text
+        .strip_prefix("domicile:")
+        .ok_or_else(|| format!("route must be residence or domicile:CODE, got {text:?}"))?;
+    let municipality_code = MunicipalityCode::parse(code).map_err(|e| e.to_string())?;
+    Ok(Route::Domicile { municipality_code })
+}
+
+/// `--route residence|domicile` (the menu's route kind).
+pub fn parse_route_kind(text: &str) -> Result<RouteKind, String> {
+    match text {
+        "residence" => Ok(RouteKind::Residence),
+        "domicile" => Ok(RouteKind::Domicile),
+        _ => Err(format!("route must be residence or domicile, got {text:?}")),
+    }
+}
+
+fn parse_municipality(text: &str) -> Result<MunicipalityCode, String> {
+    MunicipalityCode::parse(text).map_err(|e| e.to_string())
+}
+
+/// Arguments of `kiosk-sim issue`.
 #[derive(Clone, Debug, clap::Parser)]
 #[command(about = "Issue a certificate at a simulated kiosk with a simulated card")]
 pub struct IssueArgs {
@@ -54,14 +126,25 @@ pub struct IssueArgs {
     /// The 4-digit PIN (also from $KIOSK_PIN, which keeps it out of `ps`).
     #[arg(long, env = "KIOSK_PIN", hide_env_values = true)]
     pub pin: String,
-    #[arg(long, value_enum, default_value_t = Scope::SelfOnly)]
-    pub scope: Scope,
-    /// 世帯主・続柄を記載する.
+    /// The certificate type.
+    #[arg(long = "type", value_parser = parse_type, default_value = "resident-record")]
+    pub certificate: CertificateType,
+    /// 住民票 / 記載事項証明書: self (本人のみ), household (世帯全員) or members:1,3
+    /// (世帯一部, 1-based positions in the household, 世帯主 first).
+    #[arg(long, value_parser = parse_scope)]
+    pub scope: Option<HouseholdScope>,
+    /// 世帯主・続柄を記載する (住民票, 記載事項証明書).
     #[arg(long)]
     pub relationship: bool,
-    /// 本籍・筆頭者を記載する.
+    /// 本籍・筆頭者を記載する (住民票, 戸籍の附票).
     #[arg(long)]
     pub domicile: bool,
+    /// 所得・課税 / 納税証明書: the fiscal year (年度, e.g. 2026); default the newest.
+    #[arg(long, value_name = "YYYY", value_parser = clap::value_parser!(u16).range(1990..=2200))]
+    pub fiscal_year: Option<u16>,
+    /// residence (住所地, the card's municipality) or domicile:CODE (本籍地).
+    #[arg(long, value_parser = parse_route, default_value = "residence")]
+    pub route: Route,
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_COPIES)))]
     pub copies: u8,
     /// Where printed documents go, as `<request_id>.pdf`.
@@ -73,18 +156,128 @@ pub struct IssueArgs {
 }
 
 impl IssueArgs {
-    pub fn order(&self) -> CertificateOrder {
-        CertificateOrder {
-            route: Route::Residence,
-            certificate: CertificateKind::ResidentRecord {
-                scope: match self.scope {
-                    Scope::SelfOnly => HouseholdScope::SelfOnly,
-                    Scope::Household => HouseholdScope::Household,
-                },
+    /// The order these arguments describe; an option that does not apply to the type
+    /// is a usage error rather than silently dropped.
+    pub fn order(&self) -> Result<CertificateOrder, String> {
+        let certificate_type = self.certificate;
+        let takes_scope = matches!(
+            certificate_type,
+            CertificateType::ResidentRecord | CertificateType::ResidentRecordItems
+        );
+        let not_for = |flag: &str| {
+            format!(
+                "--{flag} does not apply to {} ({})",
+                certificate_type,
+                certificate_type.title_ja()
+            )
+        };
+        if self.scope.is_some() && !takes_scope {
+            return Err(not_for("scope"));
+        }
+        if self.relationship && !takes_scope {
+            return Err(not_for("relationship"));
+        }
+        if self.domicile
+            && !matches!(
+                certificate_type,
+                CertificateType::ResidentRecord | CertificateType::FamilyRegisterAttachment
+            )
+        {
+            return Err(not_for("domicile"));
+        }
+        if self.fiscal_year.is_some()
+            && !matches!(
+                certificate_type,
+                CertificateType::IncomeTax | CertificateType::TaxPayment
+            )
+        {
+            return Err(not_for("fiscal-year"));
+        }
+        let scope = self.scope.clone().unwrap_or(HouseholdScope::SelfOnly);
+        let certificate = match certificate_type {
+            CertificateType::ResidentRecord => CertificateKind::ResidentRecord {
+                scope,
                 include_domicile: self.domicile,
                 include_relationship: self.relationship,
             },
+            CertificateType::ResidentRecordItems => CertificateKind::ResidentRecordItems {
+                scope,
+                include_relationship: self.relationship,
+            },
+            CertificateType::SealRegistration => CertificateKind::SealRegistration,
+            CertificateType::IncomeTax => CertificateKind::IncomeTax {
+                fiscal_year: self.fiscal_year,
+            },
+            CertificateType::TaxPayment => CertificateKind::TaxPayment {
+                fiscal_year: self.fiscal_year,
+            },
+            CertificateType::FamilyRegisterAll => CertificateKind::FamilyRegisterAll,
+            CertificateType::FamilyRegisterIndividual => CertificateKind::FamilyRegisterIndividual,
+            CertificateType::FamilyRegisterAttachment => {
+                CertificateKind::FamilyRegisterAttachment {
+                    include_domicile: self.domicile,
+                }
+            }
+        };
+        Ok(CertificateOrder {
+            route: self.route,
+            certificate,
             copies: self.copies,
+        })
+    }
+}
+
+/// Arguments of `kiosk-sim menu`.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(about = "Show what a municipality offers now (the kiosk's menu)")]
+pub struct MenuArgs {
+    /// Kiosk settings (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// 地方公共団体コード, e.g. 212113.
+    #[arg(long, value_name = "CODE", value_parser = parse_municipality)]
+    pub municipality: MunicipalityCode,
+    /// residence (住所地) or domicile (本籍地).
+    #[arg(long, value_parser = parse_route_kind, default_value = "residence")]
+    pub route: RouteKind,
+    /// The menu as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `kiosk-sim register-domicile`.
+#[derive(Clone, Debug, clap::Parser)]
+#[command(about = "Register the card for 本籍地 certificates (利用登録)")]
+pub struct RegisterDomicileArgs {
+    /// Kiosk settings (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The card's personalisation file (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub card: PathBuf,
+    /// The 4-digit PIN (also from $KIOSK_PIN).
+    #[arg(long, env = "KIOSK_PIN", hide_env_values = true)]
+    pub pin: String,
+    /// The 本籍地 municipality code.
+    #[arg(long, value_name = "CODE", value_parser = parse_municipality)]
+    pub municipality: MunicipalityCode,
+    /// 本籍 as on the 戸籍, e.g. 岐阜県加茂郡坂祝町取組46番地.
+    #[arg(long, value_name = "TEXT")]
+    pub domicile: String,
+    /// 筆頭者の氏名.
+    #[arg(long, value_name = "NAME")]
+    pub head: String,
+    /// One JSON object on stdout instead of a summary line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl RegisterDomicileArgs {
+    pub fn registration(&self) -> DomicileRegistration {
+        DomicileRegistration {
+            municipality_code: self.municipality,
+            domicile: self.domicile.clone(),
+            domicile_head: self.head.clone(),
         }
     }
 }
@@ -120,10 +313,13 @@ struct ErrorLine<'a> {
 pub async fn run_issue(args: IssueArgs) -> anyhow::Result<()> {
     let settings = KioskSettings::load(&args.config)
         .with_context(|| format!("loading {}", args.config.display()))?;
+    let order = args.order().map_err(|message| IssueFailure {
+        code: "usage",
+        message,
+        exit_status: exit::OTHER,
+    })?;
     let mut kiosk = Kiosk::from_settings(&settings).context("setting up the center link")?;
-    let result = kiosk
-        .issue(&args.card, &args.pin, args.order(), &args.out)
-        .await;
+    let result = kiosk.issue(&args.card, &args.pin, order, &args.out).await;
     match result {
         Ok(outcome) => {
             if args.json {
@@ -143,10 +339,21 @@ pub async fn run_issue(args: IssueArgs) -> anyhow::Result<()> {
                 .into()),
             }
         }
-        Err(error) => {
+        Err(error) => Err(report_kiosk_error(&error, kiosk.state(), args.json)?),
+    }
+}
+
+/// Prints the error line (with `--json`) and turns the error into an [`IssueFailure`].
+fn report_kiosk_error(
+    error: &KioskError,
+    state: KioskState,
+    json: bool,
+) -> anyhow::Result<anyhow::Error> {
+    {
+        {
             let message = error.to_string();
-            if args.json {
-                let attempts_left = match &error {
+            if json {
+                let attempts_left = match error {
                     KioskError::Card(crate::CardError::WrongPin { attempts_left }) => {
                         Some(*attempts_left)
                     }
@@ -158,24 +365,178 @@ pub async fn run_issue(args: IssueArgs) -> anyhow::Result<()> {
                     message: &message,
                     request_id: error.request_id(),
                     attempts_left,
-                    state: kiosk.state(),
+                    state,
                 };
                 println!("{}", serde_json::to_string(&line)?);
             }
-            Err(IssueFailure {
+            Ok(IssueFailure {
                 code: error.code(),
                 message,
-                exit_status: exit_status_of(&error),
+                exit_status: exit_status_of(error),
             }
             .into())
         }
     }
 }
 
+/// `kiosk-sim menu`: prints the menu (Japanese titles, fee, copies, hours, available
+/// now) or the center's error.
+pub async fn run_menu(args: MenuArgs) -> anyhow::Result<()> {
+    let settings = KioskSettings::load(&args.config)
+        .with_context(|| format!("loading {}", args.config.display()))?;
+    let client = CenterClient::new(&settings).context("setting up the center link")?;
+    let menu = client
+        .menu(args.municipality, args.route)
+        .await
+        .map_err(client_failure)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&menu)?);
+    } else {
+        print!("{}", menu_table(&menu));
+    }
+    Ok(())
+}
+
+/// The menu as the kiosk's screen lists it, one line per type.
+pub fn menu_table(menu: &Menu) -> String {
+    use std::fmt::Write as _;
+    let as_of = jiff::Timestamp::from_second(menu.as_of_unix_s)
+        .ok()
+        .and_then(|t| t.in_tz(schemas::SERVICE_TIME_ZONE).ok())
+        .map_or_else(
+            || menu.as_of_unix_s.to_string(),
+            |t| t.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+        );
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} ({}) {} route, as of {as_of}: {}",
+        menu.municipality_name,
+        menu.municipality_code,
+        crate::client::route_kind_str(menu.route),
+        if menu.open_now { "open" } else { "closed now" }
+    );
+    for item in &menu.items {
+        let days = match item.hours.days {
+            schemas::ServiceDays::EveryDay => "毎日",
+            schemas::ServiceDays::Weekdays => "平日",
+        };
+        let now = if item.available_now {
+            "available now".to_owned()
+        } else {
+            format!(
+                "not now ({})",
+                item.unavailable_reason
+                    .map_or("closed", schemas::RefusalReason::as_str)
+            )
+        };
+        let options: Vec<&str> = item
+            .options
+            .iter()
+            .map(|o| crate::menu::option_str(*o))
+            .collect();
+        // The ASCII type name first, so the columns line up whatever the kanji width.
+        let _ = writeln!(
+            out,
+            "  {:<26} {:<12} {:>5}円/通  max {:>2}  {days} {}–{}  {now}  options: {}",
+            item.certificate.as_str(),
+            item.title_ja,
+            item.fee_yen_per_copy,
+            item.max_copies,
+            item.hours.opens_at,
+            item.hours.closes_at,
+            if options.is_empty() {
+                "-".to_owned()
+            } else {
+                options.join(",")
+            }
+        );
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct RegistrationLine<'a> {
+    status: &'static str,
+    registration_id: schemas::RequestId,
+    municipality_code: MunicipalityCode,
+    municipality_name: &'a str,
+    registration_status: DomicileRegistrationStatus,
+    message_ja: &'a str,
+}
+
+/// `kiosk-sim register-domicile`: prints the registration id and its status.
+pub async fn run_register_domicile(args: RegisterDomicileArgs) -> anyhow::Result<()> {
+    let settings = KioskSettings::load(&args.config)
+        .with_context(|| format!("loading {}", args.config.display()))?;
+    let mut kiosk = Kiosk::from_settings(&settings).context("setting up the center link")?;
+    match kiosk
+        .register_domicile(&args.card, &args.pin, args.registration())
+        .await
+    {
+        Ok(response) => {
+            let status = registration_status_str(response.status);
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&RegistrationLine {
+                        status: "registered",
+                        registration_id: response.registration_id,
+                        municipality_code: response.municipality_code,
+                        municipality_name: &response.municipality_name,
+                        registration_status: response.status,
+                        message_ja: &response.message_ja,
+                    })?
+                );
+            } else {
+                println!(
+                    "registration_id={} municipality={} ({}) status={status} message={}",
+                    response.registration_id,
+                    response.municipality_code,
+                    response.municipality_name,
+                    response.message_ja
+                );
+            }
+            Ok(())
+        }
+        Err(error) => Err(report_kiosk_error(&error, kiosk.state(), args.json)?),
+    }
+}
+
+/// pending | approved | rejected.
+pub fn registration_status_str(status: DomicileRegistrationStatus) -> &'static str {
+    match status {
+        DomicileRegistrationStatus::Pending => "pending",
+        DomicileRegistrationStatus::Approved => "approved",
+        DomicileRegistrationStatus::Rejected => "rejected",
+    }
+}
+
+fn client_failure(error: ClientError) -> anyhow::Error {
+    let exit_status = match &error {
+        ClientError::Rejected { .. } => exit::CENTER_REJECTED,
+        ClientError::Transport { .. } => exit::CENTER_UNREACHABLE,
+        _ => exit::OTHER,
+    };
+    let code = match &error {
+        ClientError::Rejected { body, .. } => body.code.as_str(),
+        ClientError::Transport { .. } => "center_unreachable",
+        ClientError::Tls(_) => "tls_setup",
+        ClientError::UnexpectedResponse { .. } => "center_protocol_error",
+    };
+    IssueFailure {
+        code,
+        message: error.to_string(),
+        exit_status,
+    }
+    .into()
+}
+
 fn exit_status_of(error: &KioskError) -> u8 {
     use crate::client::ClientError;
     match error {
         KioskError::Card(_) => exit::CARD,
+        KioskError::NotOnMenu(_) => exit::NOT_ON_MENU,
         KioskError::Center(ClientError::Rejected { .. }) => exit::CENTER_REJECTED,
         KioskError::Center(ClientError::Transport { .. }) => exit::CENTER_UNREACHABLE,
         KioskError::AnswerMismatch { .. }
@@ -224,87 +585,6 @@ pub fn summary(outcome: &IssueOutcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser as _;
-
-    #[test]
-    fn parses_the_documented_flags() {
-        let args = IssueArgs::try_parse_from([
-            "issue",
-            "--config",
-            "k.toml",
-            "--card",
-            "c.json",
-            "--pin",
-            "1234",
-            "--scope",
-            "household",
-            "--relationship",
-            "--copies",
-            "2",
-            "--out",
-            "out",
-            "--json",
-        ])
-        .unwrap();
-        assert_eq!(args.pin, "1234");
-        assert!(args.json);
-        let order = args.order();
-        assert_eq!(order.copies, 2);
-        assert_eq!(
-            order.certificate,
-            CertificateKind::ResidentRecord {
-                scope: HouseholdScope::Household,
-                include_domicile: false,
-                include_relationship: true,
-            }
-        );
-    }
-
-    #[test]
-    fn defaults_and_limits() {
-        let args = IssueArgs::try_parse_from([
-            "issue", "--config", "k", "--card", "c", "--pin", "0000", "--out", "o",
-        ])
-        .unwrap();
-        assert_eq!(args.scope, Scope::SelfOnly);
-        assert_eq!(args.copies, 1);
-        assert!(!args.domicile && !args.relationship && !args.json);
-        for bad in ["0", "11"] {
-            assert!(IssueArgs::try_parse_from([
-                "issue", "--config", "k", "--card", "c", "--pin", "0000", "--out", "o", "--copies",
-                bad,
-            ])
-            .is_err());
-        }
-    }
-
-    #[test]
-    fn usable_as_a_subcommand() {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(subcommand)]
-            command: Command,
-        }
-        #[derive(clap::Subcommand)]
-        enum Command {
-            Issue(IssueArgs),
-        }
-        let cli = Cli::try_parse_from([
-            "kiosk-sim",
-            "issue",
-            "--config",
-            "k",
-            "--card",
-            "c",
-            "--pin",
-            "1234",
-            "--out",
-            "o",
-        ])
-        .unwrap();
-        let Command::Issue(args) = cli.command;
-        assert_eq!(args.card, PathBuf::from("c"));
-    }
 
     #[test]
     fn failures_carry_their_exit_status() {
@@ -317,5 +597,16 @@ mod tests {
         assert_eq!(exit_status(&error), exit::CARD);
         assert!(error.to_string().starts_with("wrong_pin: "));
         assert_eq!(exit_status(&anyhow::anyhow!("other")), exit::OTHER);
+    }
+
+    #[test]
+    fn menu_refusals_have_their_own_exit_status() {
+        let error = KioskError::NotOnMenu(crate::MenuRefusal::TooManyCopies {
+            certificate: CertificateType::FamilyRegisterAll,
+            copies: 6,
+            max_copies: 5,
+        });
+        assert_eq!(exit_status_of(&error), exit::NOT_ON_MENU);
+        assert_eq!(error.code(), "too_many_copies");
     }
 }

@@ -12,8 +12,9 @@
 use std::future::Future;
 
 use schemas::{
-    ChallengeRequest, ChallengeResponse, ErrorBody, ErrorCode, IssuanceRequest, IssuanceResponse,
-    KioskId,
+    ChallengeRequest, ChallengeResponse, DomicileRegistrationRequest, DomicileRegistrationResponse,
+    ErrorBody, ErrorCode, IssuanceRequest, IssuanceResponse, KioskId, Menu, MunicipalityCode,
+    MunicipalityDirectory, RouteKind,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -22,6 +23,9 @@ use crate::configuration::KioskSettings;
 
 pub const CHALLENGES_PATH: &str = "/v1/challenges";
 pub const ISSUANCES_PATH: &str = "/v1/issuances";
+pub const MUNICIPALITIES_PATH: &str = "/v1/municipalities";
+pub const MENU_PATH: &str = "/v1/menu";
+pub const DOMICILE_REGISTRATIONS_PATH: &str = "/v1/domicile-registrations";
 /// Response header the center may set with its id for the HTTP exchange; logged.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -95,6 +99,33 @@ pub trait CenterApi {
         &self,
         request: &IssuanceRequest,
     ) -> impl Future<Output = Result<IssuanceResponse, ClientError>> + Send;
+
+    /// `GET /v1/municipalities`: every municipality the center serves (本籍地 picker).
+    fn municipalities(
+        &self,
+    ) -> impl Future<Output = Result<MunicipalityDirectory, ClientError>> + Send;
+
+    /// `GET /v1/menu`: what `municipality` offers through `route`, as of the center's
+    /// clock.
+    fn menu(
+        &self,
+        municipality: MunicipalityCode,
+        route: RouteKind,
+    ) -> impl Future<Output = Result<Menu, ClientError>> + Send;
+
+    /// `POST /v1/domicile-registrations`: a 本籍地 利用登録 approved by the card.
+    fn register_domicile(
+        &self,
+        request: &DomicileRegistrationRequest,
+    ) -> impl Future<Output = Result<DomicileRegistrationResponse, ClientError>> + Send;
+}
+
+/// The wire name of a route kind in the menu query (`residence` | `domicile`).
+pub fn route_kind_str(route: RouteKind) -> &'static str {
+    match route {
+        RouteKind::Residence => "residence",
+        RouteKind::Domicile => "domicile",
+    }
 }
 
 /// HTTPS client of the center's kiosk API, presenting the operator's certificate.
@@ -103,6 +134,9 @@ pub struct CenterClient {
     http: reqwest::Client,
     challenges_url: String,
     issuances_url: String,
+    municipalities_url: String,
+    menu_url: String,
+    domicile_registrations_url: String,
     kiosk_id: KioskId,
 }
 
@@ -113,6 +147,9 @@ impl CenterClient {
             http,
             challenges_url: settings.endpoint(CHALLENGES_PATH),
             issuances_url: settings.endpoint(ISSUANCES_PATH),
+            municipalities_url: settings.endpoint(MUNICIPALITIES_PATH),
+            menu_url: settings.endpoint(MENU_PATH),
+            domicile_registrations_url: settings.endpoint(DOMICILE_REGISTRATIONS_PATH),
             kiosk_id: settings.kiosk_id.clone(),
         })
     }
@@ -130,23 +167,65 @@ impl CenterClient {
         self.post(&self.issuances_url, request).await
     }
 
+    /// `GET /v1/municipalities`.
+    pub async fn municipalities(&self) -> Result<MunicipalityDirectory, ClientError> {
+        self.get(&self.municipalities_url).await
+    }
+
+    /// `GET /v1/menu?municipality=CODE&route=residence|domicile`.
+    pub async fn menu(
+        &self,
+        municipality: MunicipalityCode,
+        route: RouteKind,
+    ) -> Result<Menu, ClientError> {
+        // Both values are fixed-alphabet (6 digits, a snake_case word): no escaping needed.
+        let url = format!(
+            "{}?municipality={municipality}&route={}",
+            self.menu_url,
+            route_kind_str(route)
+        );
+        self.get(&url).await
+    }
+
+    /// `POST /v1/domicile-registrations`.
+    pub async fn register_domicile(
+        &self,
+        request: &DomicileRegistrationRequest,
+    ) -> Result<DomicileRegistrationResponse, ClientError> {
+        self.post(&self.domicile_registrations_url, request).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, url: &str) -> Result<T, ClientError> {
+        let request = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        self.exchange(url, request).await
+    }
+
     async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         url: &str,
         body: &B,
     ) -> Result<T, ClientError> {
+        let request = self
+            .http
+            .post(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(body);
+        self.exchange(url, request).await
+    }
+
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
         let transport = |source| ClientError::Transport {
             endpoint: url.to_owned(),
             source,
         };
-        let response = self
-            .http
-            .post(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .json(body)
-            .send()
-            .await
-            .map_err(transport)?;
+        let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         if let Some(id) = response
             .headers()
@@ -179,6 +258,27 @@ impl CenterApi for CenterClient {
         request: &IssuanceRequest,
     ) -> impl Future<Output = Result<IssuanceResponse, ClientError>> + Send {
         self.issue(request)
+    }
+
+    fn municipalities(
+        &self,
+    ) -> impl Future<Output = Result<MunicipalityDirectory, ClientError>> + Send {
+        CenterClient::municipalities(self)
+    }
+
+    fn menu(
+        &self,
+        municipality: MunicipalityCode,
+        route: RouteKind,
+    ) -> impl Future<Output = Result<Menu, ClientError>> + Send {
+        CenterClient::menu(self, municipality, route)
+    }
+
+    fn register_domicile(
+        &self,
+        request: &DomicileRegistrationRequest,
+    ) -> impl Future<Output = Result<DomicileRegistrationResponse, ClientError>> + Send {
+        CenterClient::register_domicile(self, request)
     }
 }
 

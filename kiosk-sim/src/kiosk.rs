@@ -4,16 +4,20 @@
 //! Idle → CardPlaced → PinVerified → Ordered → Prepared → Printed
 //!            │             (any non-terminal) → Failed
 //!            └→ Locked         Ordered → Refused
+//!                              Ordered → Registered   (本籍地 利用登録 only)
 //! ```
 //!
-//! - `CardPlaced`: the card file is read and the order is valid.
+//! - `CardPlaced`: the card file is read, the order is valid and on the center's menu
+//!   for the municipality and route (offered, available now, options offered, copies
+//!   within the maximum); otherwise the session fails here, before the PIN.
 //! - `PinVerified`: the card accepted the PIN. A wrong PIN ends the session *before any
 //!   request leaves the kiosk*; the third wrong PIN ends it in `Locked`.
 //! - `Ordered`: the card signed the center's challenge and the order; the issuance
 //!   request is on its way (ordered again under the same idempotency key, with a fresh
 //!   challenge, only when no answer came back).
 //! - `Prepared`: the center's document passed [`crate::pdf_check::check_document`] and
-//!   the answer matches the order.
+//!   the answer matches the order: the municipality of the route (住所地: the card's;
+//!   本籍地: the chosen one), copies, title, and the fee the menu showed.
 //! - `Printed`: the document is written to `<out_dir>/<request_id>.pdf`, which stands in
 //!   for the printer. Nothing that failed a check is ever written.
 
@@ -21,8 +25,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use schemas::{
-    order_digest, CertificateOrder, ChallengeRequest, Digest32, IdempotencyKey, IssuanceRequest,
-    IssuanceResponse, KioskId, MunicipalityCode, RefusalReason, RequestId, Route, SigningError,
+    order_digest, registration_digest, CertificateOrder, ChallengeRequest, Digest32,
+    DomicileRegistration, DomicileRegistrationRequest, DomicileRegistrationResponse,
+    IdempotencyKey, IssuanceRequest, IssuanceResponse, KioskId, MunicipalityCode, RefusalReason,
+    RequestId, SigningError,
 };
 use serde::Serialize;
 use tracing::Instrument as _;
@@ -31,6 +37,7 @@ use crate::atomic_file;
 use crate::card::{CardError, PinSession, SimCard};
 use crate::client::{CenterApi, CenterClient, ClientError};
 use crate::configuration::KioskSettings;
+use crate::menu::{answering_municipality, check_order, MenuRefusal};
 use crate::pdf_check::{check_document, DocumentCheckError};
 
 /// Bytes in a center challenge nonce (the contract says 32).
@@ -50,6 +57,8 @@ pub enum KioskState {
     Prepared,
     Printed,
     Refused,
+    /// A 本籍地 利用登録 was accepted by the center (pending or already approved).
+    Registered,
     Failed,
     Locked,
 }
@@ -58,7 +67,7 @@ impl KioskState {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Self::Printed | Self::Refused | Self::Failed | Self::Locked
+            Self::Printed | Self::Refused | Self::Registered | Self::Failed | Self::Locked
         )
     }
 
@@ -72,6 +81,7 @@ impl KioskState {
             | (PinVerified, Ordered)
             | (Ordered, Prepared)
             | (Ordered, Refused)
+            | (Ordered, Registered)
             | (Prepared, Printed) => true,
             (from, Failed) => !from.is_terminal(),
             // A new session starts from a finished one (or from a fresh kiosk).
@@ -85,6 +95,12 @@ impl KioskState {
 pub enum KioskError {
     #[error("order rejected before sending: {0}")]
     InvalidOrder(String),
+    /// Refused at the kiosk against the center's menu, before the PIN.
+    #[error("not on the menu: {0}")]
+    NotOnMenu(#[from] MenuRefusal),
+    /// The center sent the menu of another municipality or route than asked for.
+    #[error("center sent a menu for {actual}, asked for {expected}")]
+    MenuMismatch { expected: String, actual: String },
     /// From the card: wrong PIN (with attempts left), locked, bad PIN format, unreadable.
     #[error(transparent)]
     Card(#[from] CardError),
@@ -128,6 +144,7 @@ impl KioskError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidOrder(_) => "invalid_order",
+            Self::NotOnMenu(refusal) => refusal.code(),
             Self::Card(CardError::BadPinFormat) => "bad_pin_format",
             Self::Card(CardError::WrongPin { attempts_left: 0 })
             | Self::Card(CardError::Locked) => "card_locked",
@@ -140,7 +157,8 @@ impl KioskError {
             Self::Center(ClientError::Transport { .. }) => "center_unreachable",
             Self::Center(ClientError::Tls(_)) => "tls_setup",
             Self::Center(ClientError::UnexpectedResponse { .. })
-            | Self::MalformedChallenge { .. } => "center_protocol_error",
+            | Self::MalformedChallenge { .. }
+            | Self::MenuMismatch { .. } => "center_protocol_error",
             Self::AnswerMismatch { .. } => "answer_mismatch",
             Self::DocumentNotOurs { .. } => "document_not_ours",
             Self::AlreadyPrinted { .. } => "already_printed",
@@ -334,8 +352,22 @@ impl<C: CenterApi> Kiosk<C> {
     ) -> Result<IssueOutcome, KioskError> {
         let mut card = SimCard::open(card_path)?;
         order.validate().map_err(KioskError::InvalidOrder)?;
-        self.advance(KioskState::CardPlaced)?;
         let card_municipality = card.municipality_code();
+        let expected_municipality = answering_municipality(&order.route, card_municipality);
+        // The menu first, as on the kiosk's screen: an order the municipality would
+        // refuse anyway never reaches the PIN pad.
+        let menu = self
+            .center
+            .menu(expected_municipality, order.route.kind())
+            .await?;
+        if menu.municipality_code != expected_municipality || menu.route != order.route.kind() {
+            return Err(KioskError::MenuMismatch {
+                expected: format!("{expected_municipality}/{:?}", order.route.kind()),
+                actual: format!("{}/{:?}", menu.municipality_code, menu.route),
+            });
+        }
+        let shown_fee_yen_per_copy = check_order(&menu, &order)?.fee_yen_per_copy;
+        self.advance(KioskState::CardPlaced)?;
         let digest = order_digest(&self.kiosk_id, &idempotency_key, &order)?;
 
         // PIN before anything goes on the wire: a wrong or locked card costs the center
@@ -382,9 +414,6 @@ impl<C: CenterApi> Kiosk<C> {
                 document,
             } => {
                 tracing::Span::current().record("request_id", tracing::field::display(&request_id));
-                let expected_municipality = match order.route {
-                    Route::Residence => card_municipality,
-                };
                 let mismatch = |field: &'static str, expected: String, actual: String| {
                     KioskError::AnswerMismatch {
                         request_id,
@@ -415,7 +444,14 @@ impl<C: CenterApi> Kiosk<C> {
                         certificate_title,
                     ));
                 }
-                // The resident pays what is shown; it must be exactly fee × copies.
+                // The resident pays what the menu showed: that fee, exactly × copies.
+                if fee_yen_per_copy != shown_fee_yen_per_copy {
+                    return Err(mismatch(
+                        "fee_yen_per_copy",
+                        shown_fee_yen_per_copy.to_string(),
+                        fee_yen_per_copy.to_string(),
+                    ));
+                }
                 let expected_total = fee_yen_per_copy.checked_mul(u32::from(copies));
                 if expected_total != Some(total_fee_yen) {
                     return Err(mismatch(
@@ -451,6 +487,121 @@ impl<C: CenterApi> Kiosk<C> {
                 }))
             }
         }
+    }
+
+    /// 本籍地 利用登録: the resident enters the 本籍 and 筆頭者, approves with the PIN,
+    /// and the card signs `{nonce, registration_digest}`. The answer is the center's
+    /// receipt (`pending` for a new registration). Sent again under the same
+    /// idempotency key, with a fresh challenge, only when no answer came back.
+    pub async fn register_domicile(
+        &mut self,
+        card_path: &Path,
+        pin: &str,
+        registration: DomicileRegistration,
+    ) -> Result<DomicileRegistrationResponse, KioskError> {
+        let idempotency_key = IdempotencyKey::parse(uuid::Uuid::new_v4().simple().to_string())
+            .map_err(|e| KioskError::Internal(e.to_string()))?;
+        let span = tracing::info_span!(
+            "kiosk_registration",
+            kiosk_id = %self.kiosk_id,
+            idempotency_key = %idempotency_key,
+        );
+        async {
+            self.state = KioskState::Idle;
+            self.history = vec![KioskState::Idle];
+            let result = self
+                .run_registration(&idempotency_key, card_path, pin, registration)
+                .await;
+            match &result {
+                Ok(response) => {
+                    tracing::info!(registration_id = %response.registration_id, status = ?response.status, "registration answered");
+                }
+                Err(error) => {
+                    let end = if error.card_locked() && self.state.may_become(KioskState::Locked) {
+                        KioskState::Locked
+                    } else {
+                        KioskState::Failed
+                    };
+                    if self.state.may_become(end) {
+                        self.enter(end);
+                    }
+                    tracing::warn!(code = error.code(), error = %error, state = ?self.state, "registration failed");
+                }
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_registration(
+        &mut self,
+        idempotency_key: &IdempotencyKey,
+        card_path: &Path,
+        pin: &str,
+        registration: DomicileRegistration,
+    ) -> Result<DomicileRegistrationResponse, KioskError> {
+        let mut card = SimCard::open(card_path)?;
+        registration.validate().map_err(KioskError::InvalidOrder)?;
+        self.advance(KioskState::CardPlaced)?;
+        let digest = registration_digest(&self.kiosk_id, idempotency_key, &registration)?;
+        let session = card.verify_pin(pin)?;
+        self.advance(KioskState::PinVerified)?;
+
+        let mut attempt = 1;
+        let response = loop {
+            let challenge = match self
+                .center
+                .request_challenge(&ChallengeRequest {
+                    kiosk_id: self.kiosk_id.clone(),
+                })
+                .await
+            {
+                Ok(challenge) => challenge,
+                Err(error) if error.is_transport() && attempt < self.issuance_attempts => {
+                    attempt += 1;
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            if challenge.nonce.as_slice().len() != CHALLENGE_NONCE_BYTES {
+                return Err(KioskError::MalformedChallenge {
+                    len_bytes: challenge.nonce.as_slice().len(),
+                });
+            }
+            let card_signature = session.sign_auth(challenge.nonce.as_slice(), digest)?;
+            let request = DomicileRegistrationRequest {
+                idempotency_key: idempotency_key.clone(),
+                kiosk_id: self.kiosk_id.clone(),
+                registration: registration.clone(),
+                challenge_nonce: challenge.nonce,
+                card_certificate: session.certificate().clone(),
+                card_signature,
+            };
+            if self.state != KioskState::Ordered {
+                self.advance(KioskState::Ordered)?;
+            }
+            match self.center.register_domicile(&request).await {
+                Err(error) if error.is_transport() && attempt < self.issuance_attempts => {
+                    tracing::warn!(attempt, error = %error, "no answer to the registration; sending again under the same idempotency key");
+                    attempt += 1;
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                result => break result?,
+            }
+        };
+        drop(card);
+        if response.municipality_code != registration.municipality_code {
+            return Err(KioskError::AnswerMismatch {
+                request_id: response.registration_id,
+                field: "municipality_code",
+                expected: registration.municipality_code.to_string(),
+                actual: response.municipality_code.to_string(),
+            });
+        }
+        self.advance(KioskState::Registered)?;
+        Ok(response)
     }
 
     /// Challenge, card signature, issuance request; `Ordered` once the first request
@@ -582,12 +733,14 @@ mod tests {
         assert!(!Ordered.may_become(Printed));
         assert!(!PinVerified.may_become(Locked));
         // Terminal states only lead to a new session.
-        for end in [Printed, Refused, Failed, Locked] {
+        assert!(Ordered.may_become(Registered));
+        assert!(!PinVerified.may_become(Registered));
+        for end in [Printed, Refused, Registered, Failed, Locked] {
             assert!(end.is_terminal());
             assert!(!end.may_become(Failed));
             assert!(end.may_become(Idle));
         }
-        let all: [KioskState; 9] = [
+        let all: [KioskState; 10] = [
             Idle,
             CardPlaced,
             PinVerified,
@@ -595,6 +748,7 @@ mod tests {
             Prepared,
             Printed,
             Refused,
+            Registered,
             Failed,
             Locked,
         ];

@@ -3,7 +3,10 @@
 //!
 //! One resident session, as [`kiosk::Kiosk::issue`] runs it:
 //!
-//! 1. the card is placed ([`card::SimCard::open`]) and the order is checked locally;
+//! 1. the card is placed ([`card::SimCard::open`]) and the order is checked locally:
+//!    its shape, and against the center's menu ([`menu::check_order`]): offered,
+//!    available now, options offered, copies within the maximum — refused at the
+//!    kiosk otherwise, before the PIN;
 //! 2. the resident enters the PIN, which the *card* verifies (3 wrong PINs lock it, and
 //!    the counter lives in the card file so a locked card stays locked);
 //! 3. only then does the kiosk ask the center for a single-use challenge, and the card
@@ -15,7 +18,8 @@
 //!    the one the center composed for *this* request: digest, page count and the
 //!    request id on every page. A document that fails is never written.
 //!
-//! The binary (`src/main.rs`, owned by the workspace lead) wires [`cli::run_issue`] in.
+//! The binary (`src/main.rs`) wires [`cli::run_issue`], [`cli::run_menu`] and
+//! [`cli::run_register_domicile`] in, and runs the demo (`src/demo.rs`).
 
 mod atomic_file;
 pub mod card;
@@ -23,10 +27,12 @@ pub mod cli;
 pub mod client;
 pub mod configuration;
 pub mod kiosk;
+pub mod menu;
 pub mod pdf_check;
 
 pub use card::{CardError, PinSession, SimCard};
 pub use client::{CenterApi, CenterClient, ClientError};
 pub use configuration::{ConfigError, KioskSettings};
 pub use kiosk::{IssueOutcome, Kiosk, KioskError, KioskState, PrintedDocument};
+pub use menu::{check_order, MenuRefusal};
 pub use pdf_check::{check_document, DocumentCheckError};

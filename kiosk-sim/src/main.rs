@@ -1,10 +1,14 @@
 //! `kiosk-sim`: the reference kiosk, and the local demo that runs every party.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use kiosk_sim::cli::{run_issue, IssueArgs};
+use kiosk_sim::cli::{
+    run_issue, run_menu, run_register_domicile, IssueArgs, MenuArgs, RegisterDomicileArgs,
+};
+
+mod demo;
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +32,10 @@ enum Command {
     },
     /// One request against a running center, writing the PDF.
     Issue(IssueArgs),
+    /// Show a municipality's menu (types, fees, hours, available now).
+    Menu(MenuArgs),
+    /// 本籍地 利用登録: register the card with the municipality that keeps the 戸籍.
+    RegisterDomicile(RegisterDomicileArgs),
     /// Create or run a local deployment directory.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -53,9 +61,17 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Menu(args) => {
+            init_logging("warn");
+            exit_on_failure(run_menu(args).await)
+        }
+        Command::RegisterDomicile(args) => {
+            init_logging("warn");
+            exit_on_failure(run_register_domicile(args).await)
+        }
         Command::Demo { out } => {
             init_logging("warn");
-            demo(&out).await
+            demo::run(&out).await
         }
         Command::Sandbox(SandboxCommand::Init { dir }) => {
             let layout = sandbox::init(&dir)
@@ -72,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             for (operator, path) in &layout.kiosk_configs {
-                println!("  kiosk ({operator}): kiosk-sim issue --config {} --card CARD --pin PIN --out DIR", path.display());
+                println!("  kiosk ({operator}): kiosk-sim issue --config {} --card CARD --pin PIN [--type TYPE] --out DIR", path.display());
             }
             println!(
                 "  {} cards in {}",
@@ -96,109 +112,12 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn demo(out: &Path) -> anyhow::Result<()> {
-    use schemas::{CertificateKind, CertificateOrder, HouseholdScope, Route};
-    if out.exists() {
-        std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
+/// Exits with the documented status when `result` is a failure.
+fn exit_on_failure(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    if let Err(error) = result {
+        eprintln!("kiosk-sim: {error:#}");
+        std::process::exit(i32::from(kiosk_sim::cli::exit_status(&error)));
     }
-    std::fs::create_dir_all(out)?;
-    let sandbox_dir = out.join("sandbox");
-    println!("creating a fresh sandbox in {}", sandbox_dir.display());
-    let layout = sandbox::init(&sandbox_dir)?;
-    let running = sandbox::start(&sandbox_dir, sandbox::StartOptions::default()).await?;
-    println!("center on {} (mTLS); adapters:", running.center_url);
-    for (name, port) in &running.adapter_ports {
-        println!("  {name} on https://127.0.0.1:{port} (mTLS)");
-    }
-
-    let kiosk_config = running
-        .kiosk_config("seven")
-        .context("no kiosk settings for operator seven")?;
-    let settings = kiosk_sim::KioskSettings::load(kiosk_config)?;
-    let mut kiosk = kiosk_sim::Kiosk::from_settings(&settings)?;
-
-    // A few residents of each municipality, plus one whose name the font cannot print.
-    let mut chosen = Vec::new();
-    for code in ["212113", "215015", "112330"] {
-        chosen.extend(
-            layout
-                .cards
-                .iter()
-                .filter(|c| {
-                    c.kind == sandbox::CardKind::Resident
-                        && municipal_adapter::samples::issuable_cards(code).contains(&c.serial)
-                })
-                .take(3),
-        );
-    }
-    chosen.extend(
-        layout
-            .cards
-            .iter()
-            .filter(|c| c.holder_name.contains('\u{20BB7}'))
-            .take(1),
-    );
-
-    println!();
-    println!(
-        "{:<38}  {:<8}  {:<14}  {:<12}  {:>5}  {:>6}  result",
-        "request id", "code", "resident", "certificate", "pages", "fee"
-    );
-    let mut issued = 0;
-    for (i, card) in chosen.iter().enumerate() {
-        let pin =
-            serde_json::from_str::<schemas::CardFile>(&std::fs::read_to_string(&card.path)?)?.pin;
-        let scope = if i % 2 == 0 {
-            HouseholdScope::Household
-        } else {
-            HouseholdScope::SelfOnly
-        };
-        let order = CertificateOrder {
-            route: Route::Residence,
-            certificate: CertificateKind::ResidentRecord {
-                scope,
-                include_domicile: i % 3 == 0,
-                include_relationship: true,
-            },
-            copies: 1,
-        };
-        match kiosk.issue(&card.path, &pin, order, out).await {
-            Ok(kiosk_sim::IssueOutcome::Printed(doc)) => {
-                issued += 1;
-                println!(
-                    "{:<38}  {:<8}  {:<14}  {:<12}  {:>5}  {:>5}円  {}",
-                    doc.request_id,
-                    doc.municipality_code,
-                    card.holder_name,
-                    doc.certificate_title,
-                    doc.page_count,
-                    doc.total_fee_yen,
-                    doc.pdf_path.display()
-                );
-            }
-            Ok(kiosk_sim::IssueOutcome::Refused {
-                request_id, reason, ..
-            }) => {
-                println!(
-                    "{:<38}  {:<8}  {:<14}  {:<12}  {:>5}  {:>6}  refused: {reason:?}",
-                    request_id, card.municipality, card.holder_name, "住民票の写し", "-", "-"
-                );
-            }
-            Err(error) => {
-                println!(
-                    "{:<38}  {:<8}  {:<14}  error: {} ({error})",
-                    "-",
-                    card.municipality,
-                    card.holder_name,
-                    error.code()
-                );
-            }
-        }
-    }
-    running.stop().await;
-    println!();
-    println!("{issued} certificates written to {}", out.display());
-    anyhow::ensure!(issued > 0, "the demo issued no certificate");
     Ok(())
 }
 

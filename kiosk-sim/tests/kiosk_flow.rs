@@ -8,12 +8,17 @@ use std::future::Future;
 use std::sync::Mutex;
 
 use common::{build_pdf, read_card_file, Fixture, TempDir, MUNICIPALITY, PIN};
-use kiosk_sim::{CardError, CenterApi, ClientError, IssueOutcome, Kiosk, KioskError, KioskState};
+use kiosk_sim::{
+    CardError, CenterApi, ClientError, IssueOutcome, Kiosk, KioskError, KioskState, MenuRefusal,
+};
 use schemas::{
-    order_digest, CardAuthMessage, CertificateKind, CertificateOrder, ChallengeRequest,
-    ChallengeResponse, Digest32, DocumentPdf, ErrorBody, ErrorCode, HouseholdScope,
-    IssuanceRequest, IssuanceResponse, KioskId, MunicipalityCode, PublicKey, RefusalReason,
-    RequestId, Route, SignedMessage as _,
+    order_digest, registration_digest, CardAuthMessage, CertificateKind, CertificateOption,
+    CertificateOrder, CertificateType, ChallengeRequest, ChallengeResponse, Digest32, DocumentPdf,
+    DomicileRegistration, DomicileRegistrationRequest, DomicileRegistrationResponse,
+    DomicileRegistrationStatus, ErrorBody, ErrorCode, HouseholdScope, IssuanceRequest,
+    IssuanceResponse, KioskId, Menu, MenuItem, MunicipalityCode, MunicipalityDirectory,
+    MunicipalityEntry, PublicKey, RefusalReason, RequestId, Route, RouteKind, ServiceHours,
+    SignedMessage as _,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +47,53 @@ struct FakeCenter {
     issuances: Mutex<Vec<IssuanceRequest>>,
     /// Idempotency: the answer stored per key, replayed for the same key.
     answers: Mutex<HashMap<String, IssuanceResponse>>,
+    /// What the menu says, per (municipality, route); a pair not listed gets
+    /// [`full_menu`].
+    menus: Mutex<HashMap<(MunicipalityCode, RouteKind), Menu>>,
+    menu_requests: Mutex<Vec<(MunicipalityCode, RouteKind)>>,
+    registrations: Mutex<Vec<DomicileRegistrationRequest>>,
+    /// Cards whose 利用登録 the 本籍地 approved.
+    approved_cards: Mutex<HashSet<String>>,
+}
+
+/// Every type with every option, available now, up to 10 copies at 300 yen.
+fn full_menu(municipality: MunicipalityCode, route: RouteKind) -> Menu {
+    Menu {
+        municipality_code: municipality,
+        municipality_name: "新宿区".into(),
+        route,
+        as_of_unix_s: 1_800_000_000,
+        open_now: true,
+        items: CertificateType::ALL
+            .into_iter()
+            .map(|certificate| MenuItem {
+                certificate,
+                title_ja: certificate.title_ja().into(),
+                title_en: certificate.title_en().into(),
+                fee_yen_per_copy: 300,
+                max_copies: 10,
+                options: vec![
+                    CertificateOption::Household,
+                    CertificateOption::SelectedMembers,
+                    CertificateOption::Domicile,
+                    CertificateOption::Relationship,
+                    CertificateOption::PastFiscalYear,
+                ],
+                hours: ServiceHours::NATIONAL,
+                available_now: true,
+                unavailable_reason: None,
+            })
+            .collect(),
+    }
+}
+
+fn home() -> MunicipalityCode {
+    MunicipalityCode::parse(MUNICIPALITY).unwrap()
+}
+
+/// 千代田区, a 本籍地 elsewhere.
+fn chiyoda() -> MunicipalityCode {
+    MunicipalityCode::parse("131016").unwrap()
 }
 
 impl FakeCenter {
@@ -53,7 +105,79 @@ impl FakeCenter {
             used_nonces: Mutex::new(HashSet::new()),
             issuances: Mutex::new(Vec::new()),
             answers: Mutex::new(HashMap::new()),
+            menus: Mutex::new(HashMap::new()),
+            menu_requests: Mutex::new(Vec::new()),
+            registrations: Mutex::new(Vec::new()),
+            approved_cards: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Serves `menu` for its municipality and route.
+    fn with_menu(self, menu: Menu) -> Self {
+        self.menus
+            .lock()
+            .unwrap()
+            .insert((menu.municipality_code, menu.route), menu);
+        self
+    }
+
+    fn menu_request_count(&self) -> usize {
+        self.menu_requests.lock().unwrap().len()
+    }
+
+    fn registration_count(&self) -> usize {
+        self.registrations.lock().unwrap().len()
+    }
+
+    /// What the center checks of a 利用登録: card certificate, the card's signature over
+    /// nonce and registration digest, a single-use challenge.
+    fn register(
+        &self,
+        request: &DomicileRegistrationRequest,
+    ) -> Result<DomicileRegistrationResponse, ClientError> {
+        let Ok(card) = request.card_certificate.verify(&self.authority) else {
+            return Err(Self::rejected(ErrorCode::CardCertificateInvalid, 403));
+        };
+        let digest = registration_digest(
+            &request.kiosk_id,
+            &request.idempotency_key,
+            &request.registration,
+        )
+        .unwrap();
+        let message = CardAuthMessage {
+            nonce: request.challenge_nonce.clone(),
+            order_digest: digest,
+        };
+        if card
+            .public_key
+            .verify(&message.signed_bytes().unwrap(), &request.card_signature)
+            .is_err()
+        {
+            return Err(Self::rejected(ErrorCode::CardSignatureInvalid, 403));
+        }
+        let nonce = &request.challenge_nonce.0;
+        if !self.challenges.lock().unwrap().contains(nonce)
+            || !self.used_nonces.lock().unwrap().insert(nonce.clone())
+        {
+            return Err(Self::rejected(ErrorCode::ChallengeUsed, 409));
+        }
+        let approved = self
+            .approved_cards
+            .lock()
+            .unwrap()
+            .contains(card.serial.as_str());
+        Ok(DomicileRegistrationResponse {
+            registration_id: RequestId::new_random(),
+            municipality_code: request.registration.municipality_code,
+            municipality_name: "千代田区".into(),
+            status: if approved {
+                DomicileRegistrationStatus::Approved
+            } else {
+                DomicileRegistrationStatus::Pending
+            },
+            message_ja: "受け付けました。".into(),
+            message_en: "Received.".into(),
+        })
     }
 
     fn challenge_count(&self) -> usize {
@@ -142,7 +266,10 @@ impl FakeCenter {
         };
         IssuanceResponse::Prepared {
             request_id,
-            municipality_code: MunicipalityCode::parse(MUNICIPALITY).unwrap(),
+            municipality_code: match request.order.route {
+                Route::Residence => home(),
+                Route::Domicile { municipality_code } => municipality_code,
+            },
             municipality_name: "新宿区".into(),
             certificate_title: request.order.certificate.title_ja().into(),
             copies,
@@ -217,6 +344,46 @@ impl CenterApi for FakeCenter {
             answer
         }
     }
+
+    fn municipalities(
+        &self,
+    ) -> impl Future<Output = Result<MunicipalityDirectory, ClientError>> + Send {
+        let directory = MunicipalityDirectory {
+            municipalities: vec![MunicipalityEntry {
+                code: home(),
+                name: "新宿区".into(),
+            }],
+        };
+        async move { Ok(directory) }
+    }
+
+    fn menu(
+        &self,
+        municipality: MunicipalityCode,
+        route: RouteKind,
+    ) -> impl Future<Output = Result<Menu, ClientError>> + Send {
+        self.menu_requests
+            .lock()
+            .unwrap()
+            .push((municipality, route));
+        let menu = self
+            .menus
+            .lock()
+            .unwrap()
+            .get(&(municipality, route))
+            .cloned()
+            .unwrap_or_else(|| full_menu(municipality, route));
+        async move { Ok(menu) }
+    }
+
+    fn register_domicile(
+        &self,
+        request: &DomicileRegistrationRequest,
+    ) -> impl Future<Output = Result<DomicileRegistrationResponse, ClientError>> + Send {
+        self.registrations.lock().unwrap().push(request.clone());
+        let answer = self.register(request);
+        async move { answer }
+    }
 }
 
 fn order(copies: u8) -> CertificateOrder {
@@ -235,6 +402,14 @@ fn kiosk(fixture: &Fixture, behaviour: Behaviour) -> Kiosk<FakeCenter> {
     Kiosk::new(
         KioskId::parse("tokyo-0001").unwrap(),
         FakeCenter::new(fixture.authority.public(), behaviour),
+    )
+}
+
+/// A kiosk whose center serves `menu` (for its municipality and route).
+fn kiosk_with_menu(fixture: &Fixture, menu: Menu) -> Kiosk<FakeCenter> {
+    Kiosk::new(
+        KioskId::parse("tokyo-0001").unwrap(),
+        FakeCenter::new(fixture.authority.public(), Behaviour::Honest).with_menu(menu),
     )
 }
 
@@ -511,4 +686,383 @@ async fn invalid_orders_never_reach_the_pin_pad() {
     assert_eq!(error.code(), "invalid_order");
     // The wrong PIN was never tried.
     assert_eq!(read_card_file(&card).pin_attempts_left, 3);
+}
+
+// --- The menu check: refused at the kiosk before the PIN, the card never signs ---
+
+/// Asserts that nothing past the menu happened: the PIN was not tried (the wrong PIN
+/// given would have cost an attempt), no challenge was asked, nothing was signed or
+/// sent, nothing printed.
+fn assert_stopped_at_the_menu(
+    kiosk: &Kiosk<FakeCenter>,
+    card: &std::path::Path,
+    out: &std::path::Path,
+) {
+    assert_eq!(
+        read_card_file(card).pin_attempts_left,
+        3,
+        "the PIN was tried"
+    );
+    assert_eq!(kiosk.center().menu_request_count(), 1);
+    assert_eq!(kiosk.center().challenge_count(), 0, "a challenge was asked");
+    assert_eq!(kiosk.center().issuance_count(), 0, "an order was sent");
+    assert_eq!(kiosk.state(), KioskState::Failed);
+    assert!(!kiosk.history().contains(&KioskState::PinVerified));
+    assert!(!out.exists());
+}
+
+#[tokio::test]
+async fn a_type_not_on_the_menu_is_refused_before_the_pin() {
+    let dir = TempDir::new("menu-type");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut menu = full_menu(home(), RouteKind::Residence);
+    menu.items
+        .retain(|item| item.certificate != CertificateType::TaxPayment);
+    let mut kiosk = kiosk_with_menu(&fixture, menu);
+    let order = CertificateOrder {
+        route: Route::Residence,
+        certificate: CertificateKind::TaxPayment { fiscal_year: None },
+        copies: 1,
+    };
+    let error = kiosk.issue(&card, "0000", order, &out).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            KioskError::NotOnMenu(MenuRefusal::NotOffered {
+                certificate: CertificateType::TaxPayment,
+                route: RouteKind::Residence,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), "type_not_offered");
+    assert!(error.to_string().contains("納税証明書"));
+    assert_stopped_at_the_menu(&kiosk, &card, &out);
+    // Another type of the same menu goes through.
+    let outcome = kiosk
+        .issue(&card, PIN, order_of_type(), &out)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, IssueOutcome::Printed(_)));
+}
+
+fn order_of_type() -> CertificateOrder {
+    CertificateOrder {
+        route: Route::Residence,
+        certificate: CertificateKind::IncomeTax { fiscal_year: None },
+        copies: 1,
+    }
+}
+
+#[tokio::test]
+async fn a_type_not_available_now_is_refused_before_the_pin() {
+    let dir = TempDir::new("menu-hours");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut menu = full_menu(home(), RouteKind::Residence);
+    for item in &mut menu.items {
+        if item.certificate == CertificateType::ResidentRecord {
+            item.available_now = false;
+            item.unavailable_reason = Some(RefusalReason::OutOfHours);
+        }
+    }
+    let mut kiosk = kiosk_with_menu(&fixture, menu);
+    let error = kiosk
+        .issue(&card, "0000", order(1), &out)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "not_available_now", "{error:?}");
+    assert!(matches!(
+        error,
+        KioskError::NotOnMenu(MenuRefusal::NotAvailableNow {
+            reason: Some(RefusalReason::OutOfHours),
+            ..
+        })
+    ));
+    assert_stopped_at_the_menu(&kiosk, &card, &out);
+}
+
+#[tokio::test]
+async fn a_closed_municipality_refuses_every_type() {
+    let dir = TempDir::new("menu-closed");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut menu = full_menu(home(), RouteKind::Residence);
+    menu.open_now = false;
+    let mut kiosk = kiosk_with_menu(&fixture, menu);
+    let error = kiosk
+        .issue(&card, "0000", order(1), &out)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "not_available_now");
+    assert_stopped_at_the_menu(&kiosk, &card, &out);
+}
+
+#[tokio::test]
+async fn more_copies_than_the_menu_allows_are_refused_before_the_pin() {
+    let dir = TempDir::new("menu-copies");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut menu = full_menu(home(), RouteKind::Residence);
+    for item in &mut menu.items {
+        item.max_copies = 2;
+    }
+    let mut kiosk = kiosk_with_menu(&fixture, menu);
+    let error = kiosk
+        .issue(&card, "0000", order(3), &out)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            KioskError::NotOnMenu(MenuRefusal::TooManyCopies {
+                copies: 3,
+                max_copies: 2,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), "too_many_copies");
+    assert_stopped_at_the_menu(&kiosk, &card, &out);
+    // The maximum itself is fine.
+    let outcome = kiosk.issue(&card, PIN, order(2), &out).await.unwrap();
+    assert!(matches!(outcome, IssueOutcome::Printed(doc) if doc.copies == 2));
+}
+
+#[tokio::test]
+async fn an_option_not_offered_is_refused_before_the_pin() {
+    let dir = TempDir::new("menu-option");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut menu = full_menu(home(), RouteKind::Residence);
+    for item in &mut menu.items {
+        item.options.retain(|o| *o != CertificateOption::Household);
+    }
+    let mut kiosk = kiosk_with_menu(&fixture, menu);
+    let household = CertificateOrder {
+        route: Route::Residence,
+        certificate: CertificateKind::ResidentRecord {
+            scope: HouseholdScope::Household,
+            include_domicile: false,
+            include_relationship: false,
+        },
+        copies: 1,
+    };
+    let error = kiosk
+        .issue(&card, "0000", household, &out)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            KioskError::NotOnMenu(MenuRefusal::OptionNotOffered {
+                option: CertificateOption::Household,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), "type_not_offered");
+    assert_stopped_at_the_menu(&kiosk, &card, &out);
+}
+
+#[tokio::test]
+async fn the_domicile_route_checks_the_domicile_municipalitys_menu() {
+    let dir = TempDir::new("menu-domicile");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    // The 本籍地 offers only 戸籍全部事項証明書.
+    let mut menu = full_menu(chiyoda(), RouteKind::Domicile);
+    menu.items
+        .retain(|item| item.certificate == CertificateType::FamilyRegisterAll);
+    let mut kiosk = kiosk_with_menu(&fixture, menu);
+    let route = Route::Domicile {
+        municipality_code: chiyoda(),
+    };
+    let individual = CertificateOrder {
+        route,
+        certificate: CertificateKind::FamilyRegisterIndividual,
+        copies: 1,
+    };
+    let error = kiosk.issue(&card, PIN, individual, &out).await.unwrap_err();
+    assert_eq!(error.code(), "type_not_offered");
+    assert_eq!(kiosk.center().challenge_count(), 0);
+
+    let all = CertificateOrder {
+        route,
+        certificate: CertificateKind::FamilyRegisterAll,
+        copies: 1,
+    };
+    let outcome = kiosk.issue(&card, PIN, all, &out).await.unwrap();
+    let IssueOutcome::Printed(doc) = outcome else {
+        panic!("expected a print, got {outcome:?}");
+    };
+    assert_eq!(doc.municipality_code, chiyoda());
+    assert_eq!(
+        kiosk.center().menu_requests.lock().unwrap().clone(),
+        vec![
+            (chiyoda(), RouteKind::Domicile),
+            (chiyoda(), RouteKind::Domicile)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_menu_for_another_municipality_is_not_trusted() {
+    let dir = TempDir::new("menu-foreign");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let center = FakeCenter::new(fixture.authority.public(), Behaviour::Honest);
+    // The center answers the home municipality's menu with 千代田区's.
+    center.menus.lock().unwrap().insert(
+        (home(), RouteKind::Residence),
+        full_menu(chiyoda(), RouteKind::Residence),
+    );
+    let mut kiosk = Kiosk::new(KioskId::parse("tokyo-0001").unwrap(), center);
+    let error = kiosk.issue(&card, PIN, order(1), &out).await.unwrap_err();
+    assert_eq!(error.code(), "center_protocol_error", "{error:?}");
+    assert_eq!(kiosk.center().challenge_count(), 0);
+}
+
+// --- 本籍地 利用登録 ---
+
+fn registration() -> DomicileRegistration {
+    DomicileRegistration {
+        municipality_code: chiyoda(),
+        domicile: "東京都千代田区千代田1番".into(),
+        domicile_head: "山田 太郎".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_registration_is_signed_by_the_card_and_answered_pending() {
+    let dir = TempDir::new("register-ok");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let mut kiosk = kiosk(&fixture, Behaviour::Honest);
+
+    let response = kiosk
+        .register_domicile(&card, PIN, registration())
+        .await
+        .unwrap();
+    assert_eq!(response.status, DomicileRegistrationStatus::Pending);
+    assert_eq!(response.municipality_code, chiyoda());
+    assert_eq!(
+        kiosk.history(),
+        [
+            KioskState::Idle,
+            KioskState::CardPlaced,
+            KioskState::PinVerified,
+            KioskState::Ordered,
+            KioskState::Registered
+        ]
+    );
+    let sent = kiosk.center().registrations.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].registration, registration());
+    assert_eq!(sent[0].kiosk_id.as_str(), "tokyo-0001");
+
+    // Once the 本籍地 approved the card, registering again says so.
+    kiosk
+        .center()
+        .approved_cards
+        .lock()
+        .unwrap()
+        .insert(fixture.card_file.certificate.payload.serial.to_string());
+    let again = kiosk
+        .register_domicile(&card, PIN, registration())
+        .await
+        .unwrap();
+    assert_eq!(again.status, DomicileRegistrationStatus::Approved);
+    let sent = kiosk.center().registrations.lock().unwrap().clone();
+    assert_ne!(sent[0].idempotency_key, sent[1].idempotency_key);
+}
+
+#[tokio::test]
+async fn a_registration_with_a_wrong_pin_sends_nothing() {
+    let dir = TempDir::new("register-pin");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let mut kiosk = kiosk(&fixture, Behaviour::Honest);
+    let error = kiosk
+        .register_domicile(&card, "0000", registration())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        KioskError::Card(CardError::WrongPin { attempts_left: 2 })
+    ));
+    assert_eq!(kiosk.center().challenge_count(), 0);
+    assert_eq!(kiosk.center().registration_count(), 0);
+    assert_eq!(kiosk.state(), KioskState::Failed);
+}
+
+#[tokio::test]
+async fn an_empty_domicile_is_refused_before_the_pin() {
+    let dir = TempDir::new("register-empty");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let mut kiosk = kiosk(&fixture, Behaviour::Honest);
+    let mut entry = registration();
+    entry.domicile = "  ".into();
+    let error = kiosk
+        .register_domicile(&card, "0000", entry)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "invalid_order");
+    assert_eq!(read_card_file(&card).pin_attempts_left, 3);
+    assert_eq!(kiosk.center().registration_count(), 0);
+}
+
+#[tokio::test]
+async fn a_lost_challenge_during_registration_is_asked_again() {
+    let dir = TempDir::new("register-retry");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    // The first challenge gets no answer: asked again, then the registration goes out.
+    let mut kiosk = kiosk(&fixture, Behaviour::LoseFirstChallenge);
+    let response = kiosk
+        .register_domicile(&card, PIN, registration())
+        .await
+        .unwrap();
+    assert_eq!(response.status, DomicileRegistrationStatus::Pending);
+    assert_eq!(kiosk.center().challenge_count(), 2);
+    assert_eq!(kiosk.center().registration_count(), 1);
+    assert_eq!(read_card_file(&card).pin_attempts_left, 3);
+}
+
+#[tokio::test]
+async fn a_fee_other_than_the_menu_showed_is_not_printed() {
+    let dir = TempDir::new("menu-fee");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    // The menu shows 200 yen; the fake center charges 300.
+    let mut menu = full_menu(home(), RouteKind::Residence);
+    for item in &mut menu.items {
+        item.fee_yen_per_copy = 200;
+    }
+    let mut kiosk = kiosk_with_menu(&fixture, menu);
+    let error = kiosk.issue(&card, PIN, order(1), &out).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            KioskError::AnswerMismatch {
+                field: "fee_yen_per_copy",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(!out.exists());
 }

@@ -18,8 +18,21 @@
 //! mayor_title = "美濃加茂市長"
 //! mayor_name = "藤井 浩人"
 //! signing_key_path = "/abs/keys/municipality-212113.seed"
-//! register_path = "/abs/register-212113.json"
-//! fee_yen_per_copy = 200
+//! register_dir = "/abs/register-212113"   # CSV files (schemas/register/), imported at start
+//! [municipalities.catalogue]             # optional; defaults: every type, standard fees
+//! tax_switchover = "06-01"
+//! closed_dates = ["2026-11-23"]          # 祝日: `weekdays` hours do not apply
+//! [[municipalities.catalogue.offerings]] # absent: crate::catalogue::default_offerings()
+//! certificate = "family_register_all"
+//! routes = ["residence", "domicile"]
+//! fee_yen_per_copy = 450
+//! max_copies = 5
+//! options = []
+//! hours = { days = "weekdays", opens_at = "08:30", closes_at = "17:15" }
+//! [[municipalities.catalogue.maintenance]]
+//! starts_at = "2026-12-06T01:00:00+09:00"
+//! ends_at = "2026-12-06T05:00:00+09:00"
+//! note = "システム保守"
 //! ```
 //!
 //! Unknown keys are errors: a misspelt `[fault]` key must not silently leave a fault
@@ -67,10 +80,39 @@ pub struct MunicipalitySettings {
     pub mayor_name: String,
     /// File holding the base64 of the municipality's 32-byte Ed25519 seed.
     pub signing_key_path: PathBuf,
-    /// Register fixture (JSON, see README.md) loaded into the database at start.
-    pub register_path: PathBuf,
-    /// 手数料 per copy, in yen.
-    pub fee_yen_per_copy: u32,
+    /// Directory of the register's CSV files (layout: `schemas/register/`), imported
+    /// into the database at start (all or nothing; re-importing the same files changes
+    /// nothing).
+    pub register_dir: PathBuf,
+    /// What this municipality offers at kiosks, published as its signed catalogue.
+    #[serde(default)]
+    pub catalogue: CatalogueSettings,
+}
+
+/// The municipality's catalogue as configured; see [`crate::catalogue`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueSettings {
+    /// 年度切替日 of the tax certificates, "MM-DD" (default "06-01").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_switchover: Option<String>,
+    /// yyyy-mm-dd on which `weekdays` hours do not apply (祝日 etc.).
+    #[serde(default)]
+    pub closed_dates: Vec<String>,
+    /// `None`: every type with the standard fees and hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offerings: Option<Vec<schemas::Offering>>,
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceSettings>,
+}
+
+/// An announced maintenance window, RFC 3339 instants.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceSettings {
+    pub starts_at: String,
+    pub ends_at: String,
+    pub note: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +159,8 @@ impl Settings {
         toml::to_string(self).map_err(|e| SettingsError::Invalid(e.to_string()))
     }
 
-    /// Checks what serde cannot: at least one municipality, no code twice, no empty names.
+    /// Checks what serde cannot: at least one municipality, no code twice, no empty
+    /// names, a catalogue that validates.
     pub fn validate(&self) -> Result<(), SettingsError> {
         if self.municipalities.is_empty() {
             return Err(SettingsError::Invalid(
@@ -145,11 +188,81 @@ impl Settings {
                     )));
                 }
             }
+            // Builds the catalogue once so that a bad offering, closed date, maintenance
+            // instant or switch-over day stops the start instead of the first fetch.
+            crate::catalogue::catalogue_for(m, 0)
+                .map_err(|e| SettingsError::Invalid(format!("municipality {}: {e}", m.code)))?;
         }
         Ok(())
     }
 
     pub fn municipality(&self, code: MunicipalityCode) -> Option<&MunicipalitySettings> {
         self.municipalities.iter().find(|m| m.code == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+listen = "127.0.0.1:0"
+database_url = "sqlite::memory:"
+center_public_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+[tls]
+cert = "/c.pem"
+key = "/k.pem"
+ca = "/ca.pem"
+[[municipalities]]
+code = "212113"
+name = "美濃加茂市"
+prefecture = "岐阜県"
+mayor_title = "美濃加茂市長"
+mayor_name = "藤井 浩人"
+signing_key_path = "/key.seed"
+register_dir = "/register"
+"#;
+
+    fn with_catalogue(catalogue: &str) -> Result<Settings, SettingsError> {
+        Settings::from_toml_str(&format!("{BASE}[municipalities.catalogue]\n{catalogue}"))
+    }
+
+    #[test]
+    fn a_valid_catalogue_loads() {
+        let settings = with_catalogue(
+            "tax_switchover = \"04-01\"\nclosed_dates = [\"2026-11-23\"]\n\
+             [[municipalities.catalogue.maintenance]]\nstarts_at = \"2026-12-06T01:00:00+09:00\"\n\
+             ends_at = \"2026-12-06T05:00:00+09:00\"\nnote = \"システム保守\"\n",
+        )
+        .unwrap();
+        let catalogue = crate::catalogue::catalogue_for(&settings.municipalities[0], 100).unwrap();
+        assert_eq!(catalogue.tax_switchover, "04-01");
+        assert_eq!(catalogue.maintenance[0].starts_at_unix_s, 1_796_486_400);
+        assert_eq!(catalogue.maintenance[0].ends_at_unix_s, 1_796_500_800);
+        assert!(
+            Settings::from_toml_str(BASE).is_ok(),
+            "the catalogue is optional"
+        );
+    }
+
+    #[test]
+    fn bad_catalogues_stop_the_start() {
+        for bad in [
+            "tax_switchover = \"6-1\"\n",
+            "closed_dates = [\"2026-02-30\"]\n",
+            "[[municipalities.catalogue.maintenance]]\nstarts_at = \"tomorrow\"\nends_at = \"2026-12-06T05:00:00+09:00\"\nnote = \"x\"\n",
+            "[[municipalities.catalogue.maintenance]]\nstarts_at = \"2026-12-06T05:00:00+09:00\"\nends_at = \"2026-12-06T01:00:00+09:00\"\nnote = \"x\"\n",
+            "[[municipalities.catalogue.offerings]]\ncertificate = \"seal_registration\"\nroutes = [\"residence\"]\n\
+             fee_yen_per_copy = 300\nmax_copies = 3\noptions = []\n\
+             hours = { days = \"every_day\", opens_at = \"05:00\", closes_at = \"23:00\" }\n",
+            "[[municipalities.catalogue.offerings]]\ncertificate = \"seal_registration\"\nroutes = []\n\
+             fee_yen_per_copy = 300\nmax_copies = 3\noptions = []\n\
+             hours = { days = \"every_day\", opens_at = \"08:00\", closes_at = \"20:00\" }\n",
+        ] {
+            assert!(
+                matches!(with_catalogue(bad), Err(SettingsError::Invalid(_))),
+                "{bad}"
+            );
+        }
     }
 }

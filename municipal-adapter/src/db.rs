@@ -27,7 +27,7 @@ pub enum DbError {
 }
 
 /// (version, description, SQL) of every migration, in order.
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (
         20261123000001,
         "register",
@@ -37,6 +37,16 @@ const MIGRATIONS: [(i64, &str, &str); 2] = [
         20261123000002,
         "answers",
         include_str!("../migrations/20261123000002_answers.sql"),
+    ),
+    (
+        20261123000003,
+        "register_ledgers",
+        include_str!("../migrations/20261123000003_register_ledgers.sql"),
+    ),
+    (
+        20261123000010,
+        "domicile_registrations",
+        include_str!("../migrations/20261123000010_domicile_registrations.sql"),
     ),
 ];
 

@@ -1,10 +1,13 @@
 //! Processing of one [`schemas::SignedCertificateFetch`], independent of HTTP.
 //!
-//! In order: (1) the center's signature; (2) a municipality this process serves;
-//! (3) idempotency on the request id; (4) the whole-request deadline; (5) the card
-//! binding; (6) the binding echo (card digest recomputed from the serial actually
-//! found); (7) the front; (8) one seal per front page; (9) the municipality's signature
-//! over the answer. Everything a request touches is local to the call: there is no
+//! In order: (1) the center's signature; (2) a municipality this process serves (and,
+//! for the 本籍地 route, the route naming that same municipality); (3) idempotency on
+//! the request id; (4) the whole-request deadline; (5) the route: 住所地 → the card
+//! binding, 本籍地 → an approved 利用登録 of the card here; (6) the binding echo (card
+//! digest recomputed from the serial actually found); (7) the rules and the front
+//! ([`crate::front::rules`], against the catalogue and the center's clock); (8) one
+//! seal per front page ([`schemas::FrontSide::page_count`]); (9) the municipality's
+//! signature over the answer. Everything a request touches is local to the call: there is no
 //! work file or shared buffer that a concurrent request could overwrite.
 
 use std::collections::HashMap;
@@ -13,15 +16,20 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use schemas::{
-    card_binding_digest, AnswerOutcome, CertificateAnswer, CertificateFetch, Digest32, ErrorCode,
-    FrontSide, KeyPair, MunicipalityCode, PublicKey, RefusalReason, RequestId, Signed,
-    SignedCertificateAnswer, SignedCertificateFetch, SignedMessage as _, SigningError,
+    card_binding_digest, AnswerOutcome, Catalogue, CertificateAnswer, CertificateFetch, Digest32,
+    ErrorCode, FrontSide, KeyPair, MunicipalityCode, PublicKey, RefusalReason, RequestId, Route,
+    RouteKind, Signed, SignedCertificateAnswer, SignedCertificateFetch, SignedMessage as _,
+    SigningError,
 };
 
+use sqlx::SqlitePool;
+
 use crate::answers::{AnswerStore, StoreOutcome};
+use crate::catalogue::{catalogue_for, not_offered, CatalogueError};
 use crate::configuration::MunicipalitySettings;
+use crate::domicile;
 use crate::fault::{FaultMode, FaultSettings};
-use crate::front::{build_resident_record, refusal, FrontIssuer, FrontOptions};
+use crate::front::{decide_domicile, decide_residence, Decision, FrontIssuer, ResidenceCase};
 use crate::register::store::CardLookup;
 use crate::register::RegisterStore;
 use crate::seal::{build_seals, SealSubject};
@@ -29,12 +37,11 @@ use crate::seal::{build_seals, SealSubject};
 /// The time zone of the issue date printed on every certificate.
 pub const ISSUE_TIME_ZONE: &str = "Asia/Tokyo";
 
-/// One served municipality with its signing key.
+/// One served municipality with its settings (catalogue) and signing key.
 #[derive(Debug)]
 pub struct Municipality {
     pub code: MunicipalityCode,
-    pub prefecture: String,
-    pub fee_yen_per_copy: u32,
+    pub settings: MunicipalitySettings,
     pub front_issuer: FrontIssuer,
     pub key: KeyPair,
 }
@@ -43,15 +50,20 @@ impl Municipality {
     pub fn new(settings: &MunicipalitySettings, key: KeyPair) -> Self {
         Self {
             code: settings.code,
-            prefecture: settings.prefecture.clone(),
-            fee_yen_per_copy: settings.fee_yen_per_copy,
+            settings: settings.clone(),
             front_issuer: FrontIssuer {
                 municipality_name: settings.name.clone(),
+                prefecture: settings.prefecture.clone(),
                 mayor_title: settings.mayor_title.clone(),
                 mayor_name: settings.mayor_name.clone(),
             },
             key,
         }
+    }
+
+    /// This municipality's catalogue as of `requested_at_unix_s`.
+    pub fn catalogue(&self, requested_at_unix_s: i64) -> Result<Catalogue, CatalogueError> {
+        catalogue_for(&self.settings, requested_at_unix_s)
     }
 }
 
@@ -108,8 +120,11 @@ pub struct IssuanceService {
     municipalities: HashMap<MunicipalityCode, Arc<Municipality>>,
     register: RegisterStore,
     answers: AnswerStore,
+    /// The adapter's database, for the 利用登録 table.
+    pool: SqlitePool,
     fault: FaultSettings,
     time_zone: TimeZone,
+    clock: crate::clock::Clock,
 }
 
 impl IssuanceService {
@@ -118,7 +133,9 @@ impl IssuanceService {
         municipalities: Vec<Municipality>,
         register: RegisterStore,
         answers: AnswerStore,
+        pool: SqlitePool,
         fault: FaultSettings,
+        clock: crate::clock::Clock,
     ) -> Result<Self, IssueError> {
         let time_zone = TimeZone::get(ISSUE_TIME_ZONE)
             .map_err(|e| IssueError::Internal(format!("time zone {ISSUE_TIME_ZONE}: {e}")))?;
@@ -130,9 +147,16 @@ impl IssuanceService {
                 .collect(),
             register,
             answers,
+            pool,
             fault,
             time_zone,
+            clock,
         })
+    }
+
+    /// Now, by the deployment's clock (see [`crate::clock`]).
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     pub fn municipality_codes(&self) -> Vec<MunicipalityCode> {
@@ -151,6 +175,25 @@ impl IssuanceService {
 
     pub fn answers(&self) -> &AnswerStore {
         &self.answers
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub fn center_key(&self) -> &PublicKey {
+        &self.center_key
+    }
+
+    pub fn municipality(&self, code: MunicipalityCode) -> Option<&Municipality> {
+        self.municipalities.get(&code).map(|m| m.as_ref())
+    }
+
+    /// The date in Asia/Tokyo of a center timestamp.
+    pub fn date_of(&self, unix_s: i64) -> Result<jiff::civil::Date, IssueError> {
+        let instant = Timestamp::from_second(unix_s)
+            .map_err(|e| IssueError::BadRequest(format!("requested_at_unix_s: {e}")))?;
+        Ok(instant.to_zoned(self.time_zone.clone()).date())
     }
 
     /// Verifies the fetch's signature and returns its payload (step 1 on its own, so
@@ -176,6 +219,16 @@ impl IssuanceService {
             .get(&fetch.municipality_code)
             .ok_or(IssueError::MunicipalityUnknown(fetch.municipality_code))?;
         fetch.order.validate().map_err(IssueError::BadRequest)?;
+        if let Route::Domicile { municipality_code } = fetch.order.route {
+            // The center sends a 本籍地 order to the 本籍地 itself; anything else is a
+            // routing error, never a way into another municipality's registrations.
+            if municipality_code != fetch.municipality_code {
+                return Err(IssueError::BadRequest(format!(
+                    "the 本籍地 route names {municipality_code}, the fetch {}",
+                    fetch.municipality_code
+                )));
+            }
+        }
 
         // The digest covers the domain tag and the canonical payload, not the JSON as
         // sent, so a re-serialised retry still matches. A retry of the same request
@@ -215,10 +268,10 @@ impl IssuanceService {
             });
         }
 
-        let answer = self.build_answer(fetch, municipality, now).await?;
+        let answer = self.build_answer(fetch, municipality).await?;
         // Whole-request timeout: work that finished after the deadline is discarded, not
         // stored, because the center has already abandoned the request.
-        let finished_unix_ms = Timestamp::now().as_millisecond();
+        let finished_unix_ms = self.now().as_millisecond();
         if finished_unix_ms >= fetch.deadline_unix_ms {
             tracing::warn!("the deadline passed while the answer was built; discarded");
             return Err(IssueError::DeadlinePassed {
@@ -261,15 +314,12 @@ impl IssuanceService {
         &self,
         fetch: &CertificateFetch,
         municipality: &Municipality,
-        now: Timestamp,
     ) -> Result<SignedCertificateAnswer, IssueError> {
-        let lookup = self
-            .register
-            .lookup_card(municipality.code, &fetch.card_serial)
-            .await
-            .map_err(|e| internal("register", e))?;
-        let today = now.to_zoned(self.time_zone.clone()).date();
-        let now_unix_s = now.as_second();
+        // Every rule and the printed 交付日 follow the center's clock.
+        let today = self.date_of(fetch.requested_at_unix_s)?;
+        let catalogue = municipality
+            .catalogue(fetch.requested_at_unix_s)
+            .map_err(|e| internal("catalogue", e))?;
         // The request id the answer and its seals carry: the fetch's own, unless the
         // `wrong_request_id` fault swaps in a random one (for both, so they agree with
         // each other and disagree with the fetch).
@@ -278,16 +328,39 @@ impl IssuanceService {
             _ => fetch.request_id,
         };
 
-        let (looked_up_serial, outcome) = match &lookup {
-            None => (
+        let (looked_up_serial, decision) = match fetch.order.route {
+            Route::Residence => {
+                match self
+                    .register
+                    .lookup_card(municipality.code, &fetch.card_serial)
+                    .await
+                    .map_err(|e| internal("register", e))?
+                {
+                    None => (
+                        fetch.card_serial.clone(),
+                        Decision::Refused(RefusalReason::CardNotRegistered),
+                    ),
+                    Some(lookup) => {
+                        let decision = self
+                            .decide_residence(fetch, municipality, &catalogue, &lookup, today)
+                            .await?;
+                        (lookup.card_serial.clone(), decision)
+                    }
+                }
+            }
+            Route::Domicile { .. } => (
                 fetch.card_serial.clone(),
-                refused(RefusalReason::CardNotRegistered),
-            ),
-            Some(lookup) => (
-                lookup.card_serial.clone(),
-                self.issue(fetch, request_id, municipality, lookup, today, now_unix_s)
+                self.decide_domicile(fetch, municipality, &catalogue, today)
                     .await?,
             ),
+        };
+
+        let outcome = match decision {
+            Decision::Refused(reason) => refused(reason),
+            Decision::Issued { front, subject } => {
+                self.issued(fetch, request_id, municipality, &catalogue, front, &subject)
+                    .await?
+            }
         };
 
         // The binding echo: computed from the serial the register returned, not copied
@@ -318,105 +391,202 @@ impl IssuanceService {
             request_id,
             municipality_code: municipality.code,
             card_digest,
-            answered_at_unix_s: now_unix_s,
+            answered_at_unix_s: fetch.requested_at_unix_s,
             outcome,
         };
         let key = foreign_key.as_ref().unwrap_or(&municipality.key);
         Signed::sign(answer, key).map_err(|e| internal("signing the answer", e))
     }
 
-    /// Steps 7–8 for a bound card: refusal rules, then the front and its seals.
-    async fn issue(
+    /// 住所地 route: the rules and the front for a bound card.
+    async fn decide_residence(
+        &self,
+        fetch: &CertificateFetch,
+        municipality: &Municipality,
+        catalogue: &Catalogue,
+        lookup: &CardLookup,
+        today: jiff::civil::Date,
+    ) -> Result<Decision, IssueError> {
+        let kind = &fetch.order.certificate;
+        // The holder's own 戸籍, only when asked for one and kept here.
+        let family_register = match lookup.holder().and_then(|h| h.family_register.as_ref()) {
+            Some(link) if kind.certificate_type().is_family_register() => self
+                .register
+                .family_register(municipality.code, &link.family_register_id)
+                .await
+                .map_err(|e| internal("register", e))?,
+            _ => None,
+        };
+        let case = ResidenceCase {
+            lookup,
+            family_register: family_register.as_ref(),
+        };
+        decide_residence(&municipality.front_issuer, catalogue, case, kind, today)
+            .map_err(|e| internal("front", e))
+    }
+
+    /// 本籍地 route: only through an approved 利用登録 of this card here; the answer is
+    /// built from the 戸籍 alone.
+    async fn decide_domicile(
+        &self,
+        fetch: &CertificateFetch,
+        municipality: &Municipality,
+        catalogue: &Catalogue,
+        today: jiff::civil::Date,
+    ) -> Result<Decision, IssueError> {
+        let kind = &fetch.order.certificate;
+        if !kind.certificate_type().is_family_register()
+            || not_offered(catalogue, kind, RouteKind::Domicile, today).is_some()
+        {
+            return Ok(Decision::Refused(RefusalReason::TypeNotOffered));
+        }
+        let Some(person) =
+            domicile::approved_person(&self.pool, municipality.code, &fetch.card_serial)
+                .await
+                .map_err(|e| internal("domicile registrations", e))?
+        else {
+            return Ok(Decision::Refused(RefusalReason::DomicileNotRegistered));
+        };
+        let Some(register) = self
+            .register
+            .family_register(municipality.code, &person.family_register_id)
+            .await
+            .map_err(|e| internal("register", e))?
+        else {
+            // Approved against a 戸籍 a later import no longer holds: the clerk must
+            // approve again.
+            tracing::warn!("an approved 利用登録 names a 戸籍 that is not in the register");
+            return Ok(Decision::Refused(RefusalReason::DomicileNotRegistered));
+        };
+        decide_domicile(
+            &municipality.front_issuer,
+            catalogue,
+            &register,
+            &person.person_id,
+            kind,
+            today,
+        )
+        .map_err(|e| internal("front", e))
+    }
+
+    /// Step 8: validates the front, then one seal per front page; the fee from the
+    /// catalogue.
+    async fn issued(
         &self,
         fetch: &CertificateFetch,
         seal_serial: RequestId,
         municipality: &Municipality,
-        lookup: &CardLookup,
-        today: jiff::civil::Date,
-        now_unix_s: i64,
+        catalogue: &Catalogue,
+        front: FrontSide,
+        subject: &SealSubject,
     ) -> Result<AnswerOutcome, IssueError> {
-        let holder = lookup.holder().ok_or_else(|| {
-            IssueError::Internal("the card's holder is missing from the household rows".into())
-        })?;
-        let options = FrontOptions::from_kind(&fetch.order.certificate);
-        if let Some(reason) = refusal(&lookup.household, holder, options.scope, today) {
-            return Ok(refused(reason));
+        let certificate = fetch.order.certificate.certificate_type();
+        if !front.fits(certificate) {
+            return Err(IssueError::Internal(format!(
+                "a {certificate} order produced a front of another type"
+            )));
         }
-        let front = FrontSide::ResidentRecord(
-            build_resident_record(
-                &municipality.front_issuer,
-                &lookup.household,
-                holder,
-                options,
-                today,
-            )
-            .map_err(|e| internal("front", e))?,
-        );
-        let issued_at_unix_s =
-            u64::try_from(now_unix_s).map_err(|e| internal("clock before 1970", e))?;
+        if let Err(reason) = front.validate() {
+            // A record longer than a kiosk certificate can hold (a very large household
+            // or 戸籍, too many entries): a counter matter, never a truncated print.
+            tracing::warn!(%reason, "front exceeds the certificate layout; refused");
+            return Ok(AnswerOutcome::Refused {
+                reason: RefusalReason::FieldTooLong,
+            });
+        }
+        let fee_yen_per_copy = catalogue
+            .offering(certificate)
+            .map(|o| o.fee_yen_per_copy)
+            .ok_or_else(|| IssueError::Internal(format!("{certificate} has no offering")))?;
+        let issued_at_unix_s = u64::try_from(fetch.requested_at_unix_s)
+            .map_err(|e| internal("clock before 1970", e))?;
         let seals = build_seals(
+            certificate,
             municipality.code,
             seal_serial,
-            SealSubject {
-                name: &holder.name,
-                birth_date: holder.birth_date,
-                address: &lookup.household.address,
-            },
+            subject,
             &front,
             issued_at_unix_s,
             &municipality.key,
         )
         .map_err(|e| internal("seals", e))?;
         let front = match self.fault.mode {
-            FaultMode::ForeignFront => {
-                self.foreign_front(municipality, lookup, options, today, front)
-                    .await?
-            }
+            FaultMode::ForeignFront => self.foreign_front(municipality, subject, front).await?,
             _ => front,
         };
         Ok(AnswerOutcome::Issued {
-            fee_yen_per_copy: municipality.fee_yen_per_copy,
+            fee_yen_per_copy,
             front,
             seals,
         })
     }
 
-    /// For `foreign_front`: the front another household's first member would get with
-    /// the same options (the seals stay those of the requested resident).
+    /// For `foreign_front`: the front with another resident's name (and, where it has
+    /// one, address) swapped in; the seals stay those of the requested resident.
     async fn foreign_front(
         &self,
         municipality: &Municipality,
-        lookup: &CardLookup,
-        options: FrontOptions,
-        today: jiff::civil::Date,
-        own: FrontSide,
+        subject: &SealSubject,
+        mut front: FrontSide,
     ) -> Result<FrontSide, IssueError> {
-        let other = self
+        let mut other = self
             .register
-            .other_household(municipality.code, &lookup.household.household_id)
+            .other_household(municipality.code, "")
             .await
             .map_err(|e| internal("register", e))?;
-        let foreign = other.as_ref().and_then(|household| {
-            let holder = household.members.iter().find(|m| m.status.is_current())?;
-            build_resident_record(
-                &municipality.front_issuer,
-                household,
-                holder,
-                options,
-                today,
-            )
-            .ok()
+        // The first household may be the holder's own: then take the next one.
+        if let Some(own) = other
+            .as_ref()
+            .filter(|h| h.members.iter().any(|m| m.name == subject.name))
+        {
+            let own_id = own.household_id.clone();
+            other = self
+                .register
+                .other_household(municipality.code, &own_id)
+                .await
+                .map_err(|e| internal("register", e))?;
+        }
+        let stranger = other.as_ref().and_then(|household| {
+            let member = household.members.iter().find(|m| m.status.is_current())?;
+            Some((member.name.clone(), household.address.clone()))
         });
-        Ok(match foreign {
-            Some(record) => FrontSide::ResidentRecord(record),
-            // A one-household register has no other resident to swap in; alter the
-            // address instead so the front still differs from what the seals cover.
-            None => {
-                let FrontSide::ResidentRecord(mut record) = own;
-                record.address.push_str("（別世帯）");
-                FrontSide::ResidentRecord(record)
+        let (name, address) = stranger.unwrap_or_else(|| {
+            // A register without another household: still a front the seals do not cover.
+            ("別人 太郎".to_owned(), "別の住所".to_owned())
+        });
+        match &mut front {
+            FrontSide::ResidentRecord(f) => {
+                f.address = address;
+                if let Some(row) = f.members.first_mut() {
+                    row.name = name;
+                }
             }
-        })
+            FrontSide::ResidentRecordItems(f) => {
+                f.address = address;
+                if let Some(row) = f.members.first_mut() {
+                    row.name = name;
+                }
+            }
+            FrontSide::SealRegistration(f) => {
+                f.name = name;
+                f.address = address;
+            }
+            FrontSide::IncomeTax(f) => {
+                f.name = name;
+                f.address = address;
+            }
+            FrontSide::TaxPayment(f) => {
+                f.name = name;
+                f.address = address;
+            }
+            FrontSide::FamilyRegister(f) => {
+                if let Some(person) = f.persons.first_mut() {
+                    person.name = name;
+                }
+            }
+            FrontSide::FamilyRegisterAttachment(f) => f.name = name,
+        }
+        Ok(front)
     }
 }
 

@@ -12,15 +12,23 @@
 //! - [`telemetry`]: tracing subscriber and the per-request span;
 //! - [`routes`]: the HTTP endpoints and their error bodies;
 //! - [`issuance`]: processing of one fetch (signature, idempotency, deadline, answer);
-//! - [`register`]: the resident register, its fixture format and its database tables;
+//! - [`register`]: the register (all its ledgers), its CSV import and its database tables;
+//! - [`cards`]: resident card issue, renewal and revocation;
 //! - [`answers`]: the idempotency store of signed answers;
-//! - [`front`], [`wareki`], [`seal`]: the certificate content and its seals;
+//! - [`front`], [`wareki`], [`seal`]: the certificate content, its rules and its seals;
+//! - [`catalogue`]: the signed catalogue (types, options, fees, hours) and its checks;
+//! - [`domicile`]: 本籍地 利用登録 (registrations, approval, rejection);
 //! - [`fault`]: test-only fault injection for the center's binding-guard tests;
-//! - [`samples`]: the sample fixtures shipped with the crate.
+//! - [`samples`]: the sample registers shipped with the crate.
 
 pub mod answers;
+pub mod cards;
+pub mod catalogue;
+pub mod cli;
+pub mod clock;
 pub mod configuration;
 pub mod db;
+pub mod domicile;
 pub mod fault;
 pub mod front;
 pub mod issuance;
@@ -34,7 +42,7 @@ pub mod wareki;
 
 pub use configuration::{MunicipalitySettings, Settings, SettingsError};
 pub use fault::{FaultMode, FaultSettings};
-pub use samples::{sample_fixture, sample_fixture_path, SAMPLE_CODES};
+pub use samples::{sample_register_dir, SAMPLE_CODES};
 pub use startup::{Application, StartupError};
 
 /// The `software` name reported by `GET /v1/info`.

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! municipal-adapter serve --config FILE        run the server (mTLS) with the settings in FILE
-//! municipal-adapter check-register FILE        validate a register fixture and print its counts
+//! municipal-adapter import --config FILE --municipality CODE DIR   import a CSV register (see cli::import)
+//! municipal-adapter card issue|renew|revoke --config FILE …        resident cards (see cli::card)
+//! municipal-adapter domicile list|approve|reject --config FILE …   本籍地 利用登録 (see cli::domicile)
 //! ```
 //!
 //! `serve` prints one line `listening on <address>` on stdout once the port is bound
@@ -13,7 +15,6 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use municipal_adapter::register::parse_fixture;
 use municipal_adapter::{telemetry, Application, Settings};
 
 #[derive(Parser)]
@@ -37,11 +38,14 @@ enum Command {
         #[arg(long)]
         json_logs: bool,
     },
-    /// Validate a register fixture (JSON) and print its counts.
-    CheckRegister {
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
-    },
+    /// 本籍地 利用登録: list, approve or reject registrations.
+    #[command(subcommand)]
+    Domicile(municipal_adapter::cli::domicile::DomicileCommand),
+    /// Validate a CSV register directory and import it (all or nothing).
+    Import(municipal_adapter::cli::import::ImportArgs),
+    /// Issue, renew or revoke resident cards.
+    #[command(subcommand)]
+    Card(municipal_adapter::cli::card::CardCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,29 +65,29 @@ fn main() -> anyhow::Result<()> {
                 app.run_until_stopped().await.context("serving")
             })
         }
-        Command::CheckRegister { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let today = jiff::Timestamp::now()
-                .in_tz(municipal_adapter::issuance::ISSUE_TIME_ZONE)
-                .context("time zone")?
-                .date();
-            let register = parse_fixture(&text, today)
-                .with_context(|| format!("{} is not a valid register", file.display()))?;
-            println!(
-                "{}: municipality {}: {} households, {} residents ({} current), {} card bindings",
-                file.display(),
-                register.municipality_code,
-                register.households.len(),
-                register.resident_count(),
-                register
-                    .households
-                    .iter()
-                    .flat_map(|h| &h.members)
-                    .filter(|m| m.status.is_current())
-                    .count(),
-                register.card_bindings.len(),
-            );
+        Command::Domicile(command) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(municipal_adapter::cli::domicile::run(
+                command,
+                &mut std::io::stdout().lock(),
+            ))?;
+            Ok(())
+        }
+        Command::Import(args) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(municipal_adapter::cli::import::run(
+                args,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            ))?;
+            Ok(())
+        }
+        Command::Card(command) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(municipal_adapter::cli::card::run(
+                command,
+                &mut std::io::stdout().lock(),
+            ))?;
             Ok(())
         }
     }

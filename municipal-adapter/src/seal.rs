@@ -1,17 +1,19 @@
 //! The signed seals (うら面): one [`schemas::SignedSeal`] per front page.
 //!
-//! A 住民票の写し prints [`schemas::RESIDENT_ROWS_PER_PAGE`] members per front page; a
-//! longer household paginates, and every page gets its own seal, signed with the
-//! municipality's key, carrying page i/n, the card holder's name, date of birth and
-//! address, and the SHA-256 of the canonical front data (the whole front, so that a
-//! page cannot be swapped in from another document). The seal serial is the center's
-//! request id, the same id the center prints on every page.
+//! The number of pages is the contract's one pagination rule,
+//! [`FrontSide::page_count`]; every page gets its own seal, signed with the
+//! municipality's key, carrying the type's stable document number
+//! ([`schemas::CertificateType::seal_doc_type`]), page i/n, the card holder's name and
+//! date of birth, the address for the residence types (never for 戸籍 types, and never
+//! the 本籍), the 登録番号 for 印鑑登録証明書, and the SHA-256 of the canonical front
+//! data (the whole front, so that a page cannot be swapped in from another document).
+//! The seal serial is the center's request id, the same id the center prints on every
+//! page.
 
 use jiff::civil::Date;
-use schemas::seal::DOC_RESIDENT_RECORD;
 use schemas::{
-    FrontSide, KeyPair, MunicipalityCode, RequestId, SealPayload, SignedSeal, SigningError,
-    RESIDENT_ROWS_PER_PAGE,
+    CertificateType, FrontSide, KeyPair, MunicipalityCode, RequestId, SealPayload, SignedSeal,
+    SigningError,
 };
 
 /// How long a relying party may verify a seal after issue.
@@ -20,7 +22,7 @@ const SECONDS_PER_DAY: u64 = 86_400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealBuildError {
-    #[error("{0} rows need more front pages than a seal can number (255)")]
+    #[error("the front needs {0} pages, more than a seal can number (255)")]
     TooManyPages(usize),
     #[error("the front cannot be digested: {0}")]
     Digest(#[from] SigningError),
@@ -28,25 +30,15 @@ pub enum SealBuildError {
     BirthDate(Date),
 }
 
-/// The card holder as the seal names them.
-#[derive(Clone, Copy, Debug)]
-pub struct SealSubject<'a> {
-    pub name: &'a str,
+/// The card holder as the seals name them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealSubject {
+    pub name: String,
     pub birth_date: Date,
-    pub address: &'a str,
-}
-
-/// Front pages for `rows` printed rows: at least one, [`RESIDENT_ROWS_PER_PAGE`] each.
-pub fn page_count(rows: usize) -> Result<u8, SealBuildError> {
-    let pages = rows.div_ceil(RESIDENT_ROWS_PER_PAGE).max(1);
-    u8::try_from(pages).map_err(|_| SealBuildError::TooManyPages(rows))
-}
-
-/// Rows printed on the front (what paginates).
-pub fn front_rows(front: &FrontSide) -> usize {
-    match front {
-        FrontSide::ResidentRecord(record) => record.members.len(),
-    }
+    /// 住所 for the residence types; `None` for 戸籍 types.
+    pub address: Option<String>,
+    /// 登録番号, for 印鑑登録証明書 only.
+    pub seal_registration_number: Option<String>,
 }
 
 /// `1978-04-12` → `19780412`.
@@ -57,20 +49,32 @@ pub fn birth_date_number(day: Date) -> Result<u32, SealBuildError> {
     Ok(year * 10_000 + month * 100 + dom)
 }
 
-/// The seal payloads for `front` (one per page), not yet signed.
+/// The seal payloads for `front` of `certificate` (one per page), not yet signed.
 pub fn seal_payloads(
+    certificate: CertificateType,
     issuer: MunicipalityCode,
     serial: RequestId,
-    subject: SealSubject<'_>,
+    subject: &SealSubject,
     front: &FrontSide,
     issued_at_unix_s: u64,
 ) -> Result<Vec<SealPayload>, SealBuildError> {
-    let page_count = page_count(front_rows(front))?;
+    let pages = front.page_count();
+    let page_count = u8::try_from(pages).map_err(|_| SealBuildError::TooManyPages(pages))?;
     let front_digest = front.digest()?.0;
     let birth_date = birth_date_number(subject.birth_date)?;
+    let address = if certificate.is_family_register() {
+        None
+    } else {
+        subject.address.clone()
+    };
+    let seal_registration_number = if certificate == CertificateType::SealRegistration {
+        subject.seal_registration_number.clone()
+    } else {
+        None
+    };
     Ok((1..=page_count)
         .map(|page| SealPayload {
-            doc_type: DOC_RESIDENT_RECORD,
+            doc_type: certificate.seal_doc_type(),
             issuer,
             serial,
             issued_at_unix_s,
@@ -78,9 +82,10 @@ pub fn seal_payloads(
                 .saturating_add(SEAL_VALIDITY_DAYS * SECONDS_PER_DAY),
             page,
             page_count,
-            name: subject.name.to_owned(),
+            name: subject.name.clone(),
             birth_date,
-            address: subject.address.to_owned(),
+            address: address.clone(),
+            seal_registration_number: seal_registration_number.clone(),
             front_digest,
         })
         .collect())
@@ -88,33 +93,30 @@ pub fn seal_payloads(
 
 /// Signs one seal per front page and returns their QR texts (`KC1:…`).
 pub fn build_seals(
+    certificate: CertificateType,
     issuer: MunicipalityCode,
     serial: RequestId,
-    subject: SealSubject<'_>,
+    subject: &SealSubject,
     front: &FrontSide,
     issued_at_unix_s: u64,
     key: &KeyPair,
 ) -> Result<Vec<String>, SealBuildError> {
-    Ok(
-        seal_payloads(issuer, serial, subject, front, issued_at_unix_s)?
-            .iter()
-            .map(|payload| SignedSeal::sign(payload, key).to_qr_text())
-            .collect(),
-    )
+    Ok(seal_payloads(
+        certificate,
+        issuer,
+        serial,
+        subject,
+        front,
+        issued_at_unix_s,
+    )?
+    .iter()
+    .map(|payload| SignedSeal::sign(payload, key).to_qr_text())
+    .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pagination() {
-        assert_eq!(page_count(0).unwrap(), 1);
-        assert_eq!(page_count(1).unwrap(), 1);
-        assert_eq!(page_count(RESIDENT_ROWS_PER_PAGE).unwrap(), 1);
-        assert_eq!(page_count(RESIDENT_ROWS_PER_PAGE + 1).unwrap(), 2);
-        assert!(page_count(RESIDENT_ROWS_PER_PAGE * 256).is_err());
-    }
 
     #[test]
     fn birth_dates() {

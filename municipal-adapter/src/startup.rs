@@ -20,7 +20,7 @@ use crate::answers::{AnswerStore, ANSWER_RETENTION_DAYS};
 use crate::configuration::Settings;
 use crate::db::{connect_and_migrate, DbError};
 use crate::issuance::{IssuanceService, Municipality, ISSUE_TIME_ZONE};
-use crate::register::{parse_fixture, FixtureError, RegisterStore, StoreError};
+use crate::register::{import_register_dir, RegisterStore};
 use crate::routes;
 use crate::telemetry;
 
@@ -40,28 +40,14 @@ pub enum StartupError {
         path: String,
         source: schemas::SigningError,
     },
-    #[error("municipality {code}: cannot read register {path}: {source}")]
-    ReadRegister {
+    #[error("municipality {code}: register {path}: {message}")]
+    Import {
         code: MunicipalityCode,
         path: String,
-        source: std::io::Error,
-    },
-    #[error("municipality {code}: register {path}: {source}")]
-    Register {
-        code: MunicipalityCode,
-        path: String,
-        source: FixtureError,
-    },
-    #[error("municipality {code}: register {path} is for municipality {found}")]
-    RegisterForOtherMunicipality {
-        code: MunicipalityCode,
-        path: String,
-        found: MunicipalityCode,
+        message: String,
     },
     #[error("database: {0}")]
     Database(#[from] DbError),
-    #[error("register import: {0}")]
-    Import(#[from] StoreError),
     #[error("TLS: {0}")]
     Tls(#[from] mtls::TlsError),
     #[error("cannot listen on {address}: {source}")]
@@ -84,6 +70,15 @@ impl Application {
     /// Loads keys and registers, migrates the database, binds the listener (port 0
     /// picks a free port) and prepares the mTLS server.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, crate::clock::Clock::system()).await
+    }
+
+    /// As [`Application::build`], with the deployment's clock (the sandbox and the
+    /// tests pass the center's).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: crate::clock::Clock,
+    ) -> Result<Self, StartupError> {
         settings.validate()?;
         settings.fault.warn_if_active();
         let pool = connect_and_migrate(&settings.database_url).await?;
@@ -96,55 +91,25 @@ impl Application {
         let mut municipalities = Vec::with_capacity(settings.municipalities.len());
         for m in &settings.municipalities {
             let key = load_key(m.code, &m.signing_key_path)?;
-            let register_path = m.register_path.display().to_string();
-            let text = std::fs::read_to_string(&m.register_path).map_err(|source| {
-                StartupError::ReadRegister {
+            // All or nothing; importing the same files again changes nothing.
+            let outcome = import_register_dir(&pool, m.code, &m.register_dir, today)
+                .await
+                .map_err(|source| StartupError::Import {
                     code: m.code,
-                    path: register_path.clone(),
-                    source,
-                }
-            })?;
-            let parsed = parse_fixture(&text, today).map_err(|source| StartupError::Register {
-                code: m.code,
-                path: register_path.clone(),
-                source,
-            })?;
-            if parsed.municipality_code != m.code {
-                return Err(StartupError::RegisterForOtherMunicipality {
-                    code: m.code,
-                    path: register_path,
-                    found: parsed.municipality_code,
-                });
-            }
-            let expected_prefix = format!("{}{}", m.prefecture, m.name);
-            let foreign_addresses = parsed
-                .households
-                .iter()
-                .filter(|h| !h.address.starts_with(&expected_prefix))
-                .count();
-            if foreign_addresses > 0 {
-                tracing::warn!(
-                    municipality = %m.code,
-                    households = foreign_addresses,
-                    "household addresses that do not start with {expected_prefix}"
-                );
-            }
-            let source_sha256 = schemas::Digest32::of(text.as_bytes()).to_string();
-            let summary = register
-                .replace(&parsed, &source_sha256, jiff::Timestamp::now().as_second())
-                .await?;
+                    path: m.register_dir.display().to_string(),
+                    message: source.to_string(),
+                })?;
             tracing::info!(
                 municipality = %m.code,
                 kid = %key.kid(),
-                households = summary.households,
-                residents = summary.residents,
-                card_bindings = summary.card_bindings,
-                "register loaded"
+                register = %m.register_dir.display(),
+                ?outcome,
+                "register imported"
             );
             municipalities.push(Municipality::new(m, key));
         }
 
-        let answers = AnswerStore::new(pool);
+        let answers = AnswerStore::new(pool.clone());
         let cutoff_unix_s = jiff::Timestamp::now().as_second() - ANSWER_RETENTION_DAYS * 86_400;
         let purged = answers
             .purge_older_than(cutoff_unix_s)
@@ -159,7 +124,9 @@ impl Application {
             municipalities,
             register,
             answers,
+            pool,
             settings.fault.clone(),
+            clock,
         )
         .map_err(|e| StartupError::Other(e.to_string()))?;
         let service = web::Data::new(service);
@@ -184,6 +151,18 @@ impl Application {
                     web::resource("/v1/certificates")
                         .wrap(from_fn(routes::require_center))
                         .route(web::post().to(routes::fetch_certificate))
+                        .default_service(web::to(routes::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/v1/catalogue")
+                        .wrap(from_fn(routes::require_center))
+                        .route(web::post().to(routes::catalogue))
+                        .default_service(web::to(routes::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/v1/domicile-registrations")
+                        .wrap(from_fn(routes::require_center))
+                        .route(web::post().to(routes::register_domicile))
                         .default_service(web::to(routes::method_not_allowed)),
                 )
                 .service(

@@ -99,6 +99,31 @@ pub fn format_wareki(day: Date) -> Result<String, WarekiError> {
     to_wareki(day).map(|w| w.to_string())
 }
 
+/// The era year of `day` alone: 「令和8年」, 「令和元年」.
+pub fn format_era_year(day: Date) -> Result<String, WarekiError> {
+    let w = to_wareki(day)?;
+    Ok(if w.year == 1 {
+        format!("{}元年", w.era)
+    } else {
+        format!("{}{}年", w.era, w.year)
+    })
+}
+
+/// 年度 (fiscal year starting in April of `year`): 「令和8年度」. Named by the era in
+/// force on its first day, 1 April.
+pub fn format_fiscal_year(year: i16) -> Result<String, WarekiError> {
+    let first_day = Date::new(year, 4, 1)
+        .map_err(|_| WarekiError::BeforeGregorianAdoption(GREGORIAN_ADOPTION))?;
+    Ok(format!("{}度", format_era_year(first_day)?))
+}
+
+/// 年分 (calendar year of income): 「令和7年分」, named by the era on 31 December.
+pub fn format_income_year(year: i16) -> Result<String, WarekiError> {
+    let last_day = Date::new(year, 12, 31)
+        .map_err(|_| WarekiError::BeforeGregorianAdoption(GREGORIAN_ADOPTION))?;
+    Ok(format!("{}分", format_era_year(last_day)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +145,15 @@ mod tests {
         assert_eq!(w(1912, 7, 30), "大正元年7月30日");
         assert_eq!(w(1873, 1, 1), "明治6年1月1日");
         assert!(format_wareki(date(1872, 12, 31)).is_err());
+    }
+
+    #[test]
+    fn years() {
+        assert_eq!(format_fiscal_year(2026).unwrap(), "令和8年度");
+        assert_eq!(format_fiscal_year(2019).unwrap(), "平成31年度");
+        assert_eq!(format_fiscal_year(2020).unwrap(), "令和2年度");
+        assert_eq!(format_income_year(2025).unwrap(), "令和7年分");
+        assert_eq!(format_income_year(2019).unwrap(), "令和元年分");
+        assert_eq!(format_era_year(date(1989, 1, 8)).unwrap(), "平成元年");
     }
 }

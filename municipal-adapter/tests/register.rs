@@ -1,29 +1,20 @@
-//! The register fixture (validation, import, samples), 和暦 and the CLI, without HTTP.
+//! The register samples, the store, 和暦 and the server CLI, without HTTP.
 
 mod common;
 
 use jiff::civil::{date, Date};
-use municipal_adapter::register::fixture::Fixture;
-use municipal_adapter::register::{parse_fixture, FixtureError, RegisterStore};
+use municipal_adapter::register::{
+    read_register_dir, ParsedRegister, RegisterStore, ResidentStatus,
+};
+use municipal_adapter::samples::{
+    issuable_cards, sample_card_bindings, sample_card_serial, sample_register_dir,
+    LARGE_HOUSEHOLD_CARD, SPECIAL_CARDS, UNBOUND_SUFFIXES,
+};
 use municipal_adapter::wareki::{format_wareki, to_wareki, WarekiError};
-use municipal_adapter::{sample_fixture, SAMPLE_CODES};
+use municipal_adapter::SAMPLE_CODES;
+use schemas::{CardSerial, MunicipalityCode};
 
 const TODAY: Date = date(2026, 11, 23);
-
-fn sample(code: &str) -> Fixture {
-    serde_json::from_str(sample_fixture(code).unwrap()).unwrap()
-}
-
-fn issues(fixture: &Fixture) -> Vec<String> {
-    match fixture.validate(TODAY) {
-        Ok(_) => vec![],
-        Err(e) => e.issues().iter().map(|i| i.to_string()).collect(),
-    }
-}
-
-fn has(issues: &[String], needles: &[&str]) -> bool {
-    issues.iter().any(|i| needles.iter().all(|n| i.contains(n)))
-}
 
 #[test]
 fn wareki_edge_dates() {
@@ -60,123 +51,104 @@ fn wareki_edge_dates() {
     );
 }
 
+fn parsed(code: &str) -> ParsedRegister {
+    read_register_dir(
+        MunicipalityCode::parse(code).unwrap(),
+        &sample_register_dir(code).unwrap(),
+        TODAY,
+    )
+    .unwrap_or_else(|e| panic!("{code}: {e}"))
+}
+
 #[test]
-fn samples_are_valid() {
+fn samples_are_valid_and_match_their_documentation() {
+    let mut total_issuable = 0;
     for code in SAMPLE_CODES {
-        let register = parse_fixture(sample_fixture(code).unwrap(), TODAY).unwrap();
-        assert!(register.households.len() >= 6);
-    }
-}
-
-#[test]
-fn json_errors_name_line_and_column() {
-    let broken = "{\n  \"municipality_code\": \"212113\",\n  \"households\": [\n    { \"household_id\": 7 }\n  ]\n}";
-    match parse_fixture(broken, TODAY) {
-        Err(FixtureError::Json { line, .. }) => assert_eq!(line, 4),
-        other => panic!("expected a JSON error, got {other:?}"),
-    }
-    // A misspelt optional field is an error, not silently ignored.
-    let mut value: serde_json::Value =
-        serde_json::from_str(sample_fixture("212113").unwrap()).unwrap();
-    value["households"][0]["members"][0]["support_measure"] = serde_json::Value::Bool(true);
-    match parse_fixture(&value.to_string(), TODAY) {
-        Err(FixtureError::Json { message, .. }) => {
-            assert!(message.contains("support_measure"), "{message}")
+        let sample = parsed(code);
+        assert_eq!(sample.register.municipality_code.to_string(), code);
+        assert!(sample.register.households.len() >= 6);
+        assert!(sample
+            .register
+            .households
+            .iter()
+            .any(|h| h.members.len() == 6));
+        let bound: Vec<_> = sample.cards.iter().map(|b| b.card_serial.clone()).collect();
+        let compiled: Vec<_> = sample_card_bindings(code)
+            .into_iter()
+            .map(|(serial, _)| serial)
+            .collect();
+        let mut sorted = bound.clone();
+        sorted.sort();
+        assert_eq!(sorted, compiled, "sample_card_bindings is cards.csv");
+        for serial in issuable_cards(code) {
+            assert!(bound.contains(&serial), "{serial} is not bound");
         }
-        other => panic!("expected a JSON error, got {other:?}"),
+        for suffix in UNBOUND_SUFFIXES {
+            let serial = sample_card_serial(code, suffix).unwrap();
+            assert!(!bound.contains(&serial), "{serial} must stay unbound");
+        }
+        total_issuable += issuable_cards(code).len();
     }
-}
-
-#[test]
-fn semantic_errors_are_all_reported_with_their_field() {
-    let mut fixture = sample("212113");
-    fixture.municipality_code = "212114".into(); // wrong check digit
-    fixture.households[0].members[0].birth_date = "1978-02-30".into();
-    fixture.households[0].members[1].became_resident_on = "2010/04/01".into();
-    fixture.households[0].members[2].birth_date = "2030-01-01".into();
-    fixture.households[1].members[1].resident_id = "R0001".into(); // duplicate
-    fixture.households[2].household_id = "H0001".into(); // duplicate
-    fixture.households[3].members[0].sex = "m".into();
-    fixture.households[4].members[0].name_kana = "Ito Daisuke".into();
-    fixture.households[4].members[1].relationship = "世帯主".into(); // two heads
-    fixture.households[5].members[0].domicile_head = None; // 本籍 without 筆頭者
-    fixture.households[5].members[1].status = Some("gone".into());
-    fixture.households[6].members[0].name = "佐藤\n美穂".into();
-    fixture.card_bindings[0].resident_id = "R9999".into(); // unknown resident
-    fixture.card_bindings[1].card_serial = fixture.card_bindings[2].card_serial.clone(); // duplicate
-    fixture.card_bindings[3].card_serial = "2121130000000abc".into(); // lower case
-    fixture.card_bindings[6].resident_id = fixture.card_bindings[7].resident_id.clone(); // bound twice
-    let found = issues(&fixture);
-    for expected in [
-        &["municipality_code", "check digit"][..],
-        &[
-            "households[0].members[0]",
-            "H0001/R0001",
-            "birth_date",
-            "1978-02-30",
-        ],
-        &[
-            "households[0].members[1]",
-            "became_resident_on",
-            "yyyy-mm-dd",
-        ],
-        &["households[0].members[2]", "birth_date", "future"],
-        &[
-            "households[1].members[1]",
-            "resident_id",
-            "duplicate resident id \"R0001\"",
-        ],
-        &["households[2]", "household_id", "duplicate household id"],
-        &["households[3].members[0]", "sex"],
-        &["households[4].members[0]", "name_kana", "kana"],
-        &[
-            "households[4]",
-            "exactly one member with relationship 世帯主, found 2",
-        ],
-        &[
-            "households[5].members[0]",
-            "domicile_head",
-            "both or neither",
-        ],
-        &["households[5].members[1]", "status", "\"gone\""],
-        &["households[6].members[0]", "name", "control character"],
-        &[
-            "card_bindings[0]",
-            "resident_id",
-            "unknown resident \"R9999\"",
-        ],
-        &["card_bindings[2]", "card_serial", "duplicate card serial"],
-        &["card_bindings[3]", "card_serial", "card serial must match"],
-        &[
-            "card_bindings[7]",
-            "resident_id",
-            "already bound to card 2121130000000007",
-        ],
-    ] {
-        assert!(
-            has(&found, expected),
-            "missing {expected:?} in:\n{}",
-            found.join("\n")
-        );
-    }
-    // The rendered error lists every issue, one per line.
-    let rendered = fixture.validate(TODAY).unwrap_err().to_string();
-    assert!(
-        rendered.contains(&format!("{} problem(s)", found.len())),
-        "{rendered}"
+    assert!(total_issuable >= 50);
+    // Every special card is bound in 212113, and nothing else is.
+    let minokamo = parsed("212113");
+    let mut expected: Vec<CardSerial> = issuable_cards("212113");
+    expected.extend(
+        SPECIAL_CARDS
+            .iter()
+            .map(|(serial, _)| CardSerial::parse(*serial).unwrap()),
+    );
+    expected.sort();
+    let mut bound: Vec<_> = minokamo
+        .cards
+        .iter()
+        .map(|b| b.card_serial.clone())
+        .collect();
+    bound.sort();
+    assert_eq!(bound, expected);
+    // The eight-member household.
+    let holder = minokamo
+        .cards
+        .iter()
+        .find(|b| b.card_serial.as_str() == LARGE_HOUSEHOLD_CARD)
+        .unwrap();
+    let household = minokamo
+        .register
+        .households
+        .iter()
+        .find(|h| h.member(&holder.resident_id).is_some())
+        .unwrap();
+    assert_eq!(
+        household
+            .members
+            .iter()
+            .filter(|m| m.status.is_current())
+            .count(),
+        8
     );
 }
 
 #[test]
-fn code_format_errors() {
-    let mut fixture = sample("112330");
-    fixture.municipality_code = "11233".into();
-    assert!(has(
-        &issues(&fixture),
-        &["municipality_code", "6 ASCII digits"]
-    ));
-    fixture.municipality_code = "112330".into();
-    assert!(issues(&fixture).is_empty());
+fn sakahogi_sample_binds_exactly_its_plain_issuable_cards() {
+    let sample = parsed("215015");
+    let mut bound: Vec<_> = sample.cards.iter().map(|b| b.card_serial.clone()).collect();
+    bound.sort();
+    assert_eq!(
+        bound,
+        issuable_cards("215015"),
+        "no special cards in 215015"
+    );
+    for member in sample.register.households.iter().flat_map(|h| &h.members) {
+        assert!(
+            member.status == ResidentStatus::Active && !member.support_measures,
+            "{} is not a plain resident",
+            member.resident_id
+        );
+    }
+    // It keeps the 戸籍 of 212113's card 0068.
+    let family = &sample.register.family_registers;
+    assert_eq!(family.len(), 1);
+    assert_eq!(family[0].persons.len(), 5);
 }
 
 #[test]
@@ -187,28 +159,57 @@ fn every_sample_text_prints_with_the_certificate_font_except_the_designated_one(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/fonts/ipaexm.ttf");
     let font_bytes = std::fs::read(font_path).expect("font");
     let face = ttf_parser::Face::parse(&font_bytes, 0).expect("font parses");
+    let printable = |text: &str| {
+        text.chars()
+            .all(|c| c == ' ' || face.glyph_index(c).is_some())
+    };
     let mut unprintable = Vec::new();
     let mut checked = Vec::new();
     for code in SAMPLE_CODES {
         checked.push(code);
-        let register = parse_fixture(sample_fixture(code).unwrap(), TODAY).unwrap();
+        let register = parsed(code).register;
         for household in &register.households {
-            let mut texts = vec![household.address.clone()];
+            if !printable(&household.address) {
+                unprintable.push((household.household_id.clone(), household.address.clone()));
+            }
             for m in &household.members {
-                texts.extend([m.name.clone(), m.name_kana.clone(), m.relationship.clone()]);
+                let mut texts = vec![m.name.clone(), m.name_kana.clone(), m.relationship.clone()];
                 texts.extend(m.previous_address.clone());
                 texts.extend(m.domicile.clone());
                 texts.extend(m.domicile_head.clone());
                 texts.extend(m.remarks.clone());
-                for text in &texts {
-                    if text
-                        .chars()
-                        .any(|c| c != ' ' && face.glyph_index(c).is_none())
-                    {
-                        unprintable.push((m.resident_id.clone(), text.clone()));
-                    }
+                for text in texts.into_iter().filter(|t| !printable(t)) {
+                    unprintable.push((m.resident_id.clone(), text));
                 }
-                texts.clear();
+            }
+        }
+        for record in &register.tax_records {
+            assert!(printable(&record.address_on_jan1), "{record:?}");
+        }
+        for payment in &register.tax_payments {
+            assert!(printable(&payment.tax_name), "{payment:?}");
+        }
+        for family in &register.family_registers {
+            assert!(printable(&family.domicile) && printable(&family.head_name));
+            for person in &family.persons {
+                let mut texts = vec![person.name.clone(), person.relationship.clone()];
+                texts.extend(person.father.clone());
+                texts.extend(person.mother.clone());
+                texts.extend(
+                    person
+                        .events
+                        .iter()
+                        .flat_map(|e| [e.label.clone(), e.detail.clone()]),
+                );
+                texts.extend(person.addresses.iter().map(|a| a.address.clone()));
+                for text in texts {
+                    assert!(
+                        printable(&text),
+                        "{}/{}: {text}",
+                        family.family_register_id,
+                        person.person_id
+                    );
+                }
             }
         }
     }
@@ -227,18 +228,21 @@ fn every_sample_text_prints_with_the_certificate_font_except_the_designated_one(
 }
 
 #[tokio::test]
-async fn import_replaces_the_register_atomically() {
+async fn replace_is_per_municipality_and_keeps_card_bindings() {
     let dir = common::TempDir::new("register");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
     let pool = municipal_adapter::db::connect_and_migrate(&url)
         .await
         .unwrap();
     let store = RegisterStore::new(pool);
-    let full = parse_fixture(sample_fixture("212113").unwrap(), TODAY).unwrap();
-    let summary = store.replace(&full, "sha-a", 1).await.unwrap();
-    assert_eq!(summary.card_bindings, full.card_bindings.len());
-    let code = full.municipality_code;
-    let card = schemas::CardSerial::parse("2121130000000001").unwrap();
+    let full = parsed("212113");
+    let summary = store
+        .replace(&full.register, &full.cards, "sha-a", 1)
+        .await
+        .unwrap();
+    assert_eq!(summary.card_bindings_added, full.cards.len());
+    let code = full.register.municipality_code;
+    let card = CardSerial::parse("2121130000000001").unwrap();
     let found = store
         .lookup_card(code, &card)
         .await
@@ -247,68 +251,44 @@ async fn import_replaces_the_register_atomically() {
     assert_eq!(found.holder().unwrap().name, "髙橋 健一");
     assert_eq!(found.household.members.len(), 4);
 
-    // A smaller register: the first household is gone, and with it its cards.
-    let mut smaller = full.clone();
+    // A smaller register without the first household: its cards no longer look up,
+    // but their bindings are kept and answer again once the residents are back.
+    let mut smaller = full.register.clone();
     smaller.households.remove(0);
     smaller
-        .card_bindings
-        .retain(|b| !["R0001", "R0002", "R0003", "R0004"].contains(&b.resident_id.as_str()));
-    store.replace(&smaller, "sha-b", 2).await.unwrap();
+        .seal_registrations
+        .retain(|s| s.resident_id != "R0001");
+    smaller.tax_records.retain(|s| s.resident_id != "R0001");
+    smaller.tax_payments.retain(|s| s.resident_id != "R0001");
+    store.replace(&smaller, &[], "sha-b", 2).await.unwrap();
     assert!(store.lookup_card(code, &card).await.unwrap().is_none());
     assert_eq!(
         store.card_binding_count(code).await.unwrap(),
-        i64::try_from(smaller.card_bindings.len()).unwrap()
+        i64::try_from(full.cards.len()).unwrap()
     );
     // Other municipalities' rows are untouched by a replacement.
-    let other = parse_fixture(sample_fixture("112330").unwrap(), TODAY).unwrap();
-    store.replace(&other, "sha-c", 3).await.unwrap();
-    store.replace(&full, "sha-d", 4).await.unwrap();
+    let other = parsed("112330");
+    store
+        .replace(&other.register, &other.cards, "sha-c", 3)
+        .await
+        .unwrap();
+    store
+        .replace(&full.register, &full.cards, "sha-d", 4)
+        .await
+        .unwrap();
     assert!(store
         .lookup_card(
-            other.municipality_code,
-            &schemas::CardSerial::parse("1123300000000001").unwrap()
+            other.register.municipality_code,
+            &CardSerial::parse("1123300000000001").unwrap()
         )
         .await
         .unwrap()
         .is_some());
-    assert!(store.lookup_card(code, &card).await.unwrap().is_some());
-}
-
-#[test]
-fn check_register_cli() {
-    let binary = env!("CARGO_BIN_EXE_municipal-adapter");
-    let path = municipal_adapter::sample_fixture_path("112330");
-    let output = std::process::Command::new(binary)
-        .arg("check-register")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        stdout.contains("municipality 112330: 11 households"),
-        "{stdout}"
-    );
-
-    let dir = common::TempDir::new("cli");
-    let bad = dir.path().join("bad.json");
-    std::fs::write(
-        &bad,
-        sample_fixture("212113")
-            .unwrap()
-            .replace("1978-04-12", "1978-13-12"),
-    )
-    .unwrap();
-    let output = std::process::Command::new(binary)
-        .arg("check-register")
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(
-        stderr.contains("households[0].members[0] (H0001/R0001).birth_date"),
-        "{stderr}"
+    let back = store.lookup_card(code, &card).await.unwrap().unwrap();
+    assert_eq!(back, found, "the same look-up as before");
+    assert_eq!(
+        store.imported_sha256(code).await.unwrap().as_deref(),
+        Some("sha-d")
     );
 }
 

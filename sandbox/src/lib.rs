@@ -13,7 +13,9 @@
 //! keys/*.seed                         Ed25519 seeds: card authority, center, municipalities
 //! revocation-list.json                the card authority's signed revocation list
 //! cards/<serial>.json                 simulated resident cards (key, certificate, PIN)
-//! register-<code>.json                each municipality's resident register fixture
+//! register-<code>/*.csv               each municipality's resident register (CSV files
+//!                                     and seal impressions, copied from the adapter's
+//!                                     samples; imported by the adapter at start)
 //! seal-<code>.png                     each municipality's official seal image (公印)
 //! center.toml, adapter-<name>.toml, kiosk-<operator>.toml
 //! ```
@@ -23,13 +25,16 @@ pub mod run;
 
 use std::path::{Path, PathBuf};
 
+use municipal_adapter::configuration::{CatalogueSettings, MaintenanceSettings};
 use schemas::{
-    CardCertificateBody, CardFile, CardSerial, KeyPair, MunicipalityCode, RevocationListBody,
-    Signed, MAX_PIN_ATTEMPTS,
+    CardCertificateBody, CardFile, CardSerial, CertificateType, KeyPair, MunicipalityCode,
+    RevocationListBody, Signed, MAX_PIN_ATTEMPTS,
 };
 use serde::Serialize;
 
-pub use run::{start, RunningSandbox, StartOptions};
+/// The center's clocks, for [`StartOptions::center_clock`].
+pub use center::clock::{Clock, OffsetClock, SystemClock};
+pub use run::{start, AdapterProcess, DomicileEntry, RunningSandbox, StartOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -69,7 +74,6 @@ pub struct SampleMunicipality {
     pub mayor_name: &'static str,
     /// Which adapter process serves it.
     pub adapter: &'static str,
-    pub fee_yen_per_copy: u32,
 }
 
 /// 美濃加茂市 and 坂祝町 behind one shared adapter (their joint municipal cloud), and
@@ -81,7 +85,6 @@ pub const SAMPLE_MUNICIPALITIES: [SampleMunicipality; 3] = [
         prefecture: "岐阜県",
         mayor_name: "藤井 浩人",
         adapter: "minokamo-sakahogi",
-        fee_yen_per_copy: 200,
     },
     SampleMunicipality {
         code: "215015",
@@ -89,7 +92,6 @@ pub const SAMPLE_MUNICIPALITIES: [SampleMunicipality; 3] = [
         prefecture: "岐阜県",
         mayor_name: "林 正樹",
         adapter: "minokamo-sakahogi",
-        fee_yen_per_copy: 200,
     },
     SampleMunicipality {
         code: "112330",
@@ -97,9 +99,81 @@ pub const SAMPLE_MUNICIPALITIES: [SampleMunicipality; 3] = [
         prefecture: "埼玉県",
         mayor_name: "三宮 幸雄",
         adapter: "kitamoto",
-        fee_yen_per_copy: 200,
     },
 ];
+
+/// 国民の祝日 of 2026-11 through 2027-12 (振替休日 included): 美濃加茂市 closes its
+/// weekday-only counters (戸籍) on them.
+pub const MINOKAMO_CLOSED_DATES: [&str; 19] = [
+    "2026-11-03",
+    "2026-11-23",
+    "2027-01-01",
+    "2027-01-11",
+    "2027-02-11",
+    "2027-02-23",
+    "2027-03-21",
+    "2027-03-22",
+    "2027-04-29",
+    "2027-05-03",
+    "2027-05-04",
+    "2027-05-05",
+    "2027-07-19",
+    "2027-08-11",
+    "2027-09-20",
+    "2027-09-23",
+    "2027-10-11",
+    "2027-11-03",
+    "2027-11-23",
+];
+
+/// 美濃加茂市's announced maintenance window (Asia/Tokyo), Sunday 2026-12-06
+/// 05:00–09:00: it straddles the national opening time (06:30), so both edges are
+/// observable — 06:00 is out of hours, 08:59 maintenance, 09:00 open.
+pub const MINOKAMO_MAINTENANCE: (&str, &str, &str) = (
+    "2026-12-06T05:00:00+09:00",
+    "2026-12-06T09:00:00+09:00",
+    "システム保守のため停止",
+);
+
+/// 坂祝町's fee for 住民票の写し (yen per copy); it does not offer 納税証明書.
+pub const SAKAHOGI_RESIDENT_RECORD_FEE_YEN: u32 = 300;
+
+/// The catalogue configured for each sample municipality: 美濃加茂市 the defaults with
+/// its holidays and a maintenance window, 坂祝町 without 納税証明書 and 住民票の写し at
+/// 300 yen, 北本市 the defaults.
+pub fn sample_catalogue(code: &str) -> CatalogueSettings {
+    match code {
+        "212113" => CatalogueSettings {
+            closed_dates: MINOKAMO_CLOSED_DATES
+                .iter()
+                .map(|d| (*d).to_owned())
+                .collect(),
+            maintenance: vec![MaintenanceSettings {
+                starts_at: MINOKAMO_MAINTENANCE.0.to_owned(),
+                ends_at: MINOKAMO_MAINTENANCE.1.to_owned(),
+                note: MINOKAMO_MAINTENANCE.2.to_owned(),
+            }],
+            ..CatalogueSettings::default()
+        },
+        "215015" => {
+            let offerings = municipal_adapter::catalogue::default_offerings()
+                .into_iter()
+                .filter(|o| o.certificate != CertificateType::TaxPayment)
+                .map(|mut o| {
+                    if o.certificate == CertificateType::ResidentRecord {
+                        o.fee_yen_per_copy = SAKAHOGI_RESIDENT_RECORD_FEE_YEN;
+                    }
+                    o
+                })
+                .collect();
+            CatalogueSettings {
+                offerings: Some(offerings),
+                ..CatalogueSettings::default()
+            }
+        }
+        _ => CatalogueSettings::default(),
+    }
+}
 
 /// Chain operators and how many kiosks each registers.
 pub const SAMPLE_OPERATORS: [(&str, usize); 2] = [("seven", 64), ("lawson", 64)];
@@ -118,6 +192,18 @@ pub struct Layout {
     /// kiosk settings per operator id.
     pub kiosk_configs: Vec<(String, PathBuf)>,
     pub cards: Vec<CardInfo>,
+}
+
+impl Layout {
+    /// The directory holding `code`'s register CSV files.
+    pub fn register_dir(&self, code: &str) -> PathBuf {
+        self.dir.join(format!("register-{code}"))
+    }
+
+    /// The sandbox card with this serial.
+    pub fn card(&self, serial: &str) -> Option<&CardInfo> {
+        self.cards.iter().find(|c| c.serial.as_str() == serial)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -238,8 +324,8 @@ struct AdapterMunicipalityToml {
     mayor_title: String,
     mayor_name: String,
     signing_key_path: PathBuf,
-    register_path: PathBuf,
-    fee_yen_per_copy: u32,
+    register_dir: PathBuf,
+    catalogue: CatalogueSettings,
 }
 
 #[derive(Serialize)]
@@ -309,8 +395,13 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
     let center_key_path = keys.join("center.seed");
     write(&center_key_path, &center_key.seed_base64())?;
 
+    // Validity that survives a moved center clock (tests and the demo pin it to dates
+    // around 2026-11..2027-12): valid from 2020, for ten years from today.
     let now_s = jiff::Timestamp::now().as_second();
     let year_s = 365 * 24 * 3600;
+    let valid_from_s = unix_s("2020-01-01T00:00:00+09:00")?;
+    let valid_until_s = now_s + 10 * year_s;
+    let expired_at_s = unix_s("2025-01-01T00:00:00+09:00")?;
 
     let mut center_municipalities = Vec::new();
     let mut adapter_names: Vec<String> = Vec::new();
@@ -326,11 +417,12 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
         let key = KeyPair::generate();
         let key_path = keys.join(format!("municipality-{code}.seed"));
         write(&key_path, &key.seed_base64())?;
-        let fixture = municipal_adapter::sample_fixture(sample.code).ok_or_else(|| {
-            SandboxError::Invalid(format!("no sample register for {}", sample.code))
-        })?;
-        let register_path = dir.join(format!("register-{code}.json"));
-        write(&register_path, fixture)?;
+        let sample_dir =
+            municipal_adapter::samples::sample_register_dir(sample.code).ok_or_else(|| {
+                SandboxError::Invalid(format!("no sample register for {}", sample.code))
+            })?;
+        let register_dir = dir.join(format!("register-{code}"));
+        copy_dir(&sample_dir, &register_dir)?;
         let seal_path = dir.join(format!("seal-{code}.png"));
         let seal_png = composer::render_official_seal_png(&format!("{}長之印", sample.name), 256)
             .map_err(|e| SandboxError::Invalid(format!("seal image: {e}")))?;
@@ -383,8 +475,8 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
                 mayor_title: format!("{}長", sample.name),
                 mayor_name: sample.mayor_name.to_owned(),
                 signing_key_path: key_path,
-                register_path: register_path.clone(),
-                fee_yen_per_copy: sample.fee_yen_per_copy,
+                register_dir: register_dir.clone(),
+                catalogue: sample_catalogue(sample.code),
             });
         center_municipalities.push(center::configuration::MunicipalitySettings {
             code,
@@ -395,29 +487,9 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
         });
 
         // Cards: one per bound resident, plus the special ones.
-        let register: serde_json::Value =
-            serde_json::from_str(fixture).map_err(|e| SandboxError::Invalid(e.to_string()))?;
-        let names = resident_names(&register);
-        let bindings = register["card_bindings"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for binding in bindings {
-            let (Some(serial), Some(resident)) = (
-                binding["card_serial"].as_str(),
-                binding["resident_id"].as_str(),
-            ) else {
-                return Err(SandboxError::Invalid(
-                    "card binding without serial or resident".into(),
-                ));
-            };
-            let serial =
-                CardSerial::parse(serial).map_err(|e| SandboxError::Invalid(e.to_string()))?;
-            let holder = names
-                .iter()
-                .find(|(id, _)| id == resident)
-                .map(|(_, n)| n.clone())
-                .unwrap_or_default();
+        let names = holder_names(code, &register_dir)?;
+        for (serial, _issued_on) in municipal_adapter::samples::sample_card_bindings(sample.code) {
+            let holder = names.get(serial.as_str()).cloned().unwrap_or_default();
             cards.push(issue_card(
                 dir,
                 &card_authority,
@@ -425,8 +497,8 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
                 code,
                 holder,
                 CardKind::Resident,
-                now_s - 30 * 24 * 3600,
-                now_s + 5 * year_s,
+                valid_from_s,
+                valid_until_s,
             )?);
         }
         for (suffix, kind) in [
@@ -437,9 +509,9 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
             let serial = CardSerial::parse(format!("{code}{suffix}"))
                 .map_err(|e| SandboxError::Invalid(e.to_string()))?;
             let (not_before, not_after) = if kind == CardKind::Expired {
-                (now_s - 6 * year_s, now_s - 24 * 3600)
+                (valid_from_s, expired_at_s)
             } else {
-                (now_s - 30 * 24 * 3600, now_s + 5 * year_s)
+                (valid_from_s, valid_until_s)
             };
             if kind == CardKind::Revoked {
                 revoked.push(serial.clone());
@@ -466,8 +538,8 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
 
     let revocation = Signed::sign(
         RevocationListBody {
-            issued_at_unix_s: now_s,
-            next_update_unix_s: now_s + year_s,
+            issued_at_unix_s: valid_from_s,
+            next_update_unix_s: now_s + 2 * year_s,
             revoked,
         },
         &card_authority,
@@ -575,18 +647,27 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
     })
 }
 
-fn resident_names(register: &serde_json::Value) -> Vec<(String, String)> {
-    let mut names = Vec::new();
-    for household in register["households"].as_array().into_iter().flatten() {
-        for member in household["members"].as_array().into_iter().flatten() {
-            if let (Some(id), Some(name)) =
-                (member["resident_id"].as_str(), member["name"].as_str())
-            {
-                names.push((id.to_owned(), name.to_owned()));
-            }
+fn unix_s(instant: &str) -> Result<i64, SandboxError> {
+    instant
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .map_err(|e| SandboxError::Invalid(format!("{instant}: {e}")))
+}
+
+/// Copies the files of `from` (one level, plus sub-directories) into `to`.
+fn copy_dir(from: &Path, to: &Path) -> Result<(), SandboxError> {
+    std::fs::create_dir_all(to).map_err(io_error(to))?;
+    for entry in std::fs::read_dir(from).map_err(io_error(from))? {
+        let entry = entry.map_err(io_error(from))?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        if entry.file_type().map_err(io_error(&source))?.is_dir() {
+            copy_dir(&source, &target)?;
+        } else {
+            std::fs::copy(&source, &target).map_err(io_error(&source))?;
         }
     }
-    names
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -637,4 +718,32 @@ fn issue_card(
         holder_name,
         kind,
     })
+}
+
+/// Card serial → the holder's name, read with the adapter's own register parser (the
+/// one authority on the CSV layout).
+fn holder_names(
+    code: MunicipalityCode,
+    register_dir: &Path,
+) -> Result<std::collections::BTreeMap<String, String>, SandboxError> {
+    // The samples hold no date after this one; the parser only uses it to refuse
+    // dates in the future.
+    let today = jiff::civil::date(2099, 12, 31);
+    let parsed = municipal_adapter::register::import::read_register_dir(code, register_dir, today)
+        .map_err(|e| SandboxError::Invalid(format!("register {code}: {e}")))?;
+    let residents: std::collections::BTreeMap<&str, &str> = parsed
+        .register
+        .households
+        .iter()
+        .flat_map(|h| &h.members)
+        .map(|m| (m.resident_id.as_str(), m.name.as_str()))
+        .collect();
+    Ok(parsed
+        .cards
+        .iter()
+        .filter_map(|card| {
+            let name = residents.get(card.resident_id.as_str())?;
+            Some((card.card_serial.to_string(), (*name).to_owned()))
+        })
+        .collect())
 }

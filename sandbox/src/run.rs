@@ -1,6 +1,7 @@
 //! Runs every party of a sandbox in this process, on loopback, over real mTLS.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
 use sqlx::AnyPool;
@@ -12,6 +13,10 @@ use crate::{io_error, Layout, SandboxError};
 pub struct StartOptions {
     /// Overrides the center's database (e.g. a fresh PostgreSQL database).
     pub center_database_url: Option<String>,
+    /// The center's clock (tests and the demo pin it, e.g. a weekday at 10:00 JST);
+    /// `None`: the system clock. The adapters follow the center's clock through the
+    /// instants in its signed requests.
+    pub center_clock: Option<Arc<dyn center::clock::Clock>>,
 }
 
 /// A started sandbox. Dropping it does not stop the servers: call [`RunningSandbox::stop`].
@@ -20,8 +25,32 @@ pub struct RunningSandbox {
     pub center_url: String,
     pub center_port: u16,
     pub adapter_ports: Vec<(String, u16)>,
+    /// Per adapter process: its settings file and database URL (the clerk's CLI, e.g.
+    /// `municipal-adapter domicile approve --config F`, works on the same database).
+    pub adapters: Vec<AdapterProcess>,
     pub center_pool: AnyPool,
     handles: Vec<ServerHandle>,
+}
+
+/// What a resident enters for a 本籍地 利用登録 (see [`RunningSandbox::domicile_entry`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomicileEntry {
+    /// 本籍.
+    pub domicile: String,
+    /// 筆頭者の氏名.
+    pub domicile_head: String,
+    pub holder_name: String,
+}
+
+/// One running adapter process of the sandbox.
+#[derive(Clone, Debug)]
+pub struct AdapterProcess {
+    pub name: String,
+    pub port: u16,
+    pub config_path: PathBuf,
+    pub database_url: String,
+    /// The municipalities it serves (自治体クラウド: one process, several).
+    pub municipalities: Vec<schemas::MunicipalityCode>,
 }
 
 impl RunningSandbox {
@@ -30,6 +59,114 @@ impl RunningSandbox {
         for handle in self.handles {
             handle.stop(true).await;
         }
+    }
+
+    /// The adapter process serving `code` (6-digit 地方公共団体コード).
+    pub fn adapter_for(&self, code: &str) -> Option<&AdapterProcess> {
+        self.adapters
+            .iter()
+            .find(|a| a.municipalities.iter().any(|m| m.to_string() == code))
+    }
+
+    /// Approves a pending 本籍地 利用登録 at `code`'s adapter, in-process, for the
+    /// person `family_register_id/person_id` of its 戸籍 — what the municipality's clerk
+    /// does with `municipal-adapter domicile approve`.
+    pub async fn approve_domicile(
+        &self,
+        code: &str,
+        registration_id: schemas::RequestId,
+        person: &municipal_adapter::register::FamilyRegisterRef,
+    ) -> Result<(), SandboxError> {
+        let pool = self.adapter_pool(code).await?;
+        let result =
+            municipal_adapter::domicile::approve_registration(&pool, registration_id, person)
+                .await
+                .map(|_| ())
+                .map_err(|e| SandboxError::Invalid(format!("approving {registration_id}: {e}")));
+        pool.close().await;
+        result
+    }
+
+    /// Rejects (不承認) a pending 本籍地 利用登録 at `code`'s adapter, in-process.
+    pub async fn reject_domicile(
+        &self,
+        code: &str,
+        registration_id: schemas::RequestId,
+    ) -> Result<(), SandboxError> {
+        let pool = self.adapter_pool(code).await?;
+        let result = municipal_adapter::domicile::reject_registration(&pool, registration_id)
+            .await
+            .map(|_| ())
+            .map_err(|e| SandboxError::Invalid(format!("rejecting {registration_id}: {e}")));
+        pool.close().await;
+        result
+    }
+
+    /// What the holder of `serial` (a card of `code`) would enter at the kiosk for a
+    /// 本籍地 利用登録: 本籍 and 筆頭者 as recorded in the 住所地's 住民票, and the
+    /// holder's name. `None` when the card is unbound or the record shows no 本籍.
+    pub async fn domicile_entry(
+        &self,
+        code: &str,
+        serial: &schemas::CardSerial,
+    ) -> Result<Option<DomicileEntry>, SandboxError> {
+        let municipality = schemas::MunicipalityCode::parse(code)
+            .map_err(|e| SandboxError::Invalid(e.to_string()))?;
+        let pool = self.adapter_pool(code).await?;
+        let store = municipal_adapter::register::store::RegisterStore::new(pool.clone());
+        let lookup = store.lookup_card(municipality, serial).await;
+        pool.close().await;
+        let lookup = lookup.map_err(|e| SandboxError::Invalid(format!("card {serial}: {e}")))?;
+        Ok(lookup.and_then(|lookup| {
+            let holder = lookup.holder()?;
+            Some(DomicileEntry {
+                domicile: holder.domicile.clone()?,
+                domicile_head: holder.domicile_head.clone()?,
+                holder_name: holder.name.clone(),
+            })
+        }))
+    }
+
+    /// The person of `code`'s 戸籍 a clerk would approve for an entry: the 戸籍 whose
+    /// 本籍 and 筆頭者 match, and in it the (not 除籍) person with the holder's name.
+    pub async fn matching_person(
+        &self,
+        code: &str,
+        entry: &DomicileEntry,
+    ) -> Result<Option<municipal_adapter::register::FamilyRegisterRef>, SandboxError> {
+        let municipality = schemas::MunicipalityCode::parse(code)
+            .map_err(|e| SandboxError::Invalid(e.to_string()))?;
+        let pool = self.adapter_pool(code).await?;
+        let matches = municipal_adapter::domicile::matching_family_registers(
+            &pool,
+            municipality,
+            &entry.domicile,
+            &entry.domicile_head,
+        )
+        .await;
+        pool.close().await;
+        let matches = matches.map_err(|e| SandboxError::Invalid(format!("{code}: {e}")))?;
+        let name = municipal_adapter::domicile::normalized(&entry.holder_name);
+        Ok(matches.into_iter().find_map(|register| {
+            let person = register
+                .persons
+                .iter()
+                .find(|p| !p.removed && municipal_adapter::domicile::normalized(&p.name) == name)?;
+            Some(municipal_adapter::register::FamilyRegisterRef {
+                family_register_id: register.family_register_id.clone(),
+                person_id: person.person_id.clone(),
+            })
+        }))
+    }
+
+    /// A connection pool on the database of `code`'s adapter (close it when done).
+    pub async fn adapter_pool(&self, code: &str) -> Result<sqlx::SqlitePool, SandboxError> {
+        let adapter = self
+            .adapter_for(code)
+            .ok_or_else(|| SandboxError::Invalid(format!("no adapter serves {code}")))?;
+        municipal_adapter::db::connect_and_migrate(&adapter.database_url)
+            .await
+            .map_err(|e| SandboxError::Invalid(format!("adapter {}: {e}", adapter.name)))
     }
 
     /// The kiosk settings file of `operator` (rewritten with the running center's URL).
@@ -49,16 +186,41 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
     let layout = Layout::open(dir)?;
     let mut handles = Vec::new();
     let mut adapter_ports = Vec::new();
+    let mut adapters = Vec::new();
     let loopback_any: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+    // One clock for the whole deployment: a test that moves the center's clock moves
+    // the adapters' deadline checks with it.
+    let clock = options
+        .center_clock
+        .unwrap_or_else(|| Arc::new(center::clock::SystemClock));
+    let adapter_clock: municipal_adapter::clock::Clock = {
+        let clock = Arc::clone(&clock);
+        municipal_adapter::clock::Clock::from_fn(move || {
+            jiff::Timestamp::from_millisecond(clock.now_unix_ms())
+                .unwrap_or_else(|_| jiff::Timestamp::now())
+        })
+    };
 
     for (name, path) in &layout.adapter_configs {
         let mut settings = municipal_adapter::configuration::Settings::load(path)
             .map_err(|e| SandboxError::Invalid(format!("adapter {name}: {e}")))?;
         settings.listen = loopback_any.to_string();
-        let app = municipal_adapter::startup::Application::build(settings)
-            .await
-            .map_err(|e| SandboxError::Invalid(format!("adapter {name}: {e}")))?;
+        let database_url = settings.database_url.clone();
+        let municipalities = settings.municipalities.iter().map(|m| m.code).collect();
+        let app = municipal_adapter::startup::Application::build_with_clock(
+            settings,
+            adapter_clock.clone(),
+        )
+        .await
+        .map_err(|e| SandboxError::Invalid(format!("adapter {name}: {e}")))?;
         adapter_ports.push((name.clone(), app.port()));
+        adapters.push(AdapterProcess {
+            name: name.clone(),
+            port: app.port(),
+            config_path: path.clone(),
+            database_url,
+            municipalities,
+        });
         handles.push(app.handle());
         tokio::spawn(app.run_until_stopped());
     }
@@ -78,7 +240,7 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
             .ok_or_else(|| SandboxError::Invalid(format!("no adapter {adapter}")))?;
         municipality.adapter_url = format!("https://127.0.0.1:{port}");
     }
-    let app = center::startup::Application::build(settings)
+    let app = center::startup::Application::build_with_clock(settings, clock)
         .await
         .map_err(|e| SandboxError::Invalid(format!("center: {e}")))?;
     let center_port = app.port();
@@ -103,6 +265,7 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
         center_url,
         center_port,
         adapter_ports,
+        adapters,
         center_pool,
         handles,
     })

@@ -46,6 +46,13 @@ pub enum ErrorCode {
     RequestSignatureInvalid,
     /// The municipality has already answered a different request under this request id.
     RequestIdReused,
+    /// The center holds no valid signed catalogue for the municipality (unreachable,
+    /// badly signed, stale or malformed).
+    CatalogueUnavailable,
+    /// The municipality's answer contradicts its own catalogue (fee, type).
+    CatalogueMismatch,
+    /// The HTTP method is not allowed on this path.
+    MethodNotAllowed,
     Internal,
 }
 
@@ -77,6 +84,9 @@ impl ErrorCode {
             Self::RequestInProgress => "request_in_progress",
             Self::RequestSignatureInvalid => "request_signature_invalid",
             Self::RequestIdReused => "request_id_reused",
+            Self::CatalogueUnavailable => "catalogue_unavailable",
+            Self::CatalogueMismatch => "catalogue_mismatch",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
         }
     }
@@ -137,8 +147,71 @@ pub enum RefusalReason {
     OutOfHours,
     /// 保守中: announced maintenance.
     Maintenance,
-    /// The municipality does not offer this certificate type or option.
+    /// The municipality does not offer this certificate type, option or route.
     TypeNotOffered,
+    /// 本籍地 route without an approved 利用登録 for this card.
+    DomicileNotRegistered,
+    /// 戸籍 asked of the 住所地 while the 本籍 is kept elsewhere (use the 本籍地 route).
+    DomicileElsewhere,
+    /// 世帯一部: a chosen position is not a current member of the household.
+    MemberSelectionInvalid,
+}
+
+impl RefusalReason {
+    pub const ALL: [Self; 20] = [
+        Self::CardNotRegistered,
+        Self::UnprintableCharacter,
+        Self::FieldTooLong,
+        Self::SupportMeasures,
+        Self::MovedOut,
+        Self::Deceased,
+        Self::ErasedRecord,
+        Self::Under15,
+        Self::NoSealRegistration,
+        Self::NoTaxRecord,
+        Self::BeforeTaxSwitchover,
+        Self::FamilyRegisterPending,
+        Self::MovingInDay,
+        Self::CardIssuedToday,
+        Self::OutOfHours,
+        Self::Maintenance,
+        Self::TypeNotOffered,
+        Self::DomicileNotRegistered,
+        Self::DomicileElsewhere,
+        Self::MemberSelectionInvalid,
+    ];
+
+    /// The wire name (for logs and metrics).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CardNotRegistered => "card_not_registered",
+            Self::UnprintableCharacter => "unprintable_character",
+            Self::FieldTooLong => "field_too_long",
+            Self::SupportMeasures => "support_measures",
+            Self::MovedOut => "moved_out",
+            Self::Deceased => "deceased",
+            Self::ErasedRecord => "erased_record",
+            Self::Under15 => "under15",
+            Self::NoSealRegistration => "no_seal_registration",
+            Self::NoTaxRecord => "no_tax_record",
+            Self::BeforeTaxSwitchover => "before_tax_switchover",
+            Self::FamilyRegisterPending => "family_register_pending",
+            Self::MovingInDay => "moving_in_day",
+            Self::CardIssuedToday => "card_issued_today",
+            Self::OutOfHours => "out_of_hours",
+            Self::Maintenance => "maintenance",
+            Self::TypeNotOffered => "type_not_offered",
+            Self::DomicileNotRegistered => "domicile_not_registered",
+            Self::DomicileElsewhere => "domicile_elsewhere",
+            Self::MemberSelectionInvalid => "member_selection_invalid",
+        }
+    }
+}
+
+impl std::fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl RefusalReason {
@@ -180,9 +253,21 @@ mod tests {
             RequestInProgress,
             RequestSignatureInvalid,
             RequestIdReused,
+            CatalogueUnavailable,
+            CatalogueMismatch,
+            MethodNotAllowed,
             Internal,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
+
+    #[test]
+    fn refusal_as_str_is_the_wire_name() {
+        for reason in RefusalReason::ALL {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+            let back: RefusalReason = serde_json::from_value(reason.as_str().into()).unwrap();
+            assert_eq!(back, reason);
         }
     }
 }

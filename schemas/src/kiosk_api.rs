@@ -2,8 +2,11 @@
 //! client certificate).
 //!
 //! ```text
-//! POST /v1/challenges   ChallengeRequest  -> ChallengeResponse
-//! POST /v1/issuances    IssuanceRequest   -> IssuanceResponse | ErrorBody
+//! POST /v1/challenges             ChallengeRequest  -> ChallengeResponse
+//! POST /v1/issuances               IssuanceRequest   -> IssuanceResponse | ErrorBody
+//! GET  /v1/municipalities          -> MunicipalityDirectory      (see crate::catalogue)
+//! GET  /v1/menu?municipality=&route= -> Menu                     (see crate::catalogue)
+//! POST /v1/domicile-registrations  DomicileRegistrationRequest -> DomicileRegistrationResponse
 //! ```
 //!
 //! Retries: a challenge is single use, so a kiosk that got no answer fetches a fresh
@@ -15,6 +18,7 @@
 
 use crate::b64::Base64Bytes;
 use crate::card::CardCertificate;
+use crate::certificate::{CertificateKind, Route};
 use crate::crypto::{canonical_bytes, sha256, SignatureBytes, SigningError};
 use crate::error::RefusalReason;
 use crate::ids::{IdempotencyKey, KioskId, MunicipalityCode, RequestId};
@@ -79,47 +83,6 @@ pub struct ChallengeResponse {
     pub expires_at_unix_s: i64,
 }
 
-/// Which municipality the resident asks: 住所地 (residence) or 本籍地 (family register).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Route {
-    /// 住所地: the municipality in the card certificate.
-    Residence,
-}
-
-/// 住民票の写し: whose rows are printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HouseholdScope {
-    /// 本人のみ: the card holder only.
-    SelfOnly,
-    /// 世帯全員: every member of the household.
-    Household,
-}
-
-/// The certificate the resident chose, with its options.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum CertificateKind {
-    /// 住民票の写し.
-    ResidentRecord {
-        scope: HouseholdScope,
-        /// 本籍・筆頭者を記載する.
-        include_domicile: bool,
-        /// 世帯主・続柄を記載する.
-        include_relationship: bool,
-    },
-}
-
-impl CertificateKind {
-    /// 証明書名 as printed and shown on the kiosk.
-    pub fn title_ja(&self) -> &'static str {
-        match self {
-            Self::ResidentRecord { .. } => "住民票の写し",
-        }
-    }
-}
-
 /// Upper bound on copies of one certificate in one request.
 pub const MAX_COPIES: u8 = 10;
 
@@ -133,6 +96,8 @@ pub struct CertificateOrder {
 }
 
 impl CertificateOrder {
+    /// Shape checks that need neither register nor catalogue (the catalogue narrows
+    /// copies further per type).
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=MAX_COPIES).contains(&self.copies) {
             return Err(format!(
@@ -140,7 +105,7 @@ impl CertificateOrder {
                 self.copies
             ));
         }
-        Ok(())
+        self.certificate.validate()
     }
 }
 

@@ -11,8 +11,12 @@
 
 pub mod b64;
 pub mod card;
+pub mod catalogue;
+pub mod certificate;
 pub mod crypto;
+pub mod domicile;
 pub mod error;
+pub mod front;
 pub mod ids;
 pub mod kiosk_api;
 pub mod municipal_api;
@@ -23,11 +27,15 @@ pub use card::{
     CardAuthMessage, CardCertificate, CardCertificateBody, CardFile, RevocationList,
     RevocationListBody, MAX_PIN_ATTEMPTS,
 };
+pub use catalogue::*;
+pub use certificate::*;
 pub use crypto::{
     canonical_bytes, card_binding_digest, sha256, KeyPair, Kid, PublicKey, SignatureBytes, Signed,
     SignedMessage, SigningError,
 };
+pub use domicile::*;
 pub use error::{ErrorBody, ErrorCode, RefusalReason};
+pub use front::*;
 pub use ids::{
     CardSerial, IdError, IdempotencyKey, KioskId, MunicipalityCode, OperatorId, RequestId,
 };

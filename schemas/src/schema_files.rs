@@ -50,5 +50,34 @@ pub fn all() -> Vec<(&'static str, String)> {
             pretty(schema_for!(crate::SignedCertificateAnswer)),
         ),
         ("AdapterInfo.json", pretty(schema_for!(crate::AdapterInfo))),
+        (
+            "SignedCatalogueRequest.json",
+            pretty(schema_for!(crate::SignedCatalogueRequest)),
+        ),
+        (
+            "SignedCatalogue.json",
+            pretty(schema_for!(crate::SignedCatalogue)),
+        ),
+        (
+            "MunicipalityDirectory.json",
+            pretty(schema_for!(crate::MunicipalityDirectory)),
+        ),
+        ("Menu.json", pretty(schema_for!(crate::Menu))),
+        (
+            "DomicileRegistrationRequest.json",
+            pretty(schema_for!(crate::DomicileRegistrationRequest)),
+        ),
+        (
+            "DomicileRegistrationResponse.json",
+            pretty(schema_for!(crate::DomicileRegistrationResponse)),
+        ),
+        (
+            "SignedDomicileRegistrationSubmit.json",
+            pretty(schema_for!(crate::SignedDomicileRegistrationSubmit)),
+        ),
+        (
+            "SignedDomicileRegistrationReceipt.json",
+            pretty(schema_for!(crate::SignedDomicileRegistrationReceipt)),
+        ),
     ]
 }

@@ -9,7 +9,7 @@
 //! | key | field | type |
 //! | --- | --- | --- |
 //! | 0 | format version (1) | uint |
-//! | 1 | document type (1 = 住民票の写し) | uint |
+//! | 1 | document type ([`crate::CertificateType::seal_doc_type`]: 1 住民票の写し … 8 戸籍の附票の写し) | uint |
 //! | 2 | issuer municipality code | uint (6 digits) |
 //! | 3 | document serial = the center's request id | bstr(16) |
 //! | 4 | issued at | uint, Unix seconds |
@@ -17,7 +17,8 @@
 //! | 6 | page i of n | [uint, uint] |
 //! | 7 | name | tstr |
 //! | 8 | date of birth | uint yyyymmdd |
-//! | 9 | address | tstr |
+//! | 9 | address (omitted for 戸籍 types, which never carry an address or 本籍) | tstr, optional |
+//! | 10 | seal-registration number (印鑑登録証明書 only) | tstr, optional |
 //! | 11 | SHA-256 of the canonical front data | bstr(32) |
 //!
 //! Envelope: the CBOR array `[alg, kid, payload, signature]` with `alg = -8` (EdDSA,
@@ -37,7 +38,8 @@ pub const ALG_EDDSA: i64 = -8;
 /// alphanumeric characters; anything longer is not ours).
 pub const MAX_SEAL_TEXT_LEN: usize = 2_000;
 
-/// Document types in the seal (stable numbers).
+/// Document type of 住民票の写し in the seal; every type's number is
+/// [`crate::CertificateType::seal_doc_type`].
 pub const DOC_RESIDENT_RECORD: u64 = 1;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -79,7 +81,9 @@ pub struct SealPayload {
     pub name: String,
     /// yyyymmdd.
     pub birth_date: u32,
-    pub address: String,
+    pub address: Option<String>,
+    /// 印鑑登録番号, for 印鑑登録証明書.
+    pub seal_registration_number: Option<String>,
     pub front_digest: [u8; 32],
 }
 
@@ -111,7 +115,7 @@ fn decode_canonical(bytes: &[u8]) -> Result<Value, SealError> {
 
 impl SealPayload {
     pub fn to_cbor(&self) -> Vec<u8> {
-        let entries = vec![
+        let mut entries = vec![
             (int(0), int(SEAL_VERSION)),
             (int(1), int(self.doc_type)),
             (int(2), int(self.issuer.as_u32())),
@@ -124,9 +128,14 @@ impl SealPayload {
             ),
             (int(7), Value::Text(self.name.clone())),
             (int(8), int(self.birth_date)),
-            (int(9), Value::Text(self.address.clone())),
-            (int(11), Value::Bytes(self.front_digest.to_vec())),
         ];
+        if let Some(address) = &self.address {
+            entries.push((int(9), Value::Text(address.clone())));
+        }
+        if let Some(number) = &self.seal_registration_number {
+            entries.push((int(10), Value::Text(number.clone())));
+        }
+        entries.push((int(11), Value::Bytes(self.front_digest.to_vec())));
         encode(&Value::Map(entries))
     }
 
@@ -141,7 +150,7 @@ impl SealPayload {
                 _ => return Err(SealError::Field("integer key")),
             };
             match usize::try_from(key) {
-                Ok(k) if k < fields.len() && k != 10 => fields[k] = Some(value),
+                Ok(k) if k < fields.len() => fields[k] = Some(value),
                 _ => return Err(SealError::UnknownField(key)),
             }
         }
@@ -160,6 +169,13 @@ impl SealPayload {
         let text = |k: usize, name: &'static str| -> Result<String, SealError> {
             match &fields[k] {
                 Some(Value::Text(t)) => Ok(t.clone()),
+                _ => Err(SealError::Field(name)),
+            }
+        };
+        let optional_text = |k: usize, name: &'static str| -> Result<Option<String>, SealError> {
+            match &fields[k] {
+                None => Ok(None),
+                Some(Value::Text(t)) => Ok(Some(t.clone())),
                 _ => Err(SealError::Field(name)),
             }
         };
@@ -201,7 +217,8 @@ impl SealPayload {
             name: text(7, "name")?,
             birth_date: u32::try_from(uint(8, "birth date")?)
                 .map_err(|_| SealError::Field("birth date"))?,
-            address: text(9, "address")?,
+            address: optional_text(9, "address")?,
+            seal_registration_number: optional_text(10, "seal registration number")?,
             front_digest,
         })
     }
@@ -315,7 +332,8 @@ mod tests {
             page_count: 1,
             name: "髙橋 邉子".into(),
             birth_date: 19_850_412,
-            address: "岐阜県美濃加茂市太田町１２３４番地の５".into(),
+            address: Some("岐阜県美濃加茂市太田町１２３４番地の５".into()),
+            seal_registration_number: None,
             front_digest: [7; 32],
         }
     }
@@ -333,6 +351,20 @@ mod tests {
 
     fn sample_with(parsed: &SignedSeal) -> SealPayload {
         parsed.unverified_payload().unwrap()
+    }
+
+    #[test]
+    fn optional_fields_round_trip() {
+        let key = KeyPair::generate();
+        let mut payload = sample();
+        payload.doc_type = crate::CertificateType::SealRegistration.seal_doc_type();
+        payload.address = None;
+        payload.seal_registration_number = Some("第12345号".into());
+        let parsed = SignedSeal::from_qr_text(&SignedSeal::sign(&payload, &key).to_qr_text())
+            .unwrap()
+            .verify(&key.public())
+            .unwrap();
+        assert_eq!(parsed, payload);
     }
 
     #[test]

@@ -4,9 +4,39 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 use sandbox::{CardInfo, CardKind, RunningSandbox, StartOptions};
 use schemas::{CardFile, CertificateKind, CertificateOrder, HouseholdScope, Route};
+
+/// Runs each listed test body (an `async fn(Backend)` in the calling file) against
+/// both back-ends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(e2e::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(e2e::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Where every sandbox's center clock starts unless a test moves it: a Wednesday
+/// morning that is no holiday, so that every certificate type (戸籍: weekdays
+/// 08:30–17:15) is within its hours whatever the real time of the test run.
+pub const BUSINESS_MORNING: &str = "2026-11-25T10:00:00+09:00";
 
 /// Which database the center uses in a test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +92,9 @@ async fn drop_postgres_database(url: &str) {
 
 pub struct TestSandbox {
     pub running: RunningSandbox,
+    /// The center's clock: the real clock shifted to [`BUSINESS_MORNING`] at start;
+    /// [`TestSandbox::set_clock`] moves it.
+    pub clock: Arc<center::clock::OffsetClock>,
     /// The per-test PostgreSQL database, dropped by `stop`.
     postgres_url: Option<String>,
     pub dir: PathBuf,
@@ -104,10 +137,13 @@ pub async fn spawn_sandbox_with(
         Backend::Sqlite => None,
         Backend::Postgres => Some(fresh_postgres_database().await?),
     };
+    let clock = Arc::new(center::clock::OffsetClock::default());
+    set_offset_clock(&clock, BUSINESS_MORNING);
     let running = sandbox::start(
         &dir,
         StartOptions {
             center_database_url: center_database_url.clone(),
+            center_clock: Some(clock.clone()),
         },
     )
     .await
@@ -115,6 +151,7 @@ pub async fn spawn_sandbox_with(
     let out = tmp.path().join("out");
     Some(TestSandbox {
         running,
+        clock,
         postgres_url: center_database_url,
         dir,
         out,
@@ -126,7 +163,108 @@ pub async fn spawn_sandbox(backend: Backend) -> Option<TestSandbox> {
     spawn_sandbox_with(backend, |_| {}).await
 }
 
+/// Shifts `clock` so that it reads `instant` (RFC 3339) now and runs on from there.
+pub fn set_offset_clock(clock: &center::clock::OffsetClock, instant: &str) {
+    let target: jiff::Timestamp = instant.parse().expect("RFC 3339 instant");
+    let now = jiff::Timestamp::now();
+    clock.set_offset_ms(target.as_millisecond() - now.as_millisecond());
+}
+
 impl TestSandbox {
+    /// Moves the center's clock (every date rule of a request follows it).
+    pub fn set_clock(&self, instant: &str) {
+        set_offset_clock(&self.clock, instant);
+    }
+
+    /// The sandbox card with this serial.
+    pub fn card(&self, serial: &str) -> &CardInfo {
+        self.running
+            .layout
+            .cards
+            .iter()
+            .find(|c| c.serial.as_str() == serial)
+            .unwrap_or_else(|| panic!("no sandbox card {serial}"))
+    }
+
+    /// An issuance request sent straight to the center the way any kiosk would (fresh
+    /// challenge, the card signs after its PIN), without kiosk-sim's own menu check:
+    /// what the center itself decides.
+    pub async fn direct_issue(
+        &self,
+        card: &CardInfo,
+        order: CertificateOrder,
+    ) -> Result<schemas::IssuanceResponse, kiosk_sim::ClientError> {
+        let settings = self.kiosk_settings("seven", "seven-0064");
+        let client = kiosk_sim::CenterClient::new(&settings)?;
+        let challenge = client.challenge().await?;
+        let nonce = challenge.nonce.as_slice().to_vec();
+        let mut sim = kiosk_sim::SimCard::open(&card.path).expect("card file");
+        let session = sim.verify_pin(&pin_of(card)).expect("right PIN");
+        let idempotency_key =
+            schemas::IdempotencyKey::parse(uuid::Uuid::new_v4().to_string()).expect("key");
+        let digest =
+            schemas::order_digest(&settings.kiosk_id, &idempotency_key, &order).expect("digest");
+        let request = schemas::IssuanceRequest {
+            idempotency_key,
+            kiosk_id: settings.kiosk_id.clone(),
+            order,
+            challenge_nonce: nonce.clone().into(),
+            card_certificate: session.certificate().clone(),
+            card_signature: session.sign_auth(&nonce, digest).expect("card signs"),
+        };
+        client.issue(&request).await
+    }
+
+    /// 利用登録 from kiosk seven-0001 with the card's own PIN.
+    pub async fn register_domicile(
+        &self,
+        card: &CardInfo,
+        registration: schemas::DomicileRegistration,
+    ) -> Result<schemas::DomicileRegistrationResponse, kiosk_sim::KioskError> {
+        self.kiosk()
+            .register_domicile(&card.path, &pin_of(card), registration)
+            .await
+    }
+
+    /// The 本籍地's clerk approves a registration for `person` (the adapter's admin
+    /// path, against the adapter's own database).
+    pub async fn approve_domicile(
+        &self,
+        registration_id: schemas::RequestId,
+        person: municipal_adapter::register::FamilyRegisterRef,
+        municipality: &str,
+    ) {
+        self.running
+            .approve_domicile(municipality, registration_id, &person)
+            .await
+            .expect("approved");
+    }
+
+    pub async fn reject_domicile(&self, registration_id: schemas::RequestId, municipality: &str) {
+        self.running
+            .reject_domicile(municipality, registration_id)
+            .await
+            .expect("rejected");
+    }
+
+    /// One session ordering `certificate` through `route`, one copy.
+    pub async fn order(
+        &self,
+        card: &CardInfo,
+        route: Route,
+        certificate: CertificateKind,
+    ) -> Result<kiosk_sim::IssueOutcome, kiosk_sim::KioskError> {
+        self.issue(
+            card,
+            CertificateOrder {
+                route,
+                certificate,
+                copies: 1,
+            },
+        )
+        .await
+    }
+
     pub fn kiosk_settings(&self, operator: &str, kiosk_id: &str) -> kiosk_sim::KioskSettings {
         let path = self.running.kiosk_config(operator).expect("kiosk config");
         let mut settings = kiosk_sim::KioskSettings::load(path).expect("kiosk settings");

@@ -169,11 +169,18 @@ async fn center_refuses_an_adapter_certificate_from_an_unknown_ca() {
         .issue(card, resident_record(HouseholdScope::SelfOnly))
         .await
         .unwrap_err();
+    // The first thing the center asks the adapter for is its signed catalogue (the
+    // kiosk's menu, then the order check): the handshake fails, so none is trusted.
     assert_eq!(
         center_code(&error),
-        Some(ErrorCode::MunicipalityUnavailable),
+        Some(ErrorCode::CatalogueUnavailable),
         "{error}"
     );
+    let direct = sb
+        .direct_issue(card, resident_record(HouseholdScope::SelfOnly))
+        .await
+        .unwrap_err();
+    assert_eq!(direct.error_code(), Some(ErrorCode::CatalogueUnavailable));
     assert_eq!(pdfs_in(&sb.out), 0);
     sb.stop().await;
 }

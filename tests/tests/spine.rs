@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use e2e::on_both_backends;
 use e2e::*;
 use kiosk_sim::{IssueOutcome, KioskError, SimCard};
 use sandbox::CardKind;
@@ -10,28 +11,6 @@ use schemas::{
     CertificateOrder, ErrorCode, HouseholdScope, IdempotencyKey, IssuanceRequest, IssuanceResponse,
     RefusalReason,
 };
-
-/// Runs each listed test body against both back-ends.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(e2e::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(e2e::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     happy_path_prints_the_residents_certificate,
@@ -86,11 +65,7 @@ async fn happy_path_prints_the_residents_certificate(backend: Backend) {
         "holder's name in {text}"
     );
     assert!(text.contains("住民票の写し"));
-    let register =
-        std::fs::read_to_string(sb.dir.join(format!("register-{}.json", card.municipality)))
-            .unwrap();
-    let register: serde_json::Value = serde_json::from_str(&register).unwrap();
-    let address = household_address_of(&register, &card.holder_name);
+    let address = household_address_of(&sb, card);
     assert!(
         text.contains(&squeeze(&address)),
         "address {address} in {text}"
@@ -137,15 +112,30 @@ async fn happy_path_prints_the_residents_certificate(backend: Backend) {
     sb.stop().await;
 }
 
-fn household_address_of(register: &serde_json::Value, name: &str) -> String {
-    for household in register["households"].as_array().unwrap() {
-        for member in household["members"].as_array().unwrap() {
-            if member["name"] == name {
-                return household["address"].as_str().unwrap().to_owned();
-            }
-        }
-    }
-    panic!("{name} not in register");
+/// The card holder's household address, from the register files the adapter imported.
+fn household_address_of(sb: &TestSandbox, card: &sandbox::CardInfo) -> String {
+    let dir = sb
+        .running
+        .layout
+        .register_dir(&card.municipality.to_string());
+    let parsed = municipal_adapter::register::import::read_register_dir(
+        card.municipality,
+        &dir,
+        jiff::civil::date(2099, 12, 31),
+    )
+    .expect("sample register parses");
+    let binding = parsed
+        .cards
+        .iter()
+        .find(|b| b.card_serial == card.serial)
+        .expect("card bound");
+    parsed
+        .register
+        .households
+        .iter()
+        .find(|h| h.member(&binding.resident_id).is_some())
+        .map(|h| h.address.clone())
+        .expect("holder in a household")
 }
 
 async fn three_wrong_pins_lock_the_card(backend: Backend) {

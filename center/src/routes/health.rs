@@ -23,3 +23,10 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
 }
+
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this path",
+    ))
+}

@@ -23,7 +23,7 @@ pub async fn fetch_certificate(
     // center's is decided by the signature check in `handle`.
     tracing::Span::current().record("request_id", tracing::field::display(request_id));
 
-    let result = service.handle(&signed, jiff::Timestamp::now()).await;
+    let result = service.handle(&signed, service.now()).await;
 
     // The slow-adapter fault delays every answer, after it was stored, so that the
     // center's retry (if it makes one) replays it.

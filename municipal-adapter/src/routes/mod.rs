@@ -1,7 +1,9 @@
 //! HTTP endpoints and their error bodies.
 //!
 //! ```text
-//! POST /v1/certificates   Signed<CertificateFetch> -> Signed<CertificateAnswer> | ErrorBody  (center only)
+//! POST /v1/certificates          Signed<CertificateFetch> -> Signed<CertificateAnswer> | ErrorBody  (center only)
+//! POST /v1/catalogue             Signed<CatalogueRequest> -> Signed<Catalogue> | ErrorBody  (center only)
+//! POST /v1/domicile-registrations Signed<DomicileRegistrationSubmit> -> Signed<DomicileRegistrationReceipt> | ErrorBody  (center only)
 //! GET  /v1/info           -> AdapterInfo
 //! GET  /health            -> {"status":"ok"}
 //! ```
@@ -9,11 +11,15 @@
 //! Every non-2xx answer is a [`schemas::ErrorBody`] in JSON, including malformed or
 //! oversized bodies, wrong content types, unknown paths and wrong methods.
 
+mod catalogue;
 mod certificates;
+mod domicile;
 mod health;
 mod info;
 
+pub use catalogue::catalogue;
 pub use certificates::fetch_certificate;
+pub use domicile::register_domicile;
 pub use health::health;
 pub use info::info;
 
@@ -49,6 +55,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::RequestIdReused | ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
         ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::MunicipalityUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
@@ -128,7 +135,7 @@ pub fn json_config() -> web::JsonConfig {
                 ),
                 JsonPayloadError::Deserialize(e) => ApiError::new(
                     ErrorCode::BadRequest,
-                    format!("request body is not a valid signed certificate fetch: {e}"),
+                    format!("request body is not valid for this endpoint: {e}"),
                 ),
                 other => ApiError::new(
                     ErrorCode::BadRequest,
@@ -139,7 +146,7 @@ pub fn json_config() -> web::JsonConfig {
         })
 }
 
-/// Only the center may ask for certificates: the TLS client certificate must carry the
+/// Only the center may ask for certificates, catalogues and registrations: the TLS client certificate must carry the
 /// center's role (`urn:kofu:center`). Checked before the body is even read.
 pub async fn require_center(
     request: ServiceRequest,
@@ -173,13 +180,12 @@ pub async fn not_found(request: HttpRequest) -> HttpResponse {
 /// A known path with the wrong method.
 pub async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
     ApiError::new(
-        ErrorCode::BadRequest,
+        ErrorCode::MethodNotAllowed,
         format!(
             "method {} is not allowed on {}",
             request.method(),
             request.path()
         ),
     )
-    .with_status(StatusCode::METHOD_NOT_ALLOWED)
     .error_response()
 }

@@ -14,13 +14,26 @@ use rcgen::{
     KeyUsagePurpose, SanType,
 };
 use schemas::{
-    card_binding_digest, CardSerial, CertificateFetch, CertificateKind, CertificateOrder, Digest32,
-    HouseholdScope, KeyPair, MunicipalityCode, PublicKey, RequestId, Route, Signed,
+    card_binding_digest, AnswerOutcome, CardSerial, CertificateAnswer, CertificateFetch,
+    CertificateKind, CertificateOrder, Digest32, ErrorBody, FrontSide, HouseholdScope, KeyPair,
+    MunicipalityCode, PublicKey, RefusalReason, RequestId, Route, Signed, SignedCertificateAnswer,
     SignedCertificateFetch,
 };
 
 pub const MINOKAMO: &str = "212113";
-pub const KITAMOTO: &str = "112330";
+pub const SAKAHOGI: &str = "215015";
+
+/// 2026-11-20 12:00 Asia/Tokyo (a Friday), the sample plan's fixed day.
+pub const NOV_20_NOON_JST: i64 = 1_795_143_600;
+/// 2026-11-24 12:00 Asia/Tokyo (a Tuesday, not a holiday).
+pub const NOV_24_NOON_JST: i64 = NOV_20_NOON_JST + 4 * 86_400;
+
+/// The checked-in sample register directory of `code`.
+pub fn sample_register_dir(code: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(code)
+}
 
 /// A directory removed when dropped.
 pub struct TempDir(PathBuf);
@@ -213,24 +226,19 @@ pub fn prepare_deployment(fault: &FaultSettings) -> Deployment {
     let center_key = KeyPair::generate();
     let mut municipality_keys = HashMap::new();
     let mut municipalities = String::new();
-    for (text, name, prefecture, mayor, fee) in [
-        (MINOKAMO, "美濃加茂市", "岐阜県", "藤井 浩人", 200),
-        (KITAMOTO, "北本市", "埼玉県", "三宮 幸雄", 300),
+    for (text, name, prefecture, mayor) in [
+        (MINOKAMO, "美濃加茂市", "岐阜県", "藤井 浩人"),
+        (SAKAHOGI, "坂祝町", "岐阜県", "林 正樹"),
     ] {
         let key = KeyPair::generate();
         let key_path = dir.path().join(format!("municipality-{text}.seed"));
         std::fs::write(&key_path, key.seed_base64()).expect("write seed");
-        let register_path = dir.path().join(format!("register-{text}.json"));
-        std::fs::write(
-            &register_path,
-            municipal_adapter::sample_fixture(text).expect("sample fixture"),
-        )
-        .expect("write register");
+        let register_dir = sample_register_dir(text);
         municipality_keys.insert(code(text), key);
         municipalities.push_str(&format!(
             "\n[[municipalities]]\ncode = \"{text}\"\nname = \"{name}\"\nprefecture = \"{prefecture}\"\n\
              mayor_title = \"{name}長\"\nmayor_name = \"{mayor}\"\nsigning_key_path = {key_path:?}\n\
-             register_path = {register_path:?}\nfee_yen_per_copy = {fee}\n"
+             register_dir = {register_dir:?}\n"
         ));
     }
     let db_path = dir.path().join("adapter.db");
@@ -368,4 +376,227 @@ impl TestAdapter {
     pub async fn post(&self, signed: &SignedCertificateFetch) -> reqwest::Response {
         self.post_with(&self.center, signed).await
     }
+
+    /// Signs and posts a fetch for `card` at `municipality` as of the center clock
+    /// `requested_at_unix_s`, and returns the verified answer.
+    pub async fn ask_at(
+        &self,
+        municipality: &str,
+        card: &str,
+        order: CertificateOrder,
+        requested_at_unix_s: i64,
+    ) -> CertificateAnswer {
+        let mut fetch = self.fetch(municipality, card, order);
+        fetch.requested_at_unix_s = requested_at_unix_s;
+        let response = self.post(&self.sign(fetch.clone())).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, 200, "expected an answer, got {text}");
+        let signed: SignedCertificateAnswer = serde_json::from_str(&text).expect("signed answer");
+        let answer = signed
+            .verify(&self.municipality_public(municipality))
+            .expect("answer signed by the municipality")
+            .clone();
+        assert_eq!(answer.request_id, fetch.request_id);
+        assert_eq!(answer.card_digest, fetch.card_digest);
+        answer
+    }
+
+    /// [`Self::ask_at`] on 2026-11-24 (a plain Tuesday).
+    pub async fn ask(
+        &self,
+        municipality: &str,
+        card: &str,
+        order: CertificateOrder,
+    ) -> CertificateAnswer {
+        self.ask_at(municipality, card, order, NOV_24_NOON_JST)
+            .await
+    }
+
+    /// The adapter's own database (for the in-process clerk functions).
+    pub async fn pool(&self) -> sqlx::SqlitePool {
+        municipal_adapter::db::connect_and_migrate(&self.settings.database_url)
+            .await
+            .expect("adapter database")
+    }
+
+    /// POST `body` as JSON to `path` with the center's client.
+    pub async fn post_json<T: serde::Serialize>(&self, path: &str, body: &T) -> reqwest::Response {
+        self.center
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+pub fn order(certificate: CertificateKind) -> CertificateOrder {
+    CertificateOrder {
+        route: Route::Residence,
+        certificate,
+        copies: 1,
+    }
+}
+
+pub fn domicile_order(municipality: &str, certificate: CertificateKind) -> CertificateOrder {
+    CertificateOrder {
+        route: Route::Domicile {
+            municipality_code: code(municipality),
+        },
+        certificate,
+        copies: 1,
+    }
+}
+
+pub fn card(municipality: &str, suffix: u64) -> String {
+    format!("{municipality}{suffix:010}")
+}
+
+/// The issued front, seals and fee, or a panic naming the refusal.
+pub fn issued(answer: &CertificateAnswer) -> (&FrontSide, &Vec<String>, u32) {
+    match &answer.outcome {
+        AnswerOutcome::Issued {
+            front,
+            seals,
+            fee_yen_per_copy,
+        } => (front, seals, *fee_yen_per_copy),
+        AnswerOutcome::Refused { reason } => panic!("expected issued, got refused {reason}"),
+    }
+}
+
+pub fn refusal(answer: &CertificateAnswer) -> RefusalReason {
+    match &answer.outcome {
+        AnswerOutcome::Refused { reason } => *reason,
+        AnswerOutcome::Issued { front, .. } => panic!("expected a refusal, got {}", front.title()),
+    }
+}
+
+pub async fn error_body(response: reqwest::Response, status: u16) -> ErrorBody {
+    assert_eq!(response.status().as_u16(), status);
+    response.json::<ErrorBody>().await.expect("ErrorBody")
+}
+
+/// What card `holder` (bound in 212113) has as 本籍 and 筆頭者, and its name, read from
+/// its own 住民票の写し with 本籍・筆頭者.
+pub async fn domicile_of(adapter: &TestAdapter, holder: &str) -> (String, String, String) {
+    let answer = adapter
+        .ask(
+            MINOKAMO,
+            holder,
+            order(CertificateKind::ResidentRecord {
+                scope: HouseholdScope::SelfOnly,
+                include_domicile: true,
+                include_relationship: false,
+            }),
+        )
+        .await;
+    let (FrontSide::ResidentRecord(front), _, _) = issued(&answer) else {
+        panic!("住民票の写し")
+    };
+    let row = &front.members[0];
+    (
+        row.domicile.clone().expect("本籍 printed"),
+        row.domicile_head.clone().expect("筆頭者 printed"),
+        row.name.clone(),
+    )
+}
+
+/// A signed 利用登録 of `holder` at `municipality`, as the center forwards it.
+pub fn domicile_submit(
+    adapter: &TestAdapter,
+    municipality: &str,
+    holder: &str,
+    domicile: &str,
+    head: &str,
+) -> schemas::SignedDomicileRegistrationSubmit {
+    let registration_id = RequestId::new_random();
+    let card_serial = serial(holder);
+    let submit = schemas::DomicileRegistrationSubmit {
+        registration_id,
+        municipality_code: code(municipality),
+        card_digest: Digest32(card_binding_digest(&registration_id, &card_serial)),
+        residence_municipality_code: code(&holder[..6]),
+        card_serial,
+        domicile: domicile.to_owned(),
+        domicile_head: head.to_owned(),
+        submitted_at_unix_s: NOV_24_NOON_JST,
+    };
+    Signed::sign(submit, &adapter.center_key).expect("sign submit")
+}
+
+/// Posts a signed 利用登録 and returns the verified receipt.
+pub async fn post_domicile(
+    adapter: &TestAdapter,
+    signed: &schemas::SignedDomicileRegistrationSubmit,
+) -> schemas::DomicileRegistrationReceipt {
+    let response = adapter
+        .post_json("/v1/domicile-registrations", signed)
+        .await;
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    assert_eq!(status, 200, "{text}");
+    let receipt: schemas::SignedDomicileRegistrationReceipt =
+        serde_json::from_str(&text).expect("signed receipt");
+    let receipt = receipt
+        .verify(&adapter.municipality_public(&signed.payload.municipality_code.to_string()))
+        .expect("receipt signed by the 本籍地")
+        .clone();
+    assert_eq!(receipt.registration_id, signed.payload.registration_id);
+    assert_eq!(receipt.card_digest, signed.payload.card_digest);
+    receipt
+}
+
+/// Registers `holder` at `municipality` with the 本籍 and 筆頭者 of its 住民票.
+pub async fn register_domicile_of(
+    adapter: &TestAdapter,
+    municipality: &str,
+    holder: &str,
+) -> (RequestId, schemas::DomicileRegistrationStatus) {
+    let (domicile, head, _) = domicile_of(adapter, holder).await;
+    let signed = domicile_submit(adapter, municipality, holder, &domicile, &head);
+    let receipt = post_domicile(adapter, &signed).await;
+    (receipt.registration_id, receipt.status)
+}
+
+/// What a clerk does: list the pending registration, pick the holder among the
+/// matching 戸籍 by name, approve.
+pub async fn approve_as_clerk(adapter: &TestAdapter, registration_id: RequestId, holder: &str) {
+    use municipal_adapter::domicile;
+    let (_, _, name) = domicile_of(adapter, holder).await;
+    let pool = adapter.pool().await;
+    let pending = domicile::list_registrations(
+        &pool,
+        None,
+        Some(schemas::DomicileRegistrationStatus::Pending),
+    )
+    .await
+    .expect("list");
+    let record = pending
+        .iter()
+        .find(|r| r.registration_id == registration_id)
+        .expect("the registration is pending");
+    let matches = domicile::matching_family_registers(
+        &pool,
+        record.municipality_code,
+        &record.domicile,
+        &record.domicile_head,
+    )
+    .await
+    .expect("matches");
+    let (register, person) = matches
+        .iter()
+        .find_map(|r| r.persons.iter().find(|p| p.name == name).map(|p| (r, p)))
+        .expect("the holder is in a matching 戸籍");
+    let person = municipal_adapter::register::FamilyRegisterRef {
+        family_register_id: register.family_register_id.clone(),
+        person_id: person.person_id.clone(),
+    };
+    let approved = domicile::approve_registration(&pool, registration_id, &person)
+        .await
+        .expect("approve");
+    assert_eq!(
+        approved.status,
+        schemas::DomicileRegistrationStatus::Approved
+    );
 }
