@@ -42,6 +42,20 @@ pub struct Timeouts {
     pub adapter_timeout_ms: u64,
     /// Lifetime of a card challenge nonce.
     pub challenge_ttl_ms: u64,
+    /// A `prepared` issuance not paid within this time is voided (`payment_timeout`).
+    #[serde(default = "default_payment_timeout_ms")]
+    pub payment_timeout_ms: u64,
+    /// How often the sweep runs (payment timeouts, stuck requests, old challenges).
+    #[serde(default = "default_sweep_interval_ms")]
+    pub sweep_interval_ms: u64,
+}
+
+fn default_payment_timeout_ms() -> u64 {
+    300_000
+}
+
+fn default_sweep_interval_ms() -> u64 {
+    10_000
 }
 
 impl Default for Timeouts {
@@ -50,6 +64,8 @@ impl Default for Timeouts {
             request_deadline_ms: 10_000,
             adapter_timeout_ms: 8_000,
             challenge_ttl_ms: 120_000,
+            payment_timeout_ms: default_payment_timeout_ms(),
+            sweep_interval_ms: default_sweep_interval_ms(),
         }
     }
 }
@@ -119,6 +135,16 @@ impl Settings {
         if t.challenge_ttl_ms == 0 || t.challenge_ttl_ms > 3_600_000 {
             return Err(ConfigError::Invalid(
                 "timeouts.challenge_ttl_ms must be in 1..=3600000".into(),
+            ));
+        }
+        if t.payment_timeout_ms == 0 || t.payment_timeout_ms > 86_400_000 {
+            return Err(ConfigError::Invalid(
+                "timeouts.payment_timeout_ms must be in 1..=86400000".into(),
+            ));
+        }
+        if t.sweep_interval_ms < 100 || t.sweep_interval_ms > 3_600_000 {
+            return Err(ConfigError::Invalid(
+                "timeouts.sweep_interval_ms must be in 100..=3600000".into(),
             ));
         }
         let mut codes: Vec<_> = self.municipalities.iter().map(|m| m.code).collect();

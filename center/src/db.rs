@@ -457,6 +457,251 @@ pub async fn audit_events(pool: &AnyPool, request_id: &str) -> Result<Vec<String
         .collect()
 }
 
+/// The money side of one issuance: what the payment and print reports are checked
+/// against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutcomeRecord {
+    pub request_id: String,
+    pub operator_id: String,
+    pub kiosk_id: String,
+    pub state: IssuanceState,
+    pub total_fee_yen: Option<i64>,
+    /// Integer yen taken, once the payment was recorded (kept after a voiding).
+    pub paid_yen: Option<i64>,
+    /// `cash` or `e_money`.
+    pub payment_method: Option<String>,
+    /// `ok`, `failed` or `unknown`.
+    pub print_outcome: Option<String>,
+    /// `cancelled`, `payment_timeout`, `kiosk_refunded` or `print_failed`.
+    pub void_reason: Option<String>,
+    /// Integer yen of the refund record, if any.
+    pub refund_yen: Option<i64>,
+}
+
+pub async fn find_outcome_record(
+    pool: &AnyPool,
+    request_id: &str,
+) -> Result<Option<OutcomeRecord>, DbError> {
+    let row = sqlx::query(
+        "SELECT i.request_id, i.operator_id, i.kiosk_id, i.state, i.total_fee_yen, i.paid_yen, \
+           i.payment_method, i.print_outcome, i.void_reason, r.amount_yen AS refund_yen \
+         FROM issuances i LEFT JOIN refunds r ON r.request_id = i.request_id \
+         WHERE i.request_id = $1",
+    )
+    .bind(request_id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let state: String = row.try_get("state")?;
+    Ok(Some(OutcomeRecord {
+        request_id: row.try_get("request_id")?,
+        operator_id: row.try_get("operator_id")?,
+        kiosk_id: row.try_get("kiosk_id")?,
+        state: IssuanceState::parse(&state).ok_or_else(|| DbError::Corrupt(state.clone()))?,
+        total_fee_yen: row.try_get("total_fee_yen")?,
+        paid_yen: row.try_get("paid_yen")?,
+        payment_method: row.try_get("payment_method")?,
+        print_outcome: row.try_get("print_outcome")?,
+        void_reason: row.try_get("void_reason")?,
+        refund_yen: row.try_get("refund_yen")?,
+    }))
+}
+
+/// One move of the money lifecycle (a payment or print report, or the sweep).
+#[derive(Clone, Debug)]
+pub struct OutcomeUpdate<'a> {
+    pub request_id: &'a str,
+    pub from: IssuanceState,
+    /// May equal `from` only for `paid → paid` (print outcome `unknown` recorded).
+    pub to: IssuanceState,
+    /// Guard on the recorded print outcome (`None`: must be absent); checked together
+    /// with the state, so a concurrent report cannot slip in between.
+    pub expect_print_outcome: Option<&'a str>,
+    pub paid_yen: Option<i64>,
+    pub payment_method: Option<&'a str>,
+    pub print_outcome: Option<&'a str>,
+    pub void_reason: Option<&'a str>,
+    /// `(amount_yen, reason)` of the refund record written with this move.
+    pub refund: Option<(i64, &'a str)>,
+    /// The audit event's name.
+    pub event: &'a str,
+    pub now_unix_ms: i64,
+}
+
+impl<'a> OutcomeUpdate<'a> {
+    pub fn new(
+        request_id: &'a str,
+        from: IssuanceState,
+        to: IssuanceState,
+        event: &'a str,
+        now_unix_ms: i64,
+    ) -> Self {
+        Self {
+            request_id,
+            from,
+            to,
+            expect_print_outcome: None,
+            paid_yen: None,
+            payment_method: None,
+            print_outcome: None,
+            void_reason: None,
+            refund: None,
+            event,
+            now_unix_ms,
+        }
+    }
+}
+
+/// Applies `update` in one transaction: state, amounts, outcome, refund row and audit
+/// event, conditional on the row still being in `from` with the expected print
+/// outcome. `Ok(false)`: the row was not in that state any more (a concurrent report
+/// or sweep won), nothing was written; the caller re-reads and decides again.
+pub async fn apply_outcome(pool: &AnyPool, update: &OutcomeUpdate<'_>) -> Result<bool, DbError> {
+    let same_state_allowed = update.from == IssuanceState::Paid
+        && update.to == IssuanceState::Paid
+        && update.print_outcome.is_some();
+    if !(update.from.may_become(update.to) || same_state_allowed) {
+        tracing::warn!(
+            request_id = update.request_id,
+            from = update.from.as_str(),
+            to = update.to.as_str(),
+            "illegal transition rejected"
+        );
+        return Err(DbError::IllegalTransition {
+            request_id: update.request_id.to_owned(),
+            from: update.from.as_str(),
+            to: update.to.as_str(),
+            actual: None,
+        });
+    }
+    let now_unix_ms = update.now_unix_ms;
+    let mut tx = pool.begin().await?;
+    // COALESCE(.., '') = '' stands for IS NULL in a way both back-ends bind alike.
+    let updated = sqlx::query(
+        "UPDATE issuances SET state = $1, updated_at_unix_ms = $2, \
+           paid_yen = COALESCE($3, paid_yen), payment_method = COALESCE($4, payment_method), \
+           print_outcome = COALESCE($5, print_outcome), void_reason = COALESCE($6, void_reason) \
+         WHERE request_id = $7 AND state = $8 AND COALESCE(print_outcome, '') = $9",
+    )
+    .bind(update.to.as_str())
+    .bind(now_unix_ms)
+    .bind(update.paid_yen)
+    .bind(update.payment_method)
+    .bind(update.print_outcome)
+    .bind(update.void_reason)
+    .bind(update.request_id)
+    .bind(update.from.as_str())
+    .bind(update.expect_print_outcome.unwrap_or(""))
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    if let Some((amount_yen, reason)) = update.refund {
+        sqlx::query(
+            "INSERT INTO refunds (request_id, amount_yen, reason, created_at_unix_ms) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(update.request_id)
+        .bind(amount_yen)
+        .bind(reason)
+        .bind(now_unix_ms)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let detail = update.void_reason.or(update.print_outcome);
+    append_event(
+        &mut tx,
+        update.request_id,
+        now_unix_ms,
+        update.event,
+        Some(update.from),
+        Some(update.to),
+        detail,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Request ids in `state` whose last change is at or before `updated_before_unix_ms`
+/// (the sweep's candidates), at most `limit`.
+pub async fn stale_in_state(
+    pool: &AnyPool,
+    state: IssuanceState,
+    updated_before_unix_ms: i64,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    let rows = sqlx::query(
+        "SELECT request_id FROM issuances WHERE state = $1 AND updated_at_unix_ms <= $2 \
+         ORDER BY updated_at_unix_ms LIMIT $3",
+    )
+    .bind(state.as_str())
+    .bind(updated_before_unix_ms)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("request_id").map_err(DbError::from))
+        .collect()
+}
+
+/// Deletes challenges that are used or expired and were created at or before
+/// `created_before_unix_ms`. Returns how many went.
+pub async fn delete_old_challenges(
+    pool: &AnyPool,
+    created_before_unix_ms: i64,
+    now_unix_ms: i64,
+) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "DELETE FROM challenges WHERE created_at_unix_ms <= $1 \
+           AND (used_at_unix_ms IS NOT NULL OR expires_at_unix_ms <= $2)",
+    )
+    .bind(created_before_unix_ms)
+    .bind(now_unix_ms)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Money conservation, integer yen: `paid_yen = printed_yen + refunded_yen +
+/// unresolved_paid_yen` whenever every voided paid issuance has its refund record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MoneyTotals {
+    /// Σ paid_yen over every issuance ever paid (voided ones included).
+    pub paid_yen: i64,
+    /// Σ paid_yen over issuances `printed` or `settled` (settled ones were printed).
+    pub printed_yen: i64,
+    /// Σ of the refund records.
+    pub refunded_yen: i64,
+    /// Σ paid_yen over issuances still `paid` or `recon_required` (print outcome not
+    /// settled yet).
+    pub unresolved_paid_yen: i64,
+}
+
+pub async fn money_totals(pool: &AnyPool) -> Result<MoneyTotals, DbError> {
+    // CAST: PostgreSQL's SUM(bigint) is numeric, which the Any driver cannot decode.
+    let row = sqlx::query(
+        "SELECT \
+           CAST(COALESCE(SUM(paid_yen), 0) AS BIGINT) AS paid_yen, \
+           CAST(COALESCE(SUM(CASE WHEN state IN ('printed', 'settled') THEN paid_yen ELSE 0 END), 0) AS BIGINT) AS printed_yen, \
+           CAST(COALESCE(SUM(CASE WHEN state IN ('paid', 'recon_required') THEN paid_yen ELSE 0 END), 0) AS BIGINT) AS unresolved_paid_yen, \
+           CAST((SELECT COALESCE(SUM(amount_yen), 0) FROM refunds) AS BIGINT) AS refunded_yen \
+         FROM issuances WHERE paid_yen IS NOT NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(MoneyTotals {
+        paid_yen: row.try_get("paid_yen")?,
+        printed_yen: row.try_get("printed_yen")?,
+        refunded_yen: row.try_get("refunded_yen")?,
+        unresolved_paid_yen: row.try_get("unresolved_paid_yen")?,
+    })
+}
+
 /// What the center keeps about one 本籍地 利用登録: ids, digests, status and times.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DomicileRegistrationRow {

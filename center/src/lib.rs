@@ -6,7 +6,8 @@
 //! (thin HTTP adapters) → `issuance` (the flow) over `card_auth`, `directory`,
 //! `catalogue` (signed catalogues, cache, menu), `service_hours` and `order_checks`
 //! (the service rules), `adapter_client`, `binding_guard` and `db`; `domicile` is the
-//! 本籍地 利用登録 flow.
+//! 本籍地 利用登録 flow; `lifecycle` takes an issuance on from `prepared` (payment and
+//! print reports, the sweep).
 
 pub mod adapter_client;
 pub mod binding_guard;
@@ -19,6 +20,7 @@ pub mod directory;
 pub mod domicile;
 pub mod error;
 pub mod issuance;
+pub mod lifecycle;
 pub mod order_checks;
 pub mod routes;
 pub mod service_hours;

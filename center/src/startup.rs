@@ -65,6 +65,47 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: AnyPool,
+    sweeper: SweepTask,
+    clock: Arc<dyn Clock>,
+    timeouts: Timeouts,
+}
+
+/// Runs `lifecycle::sweep` once on the center's clock and settings.
+#[derive(Clone, Debug)]
+pub struct Sweeper {
+    pool: AnyPool,
+    clock: Arc<dyn Clock>,
+    timeouts: Timeouts,
+}
+
+impl Sweeper {
+    pub async fn sweep_now(&self) -> Result<crate::lifecycle::SweepSummary, crate::db::DbError> {
+        crate::lifecycle::sweep(&self.pool, &self.timeouts, self.clock.now_unix_ms()).await
+    }
+}
+
+/// The periodic sweep (`lifecycle::sweep`); stops when dropped.
+struct SweepTask(tokio::task::JoinHandle<()>);
+
+impl Drop for SweepTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn spawn_sweeper(pool: AnyPool, clock: Arc<dyn Clock>, timeouts: Timeouts) -> SweepTask {
+    SweepTask(tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_millis(timeouts.sweep_interval_ms));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            // Each replica sweeps; the conditional updates make that safe.
+            if let Err(error) = crate::lifecycle::sweep(&pool, &timeouts, clock.now_unix_ms()).await
+            {
+                tracing::warn!(%error, "sweep failed; retrying at the next interval");
+            }
+        }
+    }))
 }
 
 impl Application {
@@ -113,6 +154,8 @@ impl Application {
                 source,
             })?
             .port();
+        let sweeper = spawn_sweeper(pool.clone(), Arc::clone(&clock), settings.timeouts.clone());
+        let sweep_clock = Arc::clone(&clock);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             clock,
@@ -150,7 +193,14 @@ impl Application {
             source,
         })?
         .run();
-        Ok(Self { port, server, pool })
+        Ok(Self {
+            port,
+            server,
+            pool,
+            sweeper,
+            clock: sweep_clock,
+            timeouts: settings.timeouts.clone(),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -162,12 +212,27 @@ impl Application {
         self.pool.clone()
     }
 
+    /// A handle that runs the sweep on demand, usable after `run_until_stopped` took
+    /// the application (tests move the clock, then sweep instead of waiting).
+    pub fn sweeper(&self) -> Sweeper {
+        Sweeper {
+            pool: self.pool.clone(),
+            clock: Arc::clone(&self.clock),
+            timeouts: self.timeouts.clone(),
+        }
+    }
+
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Self {
+            server, sweeper, ..
+        } = self;
+        let result = server.await;
+        drop(sweeper);
+        result
     }
 }
 

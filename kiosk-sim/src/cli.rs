@@ -3,7 +3,8 @@
 //! - `kiosk-sim issue`: one resident session (any of the eight certificate types,
 //!   through the 住所地 or 本籍地 route);
 //! - `kiosk-sim menu`: what a municipality offers now (the kiosk's menu screen);
-//! - `kiosk-sim register-domicile`: a 本籍地 利用登録 approved with the card's PIN.
+//! - `kiosk-sim register-domicile`: a 本籍地 利用登録 approved with the card's PIN;
+//! - `kiosk-sim outbox show|flush`: the kiosk's undelivered outcome reports.
 //!
 //! Each prints one line on stdout (or one JSON object with `--json`): the printed
 //! document, the refusal, or the error with its stable code. Failures come back as an
@@ -22,7 +23,9 @@ use serde::Serialize;
 
 use crate::client::{CenterClient, ClientError};
 use crate::configuration::KioskSettings;
+use crate::devices::{SimulatedPayment, SimulatedPrinter};
 use crate::kiosk::{IssueOutcome, Kiosk, KioskError, KioskState};
+use crate::outbox::Outbox;
 
 /// Process exit statuses of `issue`, `menu` and `register-domicile`.
 pub mod exit {
@@ -42,6 +45,10 @@ pub mod exit {
     /// Refused at the kiosk against the menu, before the PIN: the type or an option is
     /// not offered, it is not available now, or more copies than allowed.
     pub const NOT_ON_MENU: u8 = 7;
+    /// Nothing printed and no fee kept: cancelled, timed out, refunded.
+    pub const NOT_PRINTED: u8 = 8;
+    /// Paid, and the printer cannot tell what came out (power loss).
+    pub const PRINT_UNKNOWN: u8 = 9;
 }
 
 /// `--type`: a certificate type's wire name with hyphens (`resident-record`,
@@ -150,6 +157,12 @@ pub struct IssueArgs {
     /// Where printed documents go, as `<request_id>.pdf`.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// The simulated resident at the payment screen: paid, cancel or timeout.
+    #[arg(long, default_value = "paid")]
+    pub payment: SimulatedPayment,
+    /// The simulated printer: ok, jam (before the first page) or power-loss.
+    #[arg(long, default_value = "ok")]
+    pub printer: SimulatedPrinter,
     /// One JSON object on stdout instead of a summary line.
     #[arg(long)]
     pub json: bool,
@@ -318,7 +331,10 @@ pub async fn run_issue(args: IssueArgs) -> anyhow::Result<()> {
         message,
         exit_status: exit::OTHER,
     })?;
-    let mut kiosk = Kiosk::from_settings(&settings).context("setting up the center link")?;
+    let mut kiosk = Kiosk::from_settings(&settings)
+        .context("setting up the center link")?
+        .with_payment(args.payment)
+        .with_printer(args.printer);
     let result = kiosk.issue(&args.card, &args.pin, order, &args.out).await;
     match result {
         Ok(outcome) => {
@@ -335,6 +351,29 @@ pub async fn run_issue(args: IssueArgs) -> anyhow::Result<()> {
                     code: "refused",
                     message: format!("request {request_id} refused ({})", wire_name(&reason)),
                     exit_status: exit::REFUSED,
+                }
+                .into()),
+                IssueOutcome::Voided { request_id, .. } => Err(IssueFailure {
+                    code: "voided",
+                    message: format!("request {request_id} not paid; nothing printed"),
+                    exit_status: exit::NOT_PRINTED,
+                }
+                .into()),
+                IssueOutcome::Refunded {
+                    request_id, cause, ..
+                } => Err(IssueFailure {
+                    code: "refunded",
+                    message: format!(
+                        "request {request_id}: fee refunded ({}); nothing printed",
+                        wire_name(&cause)
+                    ),
+                    exit_status: exit::NOT_PRINTED,
+                }
+                .into()),
+                IssueOutcome::PrintUnknown { request_id, .. } => Err(IssueFailure {
+                    code: "print_unknown",
+                    message: format!("request {request_id}: print outcome unknown, reported"),
+                    exit_status: exit::PRINT_UNKNOWN,
                 }
                 .into()),
             }
@@ -579,7 +618,121 @@ pub fn summary(outcome: &IssueOutcome) -> String {
             "refused request_id={request_id} reason={} message={message_ja}",
             wire_name(reason)
         ),
+        IssueOutcome::Voided {
+            request_id,
+            payment,
+            report_queued,
+            ..
+        } => format!(
+            "voided request_id={request_id} payment={} fee=0円 report_queued={report_queued}",
+            wire_name(payment)
+        ),
+        IssueOutcome::Refunded {
+            request_id,
+            refund_yen,
+            cause,
+            report_queued,
+            ..
+        } => format!(
+            "refunded request_id={request_id} refund={refund_yen}円 cause={} report_queued={report_queued}",
+            wire_name(cause)
+        ),
+        IssueOutcome::PrintUnknown {
+            request_id,
+            paid_yen,
+            report_queued,
+            ..
+        } => format!(
+            "print_unknown request_id={request_id} paid={paid_yen}円 report_queued={report_queued}"
+        ),
     }
+}
+
+/// Arguments of `kiosk-sim outbox show|flush`.
+#[derive(Clone, Debug, clap::Parser)]
+pub struct OutboxArgs {
+    /// Kiosk settings (TOML); the outbox lives in its state directory.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// JSON instead of one line per report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kiosk-sim outbox show`: the undelivered reports, oldest first (no center needed).
+pub fn run_outbox_show(args: OutboxArgs) -> anyhow::Result<()> {
+    let settings = KioskSettings::load(&args.config)
+        .with_context(|| format!("loading {}", args.config.display()))?;
+    let outbox = Outbox::open(&settings.effective_state_dir(), settings.kiosk_id.clone())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(outbox.entries())?);
+        return Ok(());
+    }
+    println!(
+        "{} undelivered report(s) in {}",
+        outbox.len(),
+        outbox
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    for entry in outbox.entries() {
+        println!(
+            "  #{} request_id={} {}={} attempts={}{}",
+            entry.id,
+            entry.request_id,
+            entry.report.kind(),
+            entry.report.outcome_str(),
+            entry.attempts,
+            entry
+                .last_error
+                .as_deref()
+                .map(|e| format!(" last_error={e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `kiosk-sim outbox flush`: re-sends every undelivered report (`repeat = true`).
+/// Fails (exit 5) when reports remain.
+pub async fn run_outbox_flush(args: OutboxArgs) -> anyhow::Result<()> {
+    let settings = KioskSettings::load(&args.config)
+        .with_context(|| format!("loading {}", args.config.display()))?;
+    let mut kiosk = Kiosk::from_settings(&settings).context("setting up the center link")?;
+    let summary = kiosk.flush_outbox().await.map_err(|error| IssueFailure {
+        code: error.code(),
+        message: error.to_string(),
+        exit_status: exit_status_of(&error),
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "acknowledged={} conflicts_dropped={} still_pending={}",
+            summary.acknowledged.len(),
+            summary.conflicts,
+            summary.pending
+        );
+        for ack in &summary.acknowledged {
+            println!(
+                "  request_id={} status={} paid={}円 refund={}円",
+                ack.request_id,
+                wire_name(&ack.status),
+                ack.paid_yen,
+                ack.refund_yen
+            );
+        }
+    }
+    if summary.pending > 0 {
+        return Err(IssueFailure {
+            code: "outbox_pending",
+            message: format!("{} report(s) still undelivered", summary.pending),
+            exit_status: exit::CENTER_UNREACHABLE,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,10 +11,11 @@
 
 use std::future::Future;
 
+use schemas::outcome::{OutcomeAck, PaymentReport, PrintReport};
 use schemas::{
     ChallengeRequest, ChallengeResponse, DomicileRegistrationRequest, DomicileRegistrationResponse,
     ErrorBody, ErrorCode, IssuanceRequest, IssuanceResponse, KioskId, Menu, MunicipalityCode,
-    MunicipalityDirectory, RouteKind,
+    MunicipalityDirectory, RequestId, RouteKind,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -118,6 +119,20 @@ pub trait CenterApi {
         &self,
         request: &DomicileRegistrationRequest,
     ) -> impl Future<Output = Result<DomicileRegistrationResponse, ClientError>> + Send;
+
+    /// `POST /v1/issuances/{request_id}/payment`: how the resident's payment ended.
+    fn report_payment(
+        &self,
+        request_id: RequestId,
+        report: &PaymentReport,
+    ) -> impl Future<Output = Result<OutcomeAck, ClientError>> + Send;
+
+    /// `POST /v1/issuances/{request_id}/print`: how printing ended.
+    fn report_print(
+        &self,
+        request_id: RequestId,
+        report: &PrintReport,
+    ) -> impl Future<Output = Result<OutcomeAck, ClientError>> + Send;
 }
 
 /// The wire name of a route kind in the menu query (`residence` | `domicile`).
@@ -193,6 +208,27 @@ impl CenterClient {
         request: &DomicileRegistrationRequest,
     ) -> Result<DomicileRegistrationResponse, ClientError> {
         self.post(&self.domicile_registrations_url, request).await
+    }
+
+    /// `POST /v1/issuances/{request_id}/payment`.
+    pub async fn report_payment(
+        &self,
+        request_id: RequestId,
+        report: &PaymentReport,
+    ) -> Result<OutcomeAck, ClientError> {
+        // A request id is a UUID: nothing to escape in the path.
+        let url = format!("{}/{request_id}/payment", self.issuances_url);
+        self.post(&url, report).await
+    }
+
+    /// `POST /v1/issuances/{request_id}/print`.
+    pub async fn report_print(
+        &self,
+        request_id: RequestId,
+        report: &PrintReport,
+    ) -> Result<OutcomeAck, ClientError> {
+        let url = format!("{}/{request_id}/print", self.issuances_url);
+        self.post(&url, report).await
     }
 
     async fn get<T: DeserializeOwned>(&self, url: &str) -> Result<T, ClientError> {
@@ -279,6 +315,22 @@ impl CenterApi for CenterClient {
         request: &DomicileRegistrationRequest,
     ) -> impl Future<Output = Result<DomicileRegistrationResponse, ClientError>> + Send {
         CenterClient::register_domicile(self, request)
+    }
+
+    fn report_payment(
+        &self,
+        request_id: RequestId,
+        report: &PaymentReport,
+    ) -> impl Future<Output = Result<OutcomeAck, ClientError>> + Send {
+        CenterClient::report_payment(self, request_id, report)
+    }
+
+    fn report_print(
+        &self,
+        request_id: RequestId,
+        report: &PrintReport,
+    ) -> impl Future<Output = Result<OutcomeAck, ClientError>> + Send {
+        CenterClient::report_print(self, request_id, report)
     }
 }
 

@@ -6,6 +6,8 @@
 //! operator_id = "seven"
 //! kiosk_id = "tokyo-0001"
 //! request_timeout_ms = 15000
+//! # optional; default state/<kiosk_id>/ next to this file (the outcome outbox)
+//! state_dir = "/abs/state/tokyo-0001"
 //! [tls]
 //! cert = "/abs/pki/operator-seven.pem"
 //! key = "/abs/pki/operator-seven.key.pem"
@@ -49,6 +51,11 @@ pub struct KioskSettings {
     /// Deadline for each HTTP call to the center. The center's own deadlines towards the
     /// municipality must be shorter (deadlines shrink at each hop).
     pub request_timeout_ms: u64,
+    /// Where the kiosk keeps its state (the outcome outbox). [`Self::load`] fills in
+    /// `state/<kiosk_id>/` next to the settings file when absent; relative paths follow
+    /// the settings file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
     pub tls: mtls::TlsFiles,
 }
 
@@ -68,8 +75,10 @@ impl KioskSettings {
             },
             other => other,
         })?;
-        if let Some(base) = path.parent() {
-            settings.resolve_relative_paths(base);
+        let base = path.parent().unwrap_or(Path::new(""));
+        settings.resolve_relative_paths(base);
+        if settings.state_dir.is_none() {
+            settings.state_dir = Some(base.join("state").join(settings.kiosk_id.as_str()));
         }
         Ok(settings)
     }
@@ -120,10 +129,23 @@ impl KioskSettings {
         )
     }
 
+    /// The state directory in effect: as set, else `state/<kiosk_id>` relative to the
+    /// working directory (only for settings not read by [`Self::load`]).
+    pub fn effective_state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| Path::new("state").join(self.kiosk_id.as_str()))
+    }
+
     fn resolve_relative_paths(&mut self, base: &Path) {
         for path in [&mut self.tls.cert, &mut self.tls.key, &mut self.tls.ca] {
             if path.is_relative() {
                 *path = base.join(&*path);
+            }
+        }
+        if let Some(dir) = &mut self.state_dir {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
             }
         }
     }
@@ -193,7 +215,7 @@ ca = "/abs/pki/ca.pem"
         let dir = std::env::temp_dir().join(format!("kiosk-conf-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("kiosk.toml");
-        std::fs::write(&file, text).unwrap();
+        std::fs::write(&file, &text).unwrap();
         let settings = KioskSettings::load(&file).unwrap();
         assert_eq!(settings.tls.cert, dir.join("pki/op.pem"));
         assert_eq!(settings.tls.ca, dir.join("pki/ca.pem"));
@@ -201,6 +223,15 @@ ca = "/abs/pki/ca.pem"
             settings.tls.key,
             PathBuf::from("/abs/pki/operator-seven.key.pem")
         );
+        // No state_dir: state/<kiosk_id>/ next to the file.
+        assert_eq!(
+            settings.state_dir,
+            Some(dir.join("state").join("tokyo-0001"))
+        );
+        let with_state = format!("state_dir = \"st\"\n{}", text);
+        std::fs::write(&file, with_state).unwrap();
+        let settings = KioskSettings::load(&file).unwrap();
+        assert_eq!(settings.state_dir, Some(dir.join("st")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,6 +12,10 @@
 //! 戸籍 types are issued on weekdays 08:30–17:15 only, so when the real clock is
 //! outside those hours the center's clock is pinned to the next open weekday at 10:00
 //! Asia/Tokyo (one line says so). PDFs are written as `NN-<type>-<scope>-<serial>.pdf`.
+//!
+//! Every certificate is paid (the simulated resident pays cash) and printed only after
+//! the center acknowledged the payment; both reports must be acknowledged by the end
+//! (the kiosk's outbox is empty). The totals paid per municipality close the run.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -137,6 +141,8 @@ struct Line {
     pages: String,
     fee: String,
     result: String,
+    /// (municipality code, name, integer yen paid) when printed.
+    paid: Option<(MunicipalityCode, String, u32)>,
 }
 
 pub async fn run(out: &Path) -> anyhow::Result<()> {
@@ -196,6 +202,21 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         );
     }
     println!("(pages: PDF pages, each front page followed by its back)");
+    // Integer yen per municipality, in code order.
+    let mut totals: std::collections::BTreeMap<MunicipalityCode, (String, u32, u64)> =
+        std::collections::BTreeMap::new();
+    for (code, name, yen) in lines.iter().filter_map(|l| l.paid.as_ref()) {
+        let entry = totals.entry(*code).or_insert_with(|| (name.clone(), 0, 0));
+        entry.1 = entry.1.saturating_add(1);
+        entry.2 = entry.2.saturating_add(u64::from(*yen));
+    }
+    println!();
+    println!("paid and printed, per municipality:");
+    for (code, (name, count, yen)) in &totals {
+        println!("  {code} {name}: {count} certificate(s), {yen}円");
+    }
+    let total_yen: u64 = totals.values().map(|t| t.2).sum();
+    println!("  total: {total_yen}円");
     let printed: Vec<&Line> = lines.iter().filter(|l| l.pages != "-").collect();
     println!();
     println!(
@@ -354,6 +375,7 @@ async fn issue_everything(
                 pages: "-".into(),
                 fee: "-".into(),
                 result: format!("利用登録 failed: {error}"),
+                paid: None,
             });
         }
     }
@@ -371,6 +393,15 @@ async fn issue_everything(
         },
     );
     lines.push(run_job(&mut kiosk, layout, out, index, refused).await?);
+    // Every payment and print report must have reached the center.
+    if !kiosk.outbox().is_empty() {
+        kiosk.flush_outbox().await?;
+    }
+    anyhow::ensure!(
+        kiosk.outbox().is_empty(),
+        "{} outcome report(s) were not acknowledged by the center",
+        kiosk.outbox().len()
+    );
     Ok(lines)
 }
 
@@ -411,6 +442,7 @@ async fn run_job(
         pages: "-".into(),
         fee: "-".into(),
         result: String::new(),
+        paid: None,
     };
     match kiosk.issue(&card.path, &pin, job.order, out).await {
         Ok(IssueOutcome::Printed(doc)) => {
@@ -435,6 +467,18 @@ async fn run_job(
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             line.result = format!("{} → {file}", doc.municipality_name);
+            line.paid = Some((
+                doc.municipality_code,
+                doc.municipality_name.clone(),
+                doc.total_fee_yen,
+            ));
+        }
+        Ok(
+            outcome @ (IssueOutcome::Voided { .. }
+            | IssueOutcome::Refunded { .. }
+            | IssueOutcome::PrintUnknown { .. }),
+        ) => {
+            line.result = kiosk_sim::cli::summary(&outcome);
         }
         Ok(IssueOutcome::Refused { reason, .. }) => {
             line.result = format!("refused: {}", reason.as_str());

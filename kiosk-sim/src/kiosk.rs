@@ -1,9 +1,9 @@
 //! One resident session at the kiosk, as a state machine:
 //!
 //! ```text
-//! Idle → CardPlaced → PinVerified → Ordered → Prepared → Printed
-//!            │             (any non-terminal) → Failed
-//!            └→ Locked         Ordered → Refused
+//! Idle → CardPlaced → PinVerified → Ordered → Prepared → Paid → Printed
+//!            │             (any non-terminal) → Failed      │        └→ PrintUnknown
+//!            └→ Locked         Ordered → Refused            └→ Voided ← Paid
 //!                              Ordered → Registered   (本籍地 利用登録 only)
 //! ```
 //!
@@ -18,15 +18,31 @@
 //! - `Prepared`: the center's document passed [`crate::pdf_check::check_document`] and
 //!   the answer matches the order: the municipality of the route (住所地: the card's;
 //!   本籍地: the chosen one), copies, title, and the fee the menu showed.
+//! - `Paid`: the resident confirmed the fee and paid ([`SimulatedPayment`]), the payment
+//!   report was written to the outbox and the center acknowledged `paid`. Only then
+//!   does the kiosk print.
+//! - `Voided`: no certificate and no fee kept: the resident cancelled or timed out, the
+//!   payment report got no answer (the money is returned and a `cancelled` report
+//!   queued), the center declined the payment, or the printer jammed (refund).
 //! - `Printed`: the document is written to `<out_dir>/<request_id>.pdf`, which stands in
-//!   for the printer. Nothing that failed a check is ever written.
+//!   for the printer ([`SimulatedPrinter`]), and the `ok` print report is on its way.
+//!   Nothing that failed a check is ever written.
+//! - `PrintUnknown`: power was lost mid-job; `unknown` is reported, and the printer's
+//!   later answer goes out with [`Kiosk::resolve_print`].
+//!
+//! Every outcome report goes through the persistent [`Outbox`]: written before it is
+//! sent, removed only when acknowledged; [`Kiosk::flush_outbox`] re-sends the rest
+//! (before each session and on `kiosk-sim outbox flush`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemas::outcome::{
+    IssuanceStatus, OutcomeAck, PaymentOutcome, PaymentReport, PrintOutcome, PrintReport,
+};
 use schemas::{
     order_digest, registration_digest, CertificateOrder, ChallengeRequest, Digest32,
-    DomicileRegistration, DomicileRegistrationRequest, DomicileRegistrationResponse,
+    DomicileRegistration, DomicileRegistrationRequest, DomicileRegistrationResponse, ErrorCode,
     IdempotencyKey, IssuanceRequest, IssuanceResponse, KioskId, MunicipalityCode, RefusalReason,
     RequestId, SigningError,
 };
@@ -37,7 +53,9 @@ use crate::atomic_file;
 use crate::card::{CardError, PinSession, SimCard};
 use crate::client::{CenterApi, CenterClient, ClientError};
 use crate::configuration::KioskSettings;
+use crate::devices::{SimulatedPayment, SimulatedPrinter};
 use crate::menu::{answering_municipality, check_order, MenuRefusal};
+use crate::outbox::{Outbox, OutboxError, OutcomeReport};
 use crate::pdf_check::{check_document, DocumentCheckError};
 
 /// Bytes in a center challenge nonce (the contract says 32).
@@ -55,7 +73,13 @@ pub enum KioskState {
     PinVerified,
     Ordered,
     Prepared,
+    /// The center acknowledged the payment.
+    Paid,
     Printed,
+    /// Ended without a certificate and without keeping a fee (none taken, or refunded).
+    Voided,
+    /// Power was lost while printing; the outcome is reported `unknown`.
+    PrintUnknown,
     Refused,
     /// A 本籍地 利用登録 was accepted by the center (pending or already approved).
     Registered,
@@ -67,7 +91,13 @@ impl KioskState {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Self::Printed | Self::Refused | Self::Registered | Self::Failed | Self::Locked
+            Self::Printed
+                | Self::Voided
+                | Self::PrintUnknown
+                | Self::Refused
+                | Self::Registered
+                | Self::Failed
+                | Self::Locked
         )
     }
 
@@ -82,7 +112,11 @@ impl KioskState {
             | (Ordered, Prepared)
             | (Ordered, Refused)
             | (Ordered, Registered)
-            | (Prepared, Printed) => true,
+            | (Prepared, Paid)
+            | (Prepared, Voided)
+            | (Paid, Printed)
+            | (Paid, Voided)
+            | (Paid, PrintUnknown) => true,
             (from, Failed) => !from.is_terminal(),
             // A new session starts from a finished one (or from a fresh kiosk).
             (from, Idle) => from == Idle || from.is_terminal(),
@@ -135,6 +169,10 @@ pub enum KioskError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The outcome outbox could not be read or written, or is full: no money is
+    /// taken then.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
     #[error("kiosk internal error: {0}")]
     Internal(String),
 }
@@ -163,6 +201,8 @@ impl KioskError {
             Self::DocumentNotOurs { .. } => "document_not_ours",
             Self::AlreadyPrinted { .. } => "already_printed",
             Self::Output { .. } => "output_error",
+            Self::Outbox(OutboxError::Full) => "outbox_full",
+            Self::Outbox(_) => "outbox_error",
         }
     }
 
@@ -200,6 +240,21 @@ pub struct PrintedDocument {
     pub page_count: u32,
     pub sha256: Digest32,
     pub pdf_path: PathBuf,
+    /// The `ok` print report is still in the outbox (no answer yet).
+    pub print_report_queued: bool,
+}
+
+/// Why a fee that was taken went back to the resident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundCause {
+    /// The payment report got no answer: refunded at once, `cancelled` queued.
+    PaymentNotAcknowledged,
+    /// The center did not record the payment (e.g. its payment timeout had voided
+    /// the issuance: `outcome_conflict`).
+    PaymentDeclined,
+    /// The printer jammed before the first page.
+    PrintFailed,
 }
 
 /// How a session ended when the center answered.
@@ -216,15 +271,64 @@ pub enum IssueOutcome {
         message_ja: &'static str,
         message_en: &'static str,
     },
+    /// The resident cancelled or timed out: no fee taken, nothing printed.
+    Voided {
+        request_id: RequestId,
+        idempotency_key: IdempotencyKey,
+        payment: PaymentOutcome,
+        /// The payment report is still in the outbox.
+        report_queued: bool,
+    },
+    /// The fee was taken and given back; nothing (usable) printed.
+    Refunded {
+        request_id: RequestId,
+        idempotency_key: IdempotencyKey,
+        refund_yen: u32,
+        cause: RefundCause,
+        /// A report about it is still in the outbox.
+        report_queued: bool,
+    },
+    /// Paid, then power was lost mid-job: `unknown` reported (or queued); the printer's
+    /// later answer is sent with [`Kiosk::resolve_print`].
+    PrintUnknown {
+        request_id: RequestId,
+        idempotency_key: IdempotencyKey,
+        paid_yen: u32,
+        /// Where the pages would be, if any came out.
+        pdf_path: PathBuf,
+        report_queued: bool,
+    },
 }
 
 impl IssueOutcome {
     pub fn request_id(&self) -> RequestId {
         match self {
             Self::Printed(printed) => printed.request_id,
-            Self::Refused { request_id, .. } => *request_id,
+            Self::Refused { request_id, .. }
+            | Self::Voided { request_id, .. }
+            | Self::Refunded { request_id, .. }
+            | Self::PrintUnknown { request_id, .. } => *request_id,
         }
     }
+}
+
+/// What one [`Kiosk::flush_outbox`] achieved.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FlushSummary {
+    /// Acknowledgements received, in sending order.
+    pub acknowledged: Vec<OutcomeAck>,
+    /// Reports the center answered `outcome_conflict` to: logged and dropped.
+    pub conflicts: usize,
+    /// Reports still in the outbox.
+    pub pending: usize,
+}
+
+/// How one send of an outbox entry ended.
+enum Delivery {
+    Acknowledged(OutcomeAck),
+    /// `outcome_conflict`: final, dropped from the outbox.
+    Conflict,
+    Undelivered,
 }
 
 /// A kiosk terminal. One resident session at a time (`&mut self`), as at a real
@@ -236,27 +340,92 @@ pub struct Kiosk<C = CenterClient> {
     issuance_attempts: u32,
     state: KioskState,
     history: Vec<KioskState>,
+    outbox: Outbox,
+    payment: SimulatedPayment,
+    printer: SimulatedPrinter,
 }
 
 impl Kiosk<CenterClient> {
-    /// A kiosk talking to the center named in `settings` over mTLS.
+    /// A kiosk talking to the center named in `settings` over mTLS, with its outbox
+    /// in the settings' state directory. The outbox is flushed before each session.
     pub fn from_settings(settings: &KioskSettings) -> Result<Self, KioskError> {
-        Ok(Self::new(
-            settings.kiosk_id.clone(),
-            CenterClient::new(settings)?,
-        ))
+        Self::new(settings.kiosk_id.clone(), CenterClient::new(settings)?)
+            .with_state_dir(&settings.effective_state_dir())
     }
 }
 
 impl<C: CenterApi> Kiosk<C> {
     pub fn new(kiosk_id: KioskId, center: C) -> Self {
         Self {
-            kiosk_id,
             center,
             issuance_attempts: DEFAULT_ISSUANCE_ATTEMPTS,
             state: KioskState::Idle,
             history: vec![KioskState::Idle],
+            outbox: Outbox::in_memory(kiosk_id.clone()),
+            kiosk_id,
+            payment: SimulatedPayment::default(),
+            printer: SimulatedPrinter::default(),
         }
+    }
+
+    /// Keeps the outbox in `state_dir` (created if missing), picking up whatever a
+    /// previous run left there. Without it the outbox lives in memory only.
+    ///
+    /// A `paid` report still there is from a session that crashed before the center
+    /// acknowledged it, so nothing was printed: the fee is returned (simulated) and the
+    /// report becomes `cancelled`, which voids the issuance whether or not `paid` had
+    /// reached the center.
+    pub fn with_state_dir(mut self, state_dir: &Path) -> Result<Self, KioskError> {
+        let mut outbox = Outbox::open(state_dir, self.kiosk_id.clone())?;
+        let unacknowledged_payments: Vec<(u64, RequestId, PaymentReport)> = outbox
+            .entries()
+            .iter()
+            .filter_map(|entry| match &entry.report {
+                OutcomeReport::Payment(report) if report.outcome == PaymentOutcome::Paid => {
+                    Some((entry.id, entry.request_id, report.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (id, request_id, report) in unacknowledged_payments {
+            tracing::warn!(%request_id, refund_yen = report.amount_yen, "payment of an interrupted session was never acknowledged; fee returned, cancelled queued");
+            outbox.replace(
+                id,
+                OutcomeReport::Payment(PaymentReport {
+                    outcome: PaymentOutcome::Cancelled,
+                    amount_yen: 0,
+                    repeat: false,
+                    ..report
+                }),
+            )?;
+        }
+        self.outbox = outbox;
+        Ok(self)
+    }
+
+    pub fn with_payment(mut self, payment: SimulatedPayment) -> Self {
+        self.payment = payment;
+        self
+    }
+
+    pub fn with_printer(mut self, printer: SimulatedPrinter) -> Self {
+        self.printer = printer;
+        self
+    }
+
+    /// What the resident of the next sessions does at the payment screen.
+    pub fn set_payment(&mut self, payment: SimulatedPayment) {
+        self.payment = payment;
+    }
+
+    /// How the printer ends the next sessions' jobs.
+    pub fn set_printer(&mut self, printer: SimulatedPrinter) {
+        self.printer = printer;
+    }
+
+    /// The undelivered outcome reports.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
     /// How many times one issuance request may be sent when no answer comes back
@@ -272,6 +441,11 @@ impl<C: CenterApi> Kiosk<C> {
 
     pub fn center(&self) -> &C {
         &self.center
+    }
+
+    /// Gives the center link back (tests restart a kiosk against the same center).
+    pub fn into_center(self) -> C {
+        self.center
     }
 
     /// The state the current or last session is in.
@@ -317,6 +491,13 @@ impl<C: CenterApi> Kiosk<C> {
         async {
             self.state = KioskState::Idle;
             self.history = vec![KioskState::Idle];
+            // Earlier sessions' reports first, so the center hears them in order.
+            if !self.outbox.is_empty() {
+                let summary = self.flush_outbox().await?;
+                if summary.pending > 0 {
+                    tracing::warn!(pending = summary.pending, "outcome reports still undelivered");
+                }
+            }
             let result = self
                 .run(idempotency_key, card_path, pin, order, out_dir)
                 .await;
@@ -469,22 +650,57 @@ impl<C: CenterApi> Kiosk<C> {
                 .map_err(|source| KioskError::DocumentNotOurs { request_id, source })?;
                 self.advance(KioskState::Prepared)?;
 
-                let pdf_path = print(out_dir, &request_id, document.pdf.as_slice())?;
-                self.advance(KioskState::Printed)?;
-                tracing::info!(%request_id, pages = document.page_count, path = %pdf_path.display(), "printed");
-                Ok(IssueOutcome::Printed(PrintedDocument {
-                    request_id,
-                    idempotency_key,
-                    municipality_code,
-                    municipality_name,
-                    certificate_title,
-                    copies,
-                    fee_yen_per_copy,
-                    total_fee_yen,
-                    page_count: document.page_count,
-                    sha256: document.sha256,
-                    pdf_path,
-                }))
+                let paid = self
+                    .collect_fee(request_id, &idempotency_key, total_fee_yen)
+                    .await?;
+                if let Err(outcome) = paid {
+                    return Ok(outcome);
+                }
+                let (print_outcome, pdf_path) =
+                    self.run_printer(out_dir, &request_id, document.pdf.as_slice())?;
+                let print_report_queued = self.send_print_report(request_id, print_outcome).await?;
+                match print_outcome {
+                    PrintOutcome::Ok => {
+                        self.advance(KioskState::Printed)?;
+                        tracing::info!(%request_id, pages = document.page_count, path = %pdf_path.display(), "printed");
+                        Ok(IssueOutcome::Printed(PrintedDocument {
+                            request_id,
+                            idempotency_key,
+                            municipality_code,
+                            municipality_name,
+                            certificate_title,
+                            copies,
+                            fee_yen_per_copy,
+                            total_fee_yen,
+                            page_count: document.page_count,
+                            sha256: document.sha256,
+                            pdf_path,
+                            print_report_queued,
+                        }))
+                    }
+                    PrintOutcome::Failed => {
+                        self.advance(KioskState::Voided)?;
+                        tracing::warn!(%request_id, refund_yen = total_fee_yen, "printer jammed; fee returned");
+                        Ok(IssueOutcome::Refunded {
+                            request_id,
+                            idempotency_key,
+                            refund_yen: total_fee_yen,
+                            cause: RefundCause::PrintFailed,
+                            report_queued: print_report_queued,
+                        })
+                    }
+                    PrintOutcome::Unknown => {
+                        self.advance(KioskState::PrintUnknown)?;
+                        tracing::warn!(%request_id, "print outcome unknown (power loss)");
+                        Ok(IssueOutcome::PrintUnknown {
+                            request_id,
+                            idempotency_key,
+                            paid_yen: total_fee_yen,
+                            pdf_path,
+                            report_queued: print_report_queued,
+                        })
+                    }
+                }
             }
         }
     }
@@ -669,6 +885,217 @@ impl<C: CenterApi> Kiosk<C> {
         }
     }
 
+    /// Fee confirmation and payment. `Ok(Ok(()))` once the center acknowledged `paid`
+    /// (state `Paid`); `Ok(Err(outcome))` when the session ends here without a fee
+    /// (state `Voided`).
+    async fn collect_fee(
+        &mut self,
+        request_id: RequestId,
+        idempotency_key: &IdempotencyKey,
+        total_fee_yen: u32,
+    ) -> Result<Result<(), IssueOutcome>, KioskError> {
+        // Room for the payment and the print report, or no money is taken at all.
+        if !self.outbox.has_room_for(2) {
+            return Err(OutboxError::Full.into());
+        }
+        tracing::info!(%request_id, fee_yen = total_fee_yen, "fee shown for confirmation");
+        let (outcome, amount_yen) = self.payment.collect(total_fee_yen);
+        let report = |outcome, amount_yen| {
+            OutcomeReport::Payment(PaymentReport {
+                kiosk_id: self.kiosk_id.clone(),
+                outcome,
+                amount_yen,
+                method: self.payment.method(),
+                repeat: false,
+            })
+        };
+        let first = report(outcome, amount_yen);
+        let cancelled = report(PaymentOutcome::Cancelled, 0);
+        let entry = self.outbox.push(request_id, first)?;
+        let delivery = self.deliver(entry, false).await?;
+        if outcome != PaymentOutcome::Paid {
+            self.advance(KioskState::Voided)?;
+            tracing::info!(%request_id, ?outcome, "not paid; nothing printed");
+            return Ok(Err(IssueOutcome::Voided {
+                request_id,
+                idempotency_key: idempotency_key.clone(),
+                payment: outcome,
+                report_queued: matches!(delivery, Delivery::Undelivered),
+            }));
+        }
+        let refunded = |cause, report_queued| IssueOutcome::Refunded {
+            request_id,
+            idempotency_key: idempotency_key.clone(),
+            refund_yen: amount_yen,
+            cause,
+            report_queued,
+        };
+        match delivery {
+            Delivery::Acknowledged(ack) if ack.status == IssuanceStatus::Paid => {
+                if ack.paid_yen != amount_yen {
+                    tracing::warn!(%request_id, paid_yen = ack.paid_yen, amount_yen, "center recorded another amount");
+                }
+                self.advance(KioskState::Paid)?;
+                Ok(Ok(()))
+            }
+            Delivery::Acknowledged(ack) => {
+                // Paid but not recorded as such (voided, already printed…): the fee goes
+                // back and nothing is printed.
+                tracing::warn!(%request_id, status = ?ack.status, "center did not record the payment; fee returned");
+                self.advance(KioskState::Voided)?;
+                Ok(Err(refunded(RefundCause::PaymentDeclined, false)))
+            }
+            Delivery::Conflict => {
+                tracing::warn!(%request_id, "payment conflicts with the center's record; fee returned");
+                self.advance(KioskState::Voided)?;
+                Ok(Err(refunded(RefundCause::PaymentDeclined, false)))
+            }
+            Delivery::Undelivered => {
+                // No answer: the center may or may not have recorded `paid`. The money
+                // goes back now and `cancelled` replaces `paid`, which voids the
+                // issuance either way (with a refund record if `paid` got through).
+                self.outbox.replace(entry, cancelled)?;
+                tracing::warn!(%request_id, refund_yen = amount_yen, "payment report unanswered; fee returned, cancelled queued");
+                let queued = matches!(self.deliver(entry, false).await?, Delivery::Undelivered);
+                self.advance(KioskState::Voided)?;
+                Ok(Err(refunded(RefundCause::PaymentNotAcknowledged, queued)))
+            }
+        }
+    }
+
+    /// Runs the simulated printer; the PDF stands in for the pages that came out.
+    fn run_printer(
+        &self,
+        out_dir: &Path,
+        request_id: &RequestId,
+        pdf: &[u8],
+    ) -> Result<(PrintOutcome, PathBuf), KioskError> {
+        let outcome = self.printer.outcome();
+        if !self.printer.writes_pages() {
+            return Ok((outcome, out_dir.join(format!("{request_id}.pdf"))));
+        }
+        match print(out_dir, request_id, pdf) {
+            Ok(path) => Ok((outcome, path)),
+            // Nothing came out: as a jam before the first page, the fee is refunded.
+            Err(error @ (KioskError::Output { .. } | KioskError::AlreadyPrinted { .. })) => {
+                tracing::error!(%request_id, error = %error, "printing failed");
+                Ok((
+                    PrintOutcome::Failed,
+                    out_dir.join(format!("{request_id}.pdf")),
+                ))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Writes the print report to the outbox and sends it; true when it stays queued.
+    async fn send_print_report(
+        &mut self,
+        request_id: RequestId,
+        outcome: PrintOutcome,
+    ) -> Result<bool, KioskError> {
+        let report = OutcomeReport::Print(PrintReport {
+            kiosk_id: self.kiosk_id.clone(),
+            outcome,
+            repeat: false,
+        });
+        let entry = self.outbox.push(request_id, report)?;
+        Ok(matches!(
+            self.deliver(entry, false).await?,
+            Delivery::Undelivered
+        ))
+    }
+
+    /// The printer's later answer for a job whose outcome was unknown (power loss):
+    /// written to the outbox (replacing a still-queued `unknown`) and sent. `None`
+    /// when it stays queued or the center answered `outcome_conflict`.
+    pub async fn resolve_print(
+        &mut self,
+        request_id: RequestId,
+        outcome: PrintOutcome,
+    ) -> Result<Option<OutcomeAck>, KioskError> {
+        let report = OutcomeReport::Print(PrintReport {
+            kiosk_id: self.kiosk_id.clone(),
+            outcome,
+            repeat: false,
+        });
+        let entry = self.outbox.push(request_id, report)?;
+        Ok(match self.deliver(entry, false).await? {
+            Delivery::Acknowledged(ack) => Some(ack),
+            Delivery::Conflict | Delivery::Undelivered => None,
+        })
+    }
+
+    /// Re-sends every undelivered report, oldest first, with `repeat = true`. A report
+    /// is removed when acknowledged or answered `outcome_conflict`; the rest stay.
+    /// While a request's payment report is undelivered its later reports wait, so the
+    /// center never hears of a print before the payment.
+    pub async fn flush_outbox(&mut self) -> Result<FlushSummary, KioskError> {
+        let mut summary = FlushSummary::default();
+        let ids: Vec<(u64, RequestId)> = self
+            .outbox
+            .entries()
+            .iter()
+            .map(|e| (e.id, e.request_id))
+            .collect();
+        let mut blocked: Vec<RequestId> = Vec::new();
+        for (id, request_id) in ids {
+            if blocked.contains(&request_id) {
+                continue;
+            }
+            match self.deliver(id, true).await? {
+                Delivery::Acknowledged(ack) => summary.acknowledged.push(ack),
+                Delivery::Conflict => summary.conflicts += 1,
+                Delivery::Undelivered => blocked.push(request_id),
+            }
+        }
+        summary.pending = self.outbox.len();
+        tracing::info!(
+            acknowledged = summary.acknowledged.len(),
+            conflicts = summary.conflicts,
+            pending = summary.pending,
+            "outbox flushed"
+        );
+        Ok(summary)
+    }
+
+    /// Sends outbox entry `id` once. Acknowledged or `outcome_conflict` → removed;
+    /// anything else → kept, with the failure counted.
+    async fn deliver(&mut self, id: u64, repeat: bool) -> Result<Delivery, KioskError> {
+        let Some(entry) = self.outbox.get(id).cloned() else {
+            return Ok(Delivery::Undelivered);
+        };
+        let mut report = entry.report.clone();
+        report.set_repeat(repeat);
+        let result = match &report {
+            OutcomeReport::Payment(r) => self.center.report_payment(entry.request_id, r).await,
+            OutcomeReport::Print(r) => self.center.report_print(entry.request_id, r).await,
+        };
+        match result {
+            Ok(ack) if ack.request_id == entry.request_id => {
+                self.outbox.remove(id)?;
+                tracing::info!(request_id = %entry.request_id, kind = report.kind(), outcome = %report.outcome_str(), status = ?ack.status, "report acknowledged");
+                Ok(Delivery::Acknowledged(ack))
+            }
+            Ok(ack) => {
+                let error = format!("acknowledgement for request {}", ack.request_id);
+                tracing::error!(request_id = %entry.request_id, %error, "report answered for another request; kept");
+                self.outbox.record_failure(id, &error)?;
+                Ok(Delivery::Undelivered)
+            }
+            Err(error) if error.error_code() == Some(ErrorCode::OutcomeConflict) => {
+                tracing::error!(request_id = %entry.request_id, kind = report.kind(), outcome = %report.outcome_str(), error = %error, "report conflicts with the center's record; dropped");
+                self.outbox.remove(id)?;
+                Ok(Delivery::Conflict)
+            }
+            Err(error) => {
+                tracing::warn!(request_id = %entry.request_id, kind = report.kind(), error = %error, "report not delivered; kept in the outbox");
+                self.outbox.record_failure(id, &error.to_string())?;
+                Ok(Delivery::Undelivered)
+            }
+        }
+    }
+
     fn advance(&mut self, next: KioskState) -> Result<(), KioskError> {
         if !self.state.may_become(next) {
             return Err(KioskError::Internal(format!(
@@ -722,7 +1149,15 @@ mod tests {
 
     #[test]
     fn transitions_follow_the_diagram() {
-        let happy = [Idle, CardPlaced, PinVerified, Ordered, Prepared, Printed];
+        let happy = [
+            Idle,
+            CardPlaced,
+            PinVerified,
+            Ordered,
+            Prepared,
+            Paid,
+            Printed,
+        ];
         for pair in happy.windows(2) {
             assert!(pair[0].may_become(pair[1]), "{pair:?}");
         }
@@ -731,22 +1166,37 @@ mod tests {
         // No skipping the PIN or the document check.
         assert!(!CardPlaced.may_become(Ordered));
         assert!(!Ordered.may_become(Printed));
+        // No print without the paid acknowledgement.
+        assert!(!Prepared.may_become(Printed));
+        assert!(!Prepared.may_become(PrintUnknown));
+        assert!(Prepared.may_become(Voided) && Paid.may_become(Voided));
         assert!(!PinVerified.may_become(Locked));
         // Terminal states only lead to a new session.
         assert!(Ordered.may_become(Registered));
         assert!(!PinVerified.may_become(Registered));
-        for end in [Printed, Refused, Registered, Failed, Locked] {
+        for end in [
+            Printed,
+            Voided,
+            PrintUnknown,
+            Refused,
+            Registered,
+            Failed,
+            Locked,
+        ] {
             assert!(end.is_terminal());
             assert!(!end.may_become(Failed));
             assert!(end.may_become(Idle));
         }
-        let all: [KioskState; 10] = [
+        let all: [KioskState; 13] = [
             Idle,
             CardPlaced,
             PinVerified,
             Ordered,
             Prepared,
+            Paid,
             Printed,
+            Voided,
+            PrintUnknown,
             Refused,
             Registered,
             Failed,

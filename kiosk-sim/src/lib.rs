@@ -16,23 +16,36 @@
 //!    fresh challenge signed by the card still in the reader, so the center replays;
 //! 5. before anything is printed, [`pdf_check::check_document`] proves the document is
 //!    the one the center composed for *this* request: digest, page count and the
-//!    request id on every page. A document that fails is never written.
+//!    request id on every page. A document that fails is never written;
+//! 6. the resident confirms the fee and pays ([`devices::SimulatedPayment`]); the
+//!    payment report goes to the center through the persistent [`outbox::Outbox`],
+//!    and only after the center acknowledged `paid` does the printer run
+//!    ([`devices::SimulatedPrinter`]); the print outcome (`ok`, `failed`, `unknown`)
+//!    is reported the same way. Undelivered reports stay in the outbox and are re-sent
+//!    with `repeat = true` ([`kiosk::Kiosk::flush_outbox`]).
 //!
-//! The binary (`src/main.rs`) wires [`cli::run_issue`], [`cli::run_menu`] and
-//! [`cli::run_register_domicile`] in, and runs the demo (`src/demo.rs`).
+//! The binary (`src/main.rs`) wires [`cli::run_issue`], [`cli::run_menu`],
+//! [`cli::run_register_domicile`], [`cli::run_outbox_show`] and
+//! [`cli::run_outbox_flush`] in, and runs the demo (`src/demo.rs`).
 
 mod atomic_file;
 pub mod card;
 pub mod cli;
 pub mod client;
 pub mod configuration;
+pub mod devices;
 pub mod kiosk;
 pub mod menu;
+pub mod outbox;
 pub mod pdf_check;
 
 pub use card::{CardError, PinSession, SimCard};
 pub use client::{CenterApi, CenterClient, ClientError};
 pub use configuration::{ConfigError, KioskSettings};
-pub use kiosk::{IssueOutcome, Kiosk, KioskError, KioskState, PrintedDocument};
+pub use devices::{SimulatedPayment, SimulatedPrinter};
+pub use kiosk::{
+    FlushSummary, IssueOutcome, Kiosk, KioskError, KioskState, PrintedDocument, RefundCause,
+};
 pub use menu::{check_order, MenuRefusal};
+pub use outbox::{Outbox, OutboxEntry, OutboxError, OutcomeReport, MAX_OUTBOX_ENTRIES};
 pub use pdf_check::{check_document, DocumentCheckError};

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use kiosk_sim::cli::{
-    run_issue, run_menu, run_register_domicile, IssueArgs, MenuArgs, RegisterDomicileArgs,
+    run_issue, run_menu, run_outbox_flush, run_outbox_show, run_register_domicile, IssueArgs,
+    MenuArgs, OutboxArgs, RegisterDomicileArgs,
 };
 
 mod demo;
@@ -39,6 +40,17 @@ enum Command {
     /// Create or run a local deployment directory.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// The kiosk's undelivered payment and print reports.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List the undelivered reports (no center needed).
+    Show(OutboxArgs),
+    /// Re-send every undelivered report to the center (repeat = true).
+    Flush(OutboxArgs),
 }
 
 #[derive(Subcommand)]
@@ -68,6 +80,14 @@ async fn main() -> anyhow::Result<()> {
         Command::RegisterDomicile(args) => {
             init_logging("warn");
             exit_on_failure(run_register_domicile(args).await)
+        }
+        Command::Outbox(OutboxCommand::Show(args)) => {
+            init_logging("warn");
+            exit_on_failure(run_outbox_show(args))
+        }
+        Command::Outbox(OutboxCommand::Flush(args)) => {
+            init_logging("warn");
+            exit_on_failure(run_outbox_flush(args).await)
         }
         Command::Demo { out } => {
             init_logging("warn");

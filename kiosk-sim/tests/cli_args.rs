@@ -238,3 +238,27 @@ fn register_domicile_arguments() {
     ])
     .is_err());
 }
+
+#[test]
+fn payment_and_printer_default_to_the_happy_path_and_parse_every_choice() {
+    use kiosk_sim::{SimulatedPayment, SimulatedPrinter};
+    let args = issue(&[]).unwrap();
+    assert_eq!(args.payment, SimulatedPayment::Pays);
+    assert_eq!(args.printer, SimulatedPrinter::Prints);
+    for (text, expected) in [
+        ("paid", SimulatedPayment::Pays),
+        ("cancel", SimulatedPayment::Cancels),
+        ("timeout", SimulatedPayment::TimesOut),
+    ] {
+        assert_eq!(issue(&["--payment", text]).unwrap().payment, expected);
+    }
+    for (text, expected) in [
+        ("ok", SimulatedPrinter::Prints),
+        ("jam", SimulatedPrinter::JamsBeforeFirstPage),
+        ("power-loss", SimulatedPrinter::LosesPower),
+    ] {
+        assert_eq!(issue(&["--printer", text]).unwrap().printer, expected);
+    }
+    assert!(issue(&["--payment", "card"]).is_err());
+    assert!(issue(&["--printer", "smoke"]).is_err());
+}

@@ -5,11 +5,16 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use common::{build_pdf, read_card_file, Fixture, TempDir, MUNICIPALITY, PIN};
 use kiosk_sim::{
     CardError, CenterApi, ClientError, IssueOutcome, Kiosk, KioskError, KioskState, MenuRefusal,
+    OutcomeReport, RefundCause, SimulatedPayment, SimulatedPrinter,
+};
+use schemas::outcome::{
+    IssuanceStatus, OutcomeAck, PaymentOutcome, PaymentReport, PrintOutcome, PrintReport,
 };
 use schemas::{
     order_digest, registration_digest, CardAuthMessage, CertificateKind, CertificateOption,
@@ -37,6 +42,32 @@ enum Behaviour {
     DropFirst(u32),
     /// The first challenge request gets no answer.
     LoseFirstChallenge,
+    /// The center's payment timeout voids every issuance before the kiosk reports.
+    PaymentTimeoutAtCenter,
+}
+
+/// What happens to outcome reports on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReportLink {
+    Up,
+    /// Payment reports are processed, but their answers are lost.
+    PaymentAnswersLost,
+    /// Print reports never reach the center.
+    PrintDown,
+    /// No report reaches the center.
+    Down,
+    /// The first report of this kind ("payment" | "print") is never answered: the
+    /// center signals, and the kiosk waits until the test "crashes" it.
+    Hang(&'static str),
+}
+
+/// The fake center's record of one issuance.
+#[derive(Clone, Debug)]
+struct Issued {
+    status: IssuanceStatus,
+    paid_yen: u32,
+    refund_yen: u32,
+    print: Option<PrintOutcome>,
 }
 
 struct FakeCenter {
@@ -54,6 +85,15 @@ struct FakeCenter {
     registrations: Mutex<Vec<DomicileRegistrationRequest>>,
     /// Cards whose 利用登録 the 本籍地 approved.
     approved_cards: Mutex<HashSet<String>>,
+    /// Every report that reached the center, in arrival order.
+    reports: Mutex<Vec<(RequestId, OutcomeReport)>>,
+    issued: Mutex<HashMap<RequestId, Issued>>,
+    link: Mutex<ReportLink>,
+    hang_signal: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    /// The kiosk's print directory; the number of PDFs in it is noted at each
+    /// payment report, to prove nothing is printed before the payment is reported.
+    watched_out: Mutex<Option<PathBuf>>,
+    pdfs_at_payment: Mutex<Vec<usize>>,
 }
 
 /// Every type with every option, available now, up to 10 copies at 300 yen.
@@ -109,6 +149,126 @@ impl FakeCenter {
             menu_requests: Mutex::new(Vec::new()),
             registrations: Mutex::new(Vec::new()),
             approved_cards: Mutex::new(HashSet::new()),
+            reports: Mutex::new(Vec::new()),
+            issued: Mutex::new(HashMap::new()),
+            link: Mutex::new(ReportLink::Up),
+            hang_signal: Mutex::new(None),
+            watched_out: Mutex::new(None),
+            pdfs_at_payment: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn set_link(&self, link: ReportLink) {
+        *self.link.lock().unwrap() = link;
+    }
+
+    fn reports(&self) -> Vec<(RequestId, OutcomeReport)> {
+        self.reports.lock().unwrap().clone()
+    }
+
+    fn issued(&self, request_id: RequestId) -> Issued {
+        self.issued.lock().unwrap()[&request_id].clone()
+    }
+
+    fn ack(request_id: RequestId, issued: &Issued) -> OutcomeAck {
+        OutcomeAck {
+            request_id,
+            status: issued.status,
+            paid_yen: issued.paid_yen,
+            refund_yen: issued.refund_yen,
+            print_outcome: issued.print,
+        }
+    }
+
+    /// The center's half of the outcome protocol (schemas::outcome), simplified.
+    fn process(
+        &self,
+        request_id: RequestId,
+        report: &OutcomeReport,
+    ) -> Result<OutcomeAck, ClientError> {
+        use IssuanceStatus as S;
+        let mut issued = self.issued.lock().unwrap();
+        let Some(issuance) = issued.get_mut(&request_id) else {
+            return Err(Self::rejected(ErrorCode::NotFound, 404));
+        };
+        let conflict = || Err(Self::rejected(ErrorCode::OutcomeConflict, 409));
+        match report {
+            OutcomeReport::Payment(payment) => match (issuance.status, payment.outcome) {
+                (S::Prepared, PaymentOutcome::Paid) => {
+                    issuance.status = S::Paid;
+                    issuance.paid_yen = payment.amount_yen;
+                }
+                (S::Prepared, _) => issuance.status = S::Voided,
+                (S::Paid | S::Printed, PaymentOutcome::Paid) => {}
+                (S::Paid, PaymentOutcome::Cancelled) if issuance.print.is_none() => {
+                    issuance.status = S::Voided;
+                    issuance.refund_yen = issuance.paid_yen;
+                }
+                (S::Voided, PaymentOutcome::Cancelled | PaymentOutcome::TimedOut) => {}
+                _ => return conflict(),
+            },
+            OutcomeReport::Print(print) => match (issuance.status, print.outcome) {
+                (S::Paid, PrintOutcome::Ok) => {
+                    issuance.status = S::Printed;
+                    issuance.print = Some(PrintOutcome::Ok);
+                }
+                (S::Paid, PrintOutcome::Failed) => {
+                    issuance.status = S::Voided;
+                    issuance.refund_yen = issuance.paid_yen;
+                    issuance.print = Some(PrintOutcome::Failed);
+                }
+                (S::Paid, PrintOutcome::Unknown) => issuance.print = Some(PrintOutcome::Unknown),
+                (S::Printed, PrintOutcome::Ok) => {}
+                (S::Voided, PrintOutcome::Failed) if issuance.print.is_some() => {}
+                (S::Prepared, _) => {
+                    return Err(Self::rejected(ErrorCode::IllegalTransition, 409));
+                }
+                _ => return conflict(),
+            },
+        }
+        Ok(Self::ack(request_id, issuance))
+    }
+
+    fn report(
+        &self,
+        request_id: RequestId,
+        report: OutcomeReport,
+    ) -> impl Future<Output = Result<OutcomeAck, ClientError>> + Send + '_ {
+        let link = *self.link.lock().unwrap();
+        let hang = match link {
+            ReportLink::Hang(kind) if kind == report.kind() => {
+                self.hang_signal.lock().unwrap().take()
+            }
+            _ => None,
+        };
+        if matches!(report, OutcomeReport::Payment(_)) {
+            let pdfs = self
+                .watched_out
+                .lock()
+                .unwrap()
+                .as_ref()
+                .and_then(|dir| std::fs::read_dir(dir).ok())
+                .map_or(0, |entries| entries.count());
+            self.pdfs_at_payment.lock().unwrap().push(pdfs);
+        }
+        async move {
+            if let Some(signal) = hang {
+                let _ = signal.send(());
+                std::future::pending::<()>().await;
+            }
+            let is_print = matches!(report, OutcomeReport::Print(_));
+            if link == ReportLink::Down || (link == ReportLink::PrintDown && is_print) {
+                return Err(transport_error().await);
+            }
+            self.reports
+                .lock()
+                .unwrap()
+                .push((request_id, report.clone()));
+            let answer = self.process(request_id, &report);
+            if link == ReportLink::PaymentAnswersLost && !is_print {
+                return Err(transport_error().await);
+            }
+            answer
         }
     }
 
@@ -231,6 +391,23 @@ impl FakeCenter {
             return Ok(stored.clone());
         }
         let response = self.compose(request);
+        if let IssuanceResponse::Prepared { request_id, .. } = &response {
+            let status = if self.behaviour == Behaviour::PaymentTimeoutAtCenter {
+                IssuanceStatus::Voided
+            } else {
+                IssuanceStatus::Prepared
+            };
+            self.issued
+                .lock()
+                .unwrap()
+                .entry(*request_id)
+                .or_insert(Issued {
+                    status,
+                    paid_yen: 0,
+                    refund_yen: 0,
+                    print: None,
+                });
+        }
         self.answers.lock().unwrap().insert(key, response.clone());
         Ok(response)
     }
@@ -384,6 +561,22 @@ impl CenterApi for FakeCenter {
         let answer = self.register(request);
         async move { answer }
     }
+
+    fn report_payment(
+        &self,
+        request_id: RequestId,
+        report: &PaymentReport,
+    ) -> impl Future<Output = Result<OutcomeAck, ClientError>> + Send {
+        self.report(request_id, OutcomeReport::Payment(report.clone()))
+    }
+
+    fn report_print(
+        &self,
+        request_id: RequestId,
+        report: &PrintReport,
+    ) -> impl Future<Output = Result<OutcomeAck, ClientError>> + Send {
+        self.report(request_id, OutcomeReport::Print(report.clone()))
+    }
 }
 
 fn order(copies: u8) -> CertificateOrder {
@@ -442,9 +635,11 @@ async fn honest_center_prints_a_checked_document() {
             KioskState::PinVerified,
             KioskState::Ordered,
             KioskState::Prepared,
+            KioskState::Paid,
             KioskState::Printed
         ]
     );
+    assert!(!printed.print_report_queued);
     assert_eq!(kiosk.center().challenge_count(), 1);
     assert_eq!(kiosk.center().issuance_count(), 1);
     let sent = kiosk.center().issuances.lock().unwrap()[0].clone();
@@ -591,8 +786,18 @@ async fn the_same_request_id_twice_is_not_printed_twice() {
     let mut kiosk = kiosk(&fixture, Behaviour::FixedRequestId(fixed));
     kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
     let first = std::fs::read(out.join(format!("{fixed}.pdf"))).unwrap();
-    let error = kiosk.issue(&card, PIN, order(1), &out).await.unwrap_err();
-    assert!(matches!(error, KioskError::AlreadyPrinted { request_id, .. } if request_id == fixed));
+    // The center says the issuance is already printed: the second fee goes back and
+    // nothing is printed again.
+    let outcome = kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            IssueOutcome::Refunded { request_id, cause: RefundCause::PaymentDeclined, refund_yen: 300, .. }
+                if request_id == fixed
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(kiosk.state(), KioskState::Voided);
     // The first print is untouched.
     assert_eq!(
         std::fs::read(out.join(format!("{fixed}.pdf"))).unwrap(),
@@ -1065,4 +1270,425 @@ async fn a_fee_other_than_the_menu_showed_is_not_printed() {
         "{error:?}"
     );
     assert!(!out.exists());
+}
+
+// --- Payment, printing and the outcome outbox ---
+
+/// (kind, outcome, amount for payments, repeat) of each report the center received.
+fn summary_of(reports: &[(RequestId, OutcomeReport)]) -> Vec<(&'static str, String, u32, bool)> {
+    reports
+        .iter()
+        .map(|(_, report)| match report {
+            OutcomeReport::Payment(p) => ("payment", report.outcome_str(), p.amount_yen, p.repeat),
+            OutcomeReport::Print(p) => ("print", report.outcome_str(), 0, p.repeat),
+        })
+        .collect()
+}
+
+fn persistent(
+    fixture: &Fixture,
+    state: &std::path::Path,
+    behaviour: Behaviour,
+) -> Kiosk<FakeCenter> {
+    kiosk(fixture, behaviour).with_state_dir(state).unwrap()
+}
+
+/// The same center, a new kiosk process on the same state directory.
+fn restart(kiosk: Kiosk<FakeCenter>, state: &std::path::Path) -> Kiosk<FakeCenter> {
+    let id = kiosk.kiosk_id().clone();
+    Kiosk::new(id, kiosk.into_center())
+        .with_state_dir(state)
+        .unwrap()
+}
+
+fn pdf_count(out: &std::path::Path) -> usize {
+    std::fs::read_dir(out).map_or(0, |entries| entries.count())
+}
+
+#[tokio::test]
+async fn payment_is_reported_and_acknowledged_before_anything_is_printed() {
+    let dir = TempDir::new("pay-ok");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut kiosk = persistent(&fixture, &dir.path().join("state"), Behaviour::Honest);
+    *kiosk.center().watched_out.lock().unwrap() = Some(out.clone());
+
+    let outcome = kiosk.issue(&card, PIN, order(2), &out).await.unwrap();
+    let IssueOutcome::Printed(doc) = outcome else {
+        panic!("expected a print, got {outcome:?}");
+    };
+    assert_eq!(
+        summary_of(&kiosk.center().reports()),
+        [
+            ("payment", "paid".to_owned(), 600, false),
+            ("print", "ok".to_owned(), 0, false)
+        ]
+    );
+    // No PDF existed when the payment was reported.
+    assert_eq!(*kiosk.center().pdfs_at_payment.lock().unwrap(), [0]);
+    assert!(doc.pdf_path.exists());
+    let issued = kiosk.center().issued(doc.request_id);
+    assert_eq!(issued.status, IssuanceStatus::Printed);
+    assert_eq!(issued.paid_yen, 600);
+    assert!(kiosk.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_payment_the_center_does_not_acknowledge_as_paid_is_refunded_unprinted() {
+    let dir = TempDir::new("pay-declined");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    // The center's payment timeout voided the issuance: `paid` is outcome_conflict.
+    let mut kiosk = kiosk(&fixture, Behaviour::PaymentTimeoutAtCenter);
+    let outcome = kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            IssueOutcome::Refunded {
+                cause: RefundCause::PaymentDeclined,
+                refund_yen: 300,
+                report_queued: false,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(pdf_count(&out), 0);
+    assert_eq!(kiosk.state(), KioskState::Voided);
+    assert!(!kiosk.history().contains(&KioskState::Paid));
+    // Only the payment report went out; the conflict is final, so nothing stays queued.
+    assert_eq!(
+        summary_of(&kiosk.center().reports()),
+        [("payment", "paid".to_owned(), 300, false)]
+    );
+    assert!(kiosk.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_cancelled_or_timed_out_payment_prints_nothing() {
+    for (payment, wire, expected) in [
+        (
+            SimulatedPayment::Cancels,
+            "cancelled",
+            PaymentOutcome::Cancelled,
+        ),
+        (
+            SimulatedPayment::TimesOut,
+            "timed_out",
+            PaymentOutcome::TimedOut,
+        ),
+    ] {
+        let dir = TempDir::new("pay-cancel");
+        let fixture = Fixture::new();
+        let card = fixture.write_card(dir.path());
+        let out = dir.path().join("out");
+        let mut kiosk = kiosk(&fixture, Behaviour::Honest).with_payment(payment);
+        let outcome = kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
+        let IssueOutcome::Voided {
+            request_id,
+            payment: reported,
+            report_queued,
+            ..
+        } = outcome
+        else {
+            panic!("expected voided, got {outcome:?}");
+        };
+        assert_eq!(reported, expected);
+        assert!(!report_queued);
+        assert_eq!(
+            summary_of(&kiosk.center().reports()),
+            [("payment", wire.to_owned(), 0, false)]
+        );
+        assert_eq!(
+            kiosk.center().issued(request_id).status,
+            IssuanceStatus::Voided
+        );
+        assert_eq!(pdf_count(&out), 0);
+        assert_eq!(kiosk.state(), KioskState::Voided);
+    }
+}
+
+#[tokio::test]
+async fn a_jam_before_the_first_page_is_reported_failed_and_refunded() {
+    let dir = TempDir::new("print-jam");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut kiosk =
+        kiosk(&fixture, Behaviour::Honest).with_printer(SimulatedPrinter::JamsBeforeFirstPage);
+    let outcome = kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
+    let IssueOutcome::Refunded {
+        request_id,
+        refund_yen,
+        cause,
+        ..
+    } = outcome
+    else {
+        panic!("expected a refund, got {outcome:?}");
+    };
+    assert_eq!((refund_yen, cause), (300, RefundCause::PrintFailed));
+    assert_eq!(
+        summary_of(&kiosk.center().reports()),
+        [
+            ("payment", "paid".to_owned(), 300, false),
+            ("print", "failed".to_owned(), 0, false)
+        ]
+    );
+    let issued = kiosk.center().issued(request_id);
+    assert_eq!(
+        (issued.status, issued.refund_yen),
+        (IssuanceStatus::Voided, 300)
+    );
+    assert_eq!(pdf_count(&out), 0);
+}
+
+#[tokio::test]
+async fn power_loss_is_reported_unknown_and_the_printers_later_answer_resolves_it() {
+    let dir = TempDir::new("print-power");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut kiosk = kiosk(&fixture, Behaviour::Honest).with_printer(SimulatedPrinter::LosesPower);
+    let outcome = kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
+    let IssueOutcome::PrintUnknown {
+        request_id,
+        paid_yen,
+        report_queued,
+        ..
+    } = outcome
+    else {
+        panic!("expected unknown, got {outcome:?}");
+    };
+    assert_eq!((paid_yen, report_queued), (300, false));
+    assert_eq!(kiosk.state(), KioskState::PrintUnknown);
+    let issued = kiosk.center().issued(request_id);
+    assert_eq!(issued.status, IssuanceStatus::Paid);
+    assert_eq!(issued.print, Some(PrintOutcome::Unknown));
+
+    let ack = kiosk
+        .resolve_print(request_id, PrintOutcome::Ok)
+        .await
+        .unwrap()
+        .expect("acknowledged");
+    assert_eq!(ack.status, IssuanceStatus::Printed);
+    assert_eq!(
+        summary_of(&kiosk.center().reports()),
+        [
+            ("payment", "paid".to_owned(), 300, false),
+            ("print", "unknown".to_owned(), 0, false),
+            ("print", "ok".to_owned(), 0, false)
+        ]
+    );
+    assert!(kiosk.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_payment_report_refunds_queues_cancelled_and_prints_nothing() {
+    let dir = TempDir::new("pay-lost");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut kiosk = persistent(&fixture, &dir.path().join("state"), Behaviour::Honest);
+    kiosk.center().set_link(ReportLink::PaymentAnswersLost);
+    let outcome = kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
+    let IssueOutcome::Refunded {
+        request_id,
+        refund_yen,
+        cause,
+        report_queued,
+        ..
+    } = outcome
+    else {
+        panic!("expected a refund, got {outcome:?}");
+    };
+    assert_eq!(
+        (refund_yen, cause, report_queued),
+        (300, RefundCause::PaymentNotAcknowledged, true)
+    );
+    assert_eq!(pdf_count(&out), 0);
+    assert!(!kiosk.history().contains(&KioskState::Paid));
+    let queued = kiosk.outbox().entries();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].request_id, request_id);
+    assert_eq!(queued[0].report.outcome_str(), "cancelled");
+    // The center did record `paid`, then the `cancelled` sent at once (only the
+    // answers were lost): voided with a refund record.
+    assert_eq!(
+        summary_of(&kiosk.center().reports()),
+        [
+            ("payment", "paid".to_owned(), 300, false),
+            ("payment", "cancelled".to_owned(), 0, false)
+        ]
+    );
+    let issued = kiosk.center().issued(request_id);
+    assert_eq!(
+        (issued.status, issued.refund_yen),
+        (IssuanceStatus::Voided, 300)
+    );
+
+    // The queued `cancelled` is re-sent until acknowledged.
+    kiosk.center().set_link(ReportLink::Up);
+    let summary = kiosk.flush_outbox().await.unwrap();
+    assert_eq!(summary.pending, 0);
+    assert_eq!(summary.acknowledged.len(), 1);
+    let issued = kiosk.center().issued(request_id);
+    assert_eq!(
+        (issued.status, issued.refund_yen),
+        (IssuanceStatus::Voided, 300)
+    );
+    let sent = summary_of(&kiosk.center().reports());
+    assert_eq!(
+        sent.last().unwrap(),
+        &("payment", "cancelled".to_owned(), 0, true)
+    );
+    assert!(kiosk.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_print_report_stays_queued_and_a_restarted_kiosk_resends_it() {
+    let dir = TempDir::new("print-lost");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let state = dir.path().join("state");
+    let mut kiosk = persistent(&fixture, &state, Behaviour::Honest);
+    kiosk.center().set_link(ReportLink::PrintDown);
+    let outcome = kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
+    let IssueOutcome::Printed(doc) = outcome else {
+        panic!("expected a print, got {outcome:?}");
+    };
+    assert!(doc.print_report_queued);
+    assert_eq!(kiosk.outbox().len(), 1);
+    assert_eq!(
+        kiosk.center().issued(doc.request_id).status,
+        IssuanceStatus::Paid
+    );
+
+    // A restart: a new kiosk on the same state directory finds the report and
+    // re-sends it with repeat = true.
+    let mut restarted = restart(kiosk, &state);
+    assert_eq!(restarted.outbox().len(), 1);
+    restarted.center().set_link(ReportLink::Up);
+    let summary = restarted.flush_outbox().await.unwrap();
+    assert_eq!(summary.pending, 0);
+    assert_eq!(
+        summary_of(&restarted.center().reports()),
+        [
+            ("payment", "paid".to_owned(), 300, false),
+            ("print", "ok".to_owned(), 0, true)
+        ]
+    );
+    assert_eq!(
+        restarted.center().issued(doc.request_id).status,
+        IssuanceStatus::Printed
+    );
+    assert!(restarted.outbox().is_empty());
+    // And a third start finds nothing left on disk.
+    let again = restart(restarted, &state);
+    assert!(again.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn queued_reports_go_out_before_the_next_session() {
+    let dir = TempDir::new("print-next");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut kiosk = persistent(&fixture, &dir.path().join("state"), Behaviour::Honest);
+    kiosk.center().set_link(ReportLink::PrintDown);
+    kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
+    kiosk.center().set_link(ReportLink::Up);
+    kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
+    assert_eq!(
+        summary_of(&kiosk.center().reports()),
+        [
+            ("payment", "paid".to_owned(), 300, false),
+            ("print", "ok".to_owned(), 0, true),
+            ("payment", "paid".to_owned(), 300, false),
+            ("print", "ok".to_owned(), 0, false)
+        ]
+    );
+    assert!(kiosk.outbox().is_empty());
+}
+
+/// Runs a session until the center has been sent a report of `kind`, then drops it
+/// mid-send, as a crash would.
+async fn crash_while_sending(
+    kiosk: &mut Kiosk<FakeCenter>,
+    kind: &'static str,
+    card: &std::path::Path,
+    out: &std::path::Path,
+) {
+    let (signal, crashed) = tokio::sync::oneshot::channel();
+    *kiosk.center().hang_signal.lock().unwrap() = Some(signal);
+    kiosk.center().set_link(ReportLink::Hang(kind));
+    tokio::select! {
+        outcome = kiosk.issue(card, PIN, order(1), out) => panic!("session ended: {outcome:?}"),
+        _ = crashed => {}
+    }
+    kiosk.center().set_link(ReportLink::Up);
+}
+
+#[tokio::test]
+async fn the_outbox_survives_a_crash_between_writing_and_sending_the_print_report() {
+    let dir = TempDir::new("crash-print");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let state = dir.path().join("state");
+    let mut kiosk = persistent(&fixture, &state, Behaviour::Honest);
+    crash_while_sending(&mut kiosk, "print", &card, &out).await;
+    // The print report never reached the center.
+    assert_eq!(
+        summary_of(&kiosk.center().reports()),
+        [("payment", "paid".to_owned(), 300, false)]
+    );
+
+    let mut restarted = restart(kiosk, &state);
+    let queued = restarted.outbox().entries().to_vec();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        (queued[0].report.kind(), queued[0].report.outcome_str()),
+        ("print", "ok".to_owned())
+    );
+    restarted.flush_outbox().await.unwrap();
+    assert_eq!(
+        restarted.center().issued(queued[0].request_id).status,
+        IssuanceStatus::Printed
+    );
+    let sent = summary_of(&restarted.center().reports());
+    assert_eq!(sent.last().unwrap(), &("print", "ok".to_owned(), 0, true));
+    assert_eq!(pdf_count(&out), 1);
+}
+
+#[tokio::test]
+async fn a_crash_before_the_payment_was_acknowledged_refunds_and_cancels() {
+    let dir = TempDir::new("crash-pay");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let state = dir.path().join("state");
+    let mut kiosk = persistent(&fixture, &state, Behaviour::Honest);
+    crash_while_sending(&mut kiosk, "payment", &card, &out).await;
+    assert!(kiosk.center().reports().is_empty());
+
+    // After the restart the unacknowledged `paid` has become `cancelled`: nothing was
+    // printed, so no fee may be kept.
+    let mut restarted = restart(kiosk, &state);
+    let queued = restarted.outbox().entries().to_vec();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].report.outcome_str(), "cancelled");
+    restarted.flush_outbox().await.unwrap();
+    assert_eq!(
+        summary_of(&restarted.center().reports()),
+        [("payment", "cancelled".to_owned(), 0, true)]
+    );
+    assert_eq!(
+        restarted.center().issued(queued[0].request_id).status,
+        IssuanceStatus::Voided
+    );
+    assert_eq!(pdf_count(&out), 0);
+    assert!(restarted.outbox().is_empty());
 }

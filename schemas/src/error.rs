@@ -53,6 +53,11 @@ pub enum ErrorCode {
     CatalogueMismatch,
     /// The HTTP method is not allowed on this path.
     MethodNotAllowed,
+    /// A payment or print report contradicts what the center recorded (e.g. paid
+    /// after the issuance was voided for a payment timeout).
+    OutcomeConflict,
+    /// A report out of order (print before payment, payment before `prepared`).
+    IllegalTransition,
     Internal,
 }
 
@@ -87,6 +92,8 @@ impl ErrorCode {
             Self::CatalogueUnavailable => "catalogue_unavailable",
             Self::CatalogueMismatch => "catalogue_mismatch",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::OutcomeConflict => "outcome_conflict",
+            Self::IllegalTransition => "illegal_transition",
             Self::Internal => "internal",
         }
     }
@@ -256,6 +263,8 @@ mod tests {
             CatalogueUnavailable,
             CatalogueMismatch,
             MethodNotAllowed,
+            OutcomeConflict,
+            IllegalTransition,
             Internal,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());

@@ -7,6 +7,8 @@
 //! GET  /v1/municipalities          -> MunicipalityDirectory      (see crate::catalogue)
 //! GET  /v1/menu?municipality=&route= -> Menu                     (see crate::catalogue)
 //! POST /v1/domicile-registrations  DomicileRegistrationRequest -> DomicileRegistrationResponse
+//! POST /v1/issuances/{id}/payment  PaymentReport -> OutcomeAck       (see crate::outcome)
+//! POST /v1/issuances/{id}/print    PrintReport   -> OutcomeAck       (see crate::outcome)
 //! ```
 //!
 //! Retries: a challenge is single use, so a kiosk that got no answer fetches a fresh

@@ -20,6 +20,7 @@ pub mod front;
 pub mod ids;
 pub mod kiosk_api;
 pub mod municipal_api;
+pub mod outcome;
 pub mod schema_files;
 pub mod seal;
 
@@ -41,6 +42,7 @@ pub use ids::{
 };
 pub use kiosk_api::*;
 pub use municipal_api::*;
+pub use outcome::*;
 pub use seal::{SealError, SealPayload, SignedSeal};
 
 /// Version of this wire contract; bumped on any incompatible change.

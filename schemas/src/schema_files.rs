@@ -64,6 +64,12 @@ pub fn all() -> Vec<(&'static str, String)> {
         ),
         ("Menu.json", pretty(schema_for!(crate::Menu))),
         (
+            "PaymentReport.json",
+            pretty(schema_for!(crate::PaymentReport)),
+        ),
+        ("PrintReport.json", pretty(schema_for!(crate::PrintReport))),
+        ("OutcomeAck.json", pretty(schema_for!(crate::OutcomeAck))),
+        (
             "DomicileRegistrationRequest.json",
             pretty(schema_for!(crate::DomicileRegistrationRequest)),
         ),

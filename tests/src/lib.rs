@@ -171,6 +171,12 @@ pub fn set_offset_clock(clock: &center::clock::OffsetClock, instant: &str) {
 }
 
 impl TestSandbox {
+    /// How far the center's clock is from the real one.
+    pub fn clock_offset_ms(&self) -> i64 {
+        use center::clock::Clock as _;
+        self.clock.now_unix_ms() - jiff::Timestamp::now().as_millisecond()
+    }
+
     /// Moves the center's clock (every date rule of a request follows it).
     pub fn set_clock(&self, instant: &str) {
         set_offset_clock(&self.clock, instant);

@@ -25,6 +25,7 @@ fn printed(outcome: IssueOutcome) -> PrintedDocument {
     match outcome {
         IssueOutcome::Printed(doc) => doc,
         IssueOutcome::Refused { reason, .. } => panic!("refused: {reason:?}"),
+        other => panic!("not printed: {other:?}"),
     }
 }
 

@@ -45,6 +45,7 @@ fn refusal(outcome: IssueOutcome) -> RefusalReason {
     match outcome {
         IssueOutcome::Refused { reason, .. } => reason,
         IssueOutcome::Printed(doc) => panic!("printed {}", doc.certificate_title),
+        other => panic!("not refused: {other:?}"),
     }
 }
 

@@ -84,6 +84,7 @@ async fn a_shared_adapter_keeps_its_municipalities_apart() {
                 "{}'s record was printed through {routed_to} as {}",
                 resident.holder_name, doc.request_id
             ),
+            other => panic!("not refused: {other:?}"),
         }
     }
     assert_eq!(pdfs_in(&sb.out), 0);

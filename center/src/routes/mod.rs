@@ -17,6 +17,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/ready").route(web::get().to(health::ready)))
         .service(resource("/v1/challenges").route(web::post().to(challenges::create)))
         .service(resource("/v1/issuances").route(web::post().to(issuances::create)))
+        .service(
+            resource("/v1/issuances/{request_id}/payment")
+                .route(web::post().to(issuances::payment)),
+        )
+        .service(
+            resource("/v1/issuances/{request_id}/print").route(web::post().to(issuances::print)),
+        )
         .service(resource("/v1/municipalities").route(web::get().to(menu::municipalities)))
         .service(resource("/v1/menu").route(web::get().to(menu::menu)))
         .service(
@@ -67,6 +74,8 @@ mod tests {
             (Method::POST, "/v1/menu"),
             (Method::DELETE, "/v1/municipalities"),
             (Method::GET, "/v1/domicile-registrations"),
+            (Method::GET, "/v1/issuances/some-id/payment"),
+            (Method::PUT, "/v1/issuances/some-id/print"),
             (Method::POST, "/health"),
         ] {
             let (status, body) = call(method.clone(), path).await;

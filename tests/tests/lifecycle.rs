@@ -1,0 +1,271 @@
+//! The issuance after `prepared`, through the center's public HTTP API: payment and
+//! print reports, every path of the lifecycle, idempotent and conflicting reports,
+//! the payment-timeout sweep, and money conservation.
+
+use e2e::on_both_backends;
+use e2e::*;
+use schemas::{
+    CertificateKind, CertificateOrder, ErrorCode, HouseholdScope, IssuanceResponse, IssuanceStatus,
+    KioskId, OutcomeAck, PaymentMethod, PaymentOutcome, PaymentReport, PrintOutcome, PrintReport,
+    RequestId, Route,
+};
+
+on_both_backends!(
+    paid_and_printed,
+    cancelled_and_timed_out_payments_void_without_charge,
+    print_failed_refunds_and_unknown_is_resolved_by_a_resend,
+    duplicate_and_contradicting_reports,
+    payment_timeout_sweep_voids_and_a_late_payment_is_refused,
+);
+
+/// The kiosk `direct_issue` uses.
+const KIOSK: &str = "seven-0064";
+
+fn order() -> CertificateOrder {
+    CertificateOrder {
+        route: Route::Residence,
+        certificate: CertificateKind::ResidentRecord {
+            scope: HouseholdScope::SelfOnly,
+            include_domicile: false,
+            include_relationship: false,
+        },
+        copies: 2,
+    }
+}
+
+fn client(sb: &TestSandbox, kiosk: &str) -> kiosk_sim::CenterClient {
+    kiosk_sim::CenterClient::new(&sb.kiosk_settings("seven", kiosk)).expect("client")
+}
+
+/// A prepared issuance for card 0001: (request id, total fee).
+async fn prepared(sb: &TestSandbox) -> (RequestId, u32) {
+    let card = sb.card("2121130000000001").clone();
+    match sb.direct_issue(&card, order()).await.expect("answered") {
+        IssuanceResponse::Prepared {
+            request_id,
+            total_fee_yen,
+            ..
+        } => (request_id, total_fee_yen),
+        IssuanceResponse::Refused { reason, .. } => panic!("refused {reason:?}"),
+    }
+}
+
+fn payment(outcome: PaymentOutcome, amount_yen: u32) -> PaymentReport {
+    PaymentReport {
+        kiosk_id: KioskId::parse(KIOSK).expect("kiosk id"),
+        outcome,
+        amount_yen,
+        method: PaymentMethod::Cash,
+        repeat: false,
+    }
+}
+
+fn print(outcome: PrintOutcome) -> PrintReport {
+    PrintReport {
+        kiosk_id: KioskId::parse(KIOSK).expect("kiosk id"),
+        outcome,
+        repeat: false,
+    }
+}
+
+async fn pay(sb: &TestSandbox, id: RequestId, report: &PaymentReport) -> OutcomeAck {
+    client(sb, KIOSK)
+        .report_payment(id, report)
+        .await
+        .expect("payment acknowledged")
+}
+
+async fn printed(sb: &TestSandbox, id: RequestId, report: &PrintReport) -> OutcomeAck {
+    client(sb, KIOSK)
+        .report_print(id, report)
+        .await
+        .expect("print acknowledged")
+}
+
+async fn events(sb: &TestSandbox, id: RequestId) -> Vec<String> {
+    center::db::audit_events(&sb.running.center_pool, &id.to_string())
+        .await
+        .expect("audit events")
+}
+
+async fn paid_and_printed(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let (id, fee) = prepared(&sb).await;
+    assert_eq!(fee, 400, "2 copies at 200 yen");
+    let ack = pay(&sb, id, &payment(PaymentOutcome::Paid, fee)).await;
+    assert_eq!(ack.status, IssuanceStatus::Paid);
+    assert_eq!((ack.paid_yen, ack.refund_yen), (fee, 0));
+    let ack = printed(&sb, id, &print(PrintOutcome::Ok)).await;
+    assert_eq!(ack.status, IssuanceStatus::Printed);
+    assert_eq!(
+        events(&sb, id).await,
+        ["authorized", "prepared", "paid", "printed"]
+    );
+    let totals = center::db::money_totals(&sb.running.center_pool)
+        .await
+        .expect("totals");
+    assert_eq!(totals.paid_yen, i64::from(fee));
+    assert_eq!(totals.printed_yen, i64::from(fee));
+    assert_eq!(totals.refunded_yen, 0);
+    sb.stop().await;
+}
+
+async fn cancelled_and_timed_out_payments_void_without_charge(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    for outcome in [PaymentOutcome::Cancelled, PaymentOutcome::TimedOut] {
+        let (id, _) = prepared(&sb).await;
+        let ack = pay(&sb, id, &payment(outcome, 0)).await;
+        assert_eq!(ack.status, IssuanceStatus::Voided);
+        assert_eq!((ack.paid_yen, ack.refund_yen), (0, 0));
+        // Nothing may be printed for it now.
+        let error = client(&sb, KIOSK)
+            .report_print(id, &print(PrintOutcome::Ok))
+            .await
+            .expect_err("print after void");
+        assert!(matches!(
+            error.error_code(),
+            Some(ErrorCode::IllegalTransition | ErrorCode::OutcomeConflict)
+        ));
+    }
+    // Print before payment is out of order.
+    let (id, _) = prepared(&sb).await;
+    let error = client(&sb, KIOSK)
+        .report_print(id, &print(PrintOutcome::Ok))
+        .await
+        .expect_err("print before payment");
+    assert_eq!(error.error_code(), Some(ErrorCode::IllegalTransition));
+    let totals = center::db::money_totals(&sb.running.center_pool)
+        .await
+        .expect("totals");
+    assert_eq!(totals.paid_yen, 0);
+    sb.stop().await;
+}
+
+async fn print_failed_refunds_and_unknown_is_resolved_by_a_resend(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    // Jam before the first page: voided with a refund of what was paid.
+    let (failed_id, fee) = prepared(&sb).await;
+    pay(&sb, failed_id, &payment(PaymentOutcome::Paid, fee)).await;
+    let ack = printed(&sb, failed_id, &print(PrintOutcome::Failed)).await;
+    assert_eq!(ack.status, IssuanceStatus::Voided);
+    assert_eq!(ack.refund_yen, fee);
+
+    // Power loss: unknown, still paid; the kiosk's later re-send says ok.
+    let (unknown_id, fee2) = prepared(&sb).await;
+    pay(&sb, unknown_id, &payment(PaymentOutcome::Paid, fee2)).await;
+    let ack = printed(&sb, unknown_id, &print(PrintOutcome::Unknown)).await;
+    assert_eq!(ack.status, IssuanceStatus::Paid);
+    assert_eq!(ack.print_outcome, Some(PrintOutcome::Unknown));
+    let mut resend = print(PrintOutcome::Ok);
+    resend.repeat = true;
+    let ack = printed(&sb, unknown_id, &resend).await;
+    assert_eq!(ack.status, IssuanceStatus::Printed);
+
+    let totals = center::db::money_totals(&sb.running.center_pool)
+        .await
+        .expect("totals");
+    assert_eq!(totals.paid_yen, i64::from(fee + fee2));
+    assert_eq!(totals.refunded_yen, i64::from(fee));
+    assert_eq!(totals.printed_yen, i64::from(fee2));
+    assert_eq!(
+        totals.paid_yen,
+        totals.printed_yen + totals.refunded_yen + totals.unresolved_paid_yen,
+        "money is conserved"
+    );
+    sb.stop().await;
+}
+
+async fn duplicate_and_contradicting_reports(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let (id, fee) = prepared(&sb).await;
+    // A wrong amount is not a payment.
+    let error = client(&sb, KIOSK)
+        .report_payment(id, &payment(PaymentOutcome::Paid, fee + 1))
+        .await
+        .expect_err("wrong amount");
+    assert_eq!(error.error_code(), Some(ErrorCode::BadRequest));
+    // Another kiosk cannot report for this one.
+    let mut foreign = payment(PaymentOutcome::Paid, fee);
+    foreign.kiosk_id = KioskId::parse("seven-0002").expect("kiosk id");
+    let error = client(&sb, "seven-0002")
+        .report_payment(id, &foreign)
+        .await
+        .expect_err("foreign kiosk");
+    assert_eq!(error.error_code(), Some(ErrorCode::KioskNotAuthorized));
+
+    let first = pay(&sb, id, &payment(PaymentOutcome::Paid, fee)).await;
+    let again = pay(&sb, id, &payment(PaymentOutcome::Paid, fee)).await;
+    assert_eq!(first, again, "the same report gets the same answer");
+    let done = printed(&sb, id, &print(PrintOutcome::Ok)).await;
+    assert_eq!(printed(&sb, id, &print(PrintOutcome::Ok)).await, done);
+    let error = client(&sb, KIOSK)
+        .report_print(id, &print(PrintOutcome::Failed))
+        .await
+        .expect_err("failed after printed");
+    assert_eq!(error.error_code(), Some(ErrorCode::OutcomeConflict));
+    assert_eq!(
+        events(&sb, id).await,
+        ["authorized", "prepared", "paid", "printed"],
+        "duplicates add no event"
+    );
+
+    // The kiosk lost the paid ack, refunded the resident and reports cancelled.
+    let (refunded_id, fee) = prepared(&sb).await;
+    pay(&sb, refunded_id, &payment(PaymentOutcome::Paid, fee)).await;
+    let ack = pay(&sb, refunded_id, &payment(PaymentOutcome::Cancelled, 0)).await;
+    assert_eq!(ack.status, IssuanceStatus::Voided);
+    assert_eq!(ack.refund_yen, fee);
+
+    // Concurrent identical reports apply once.
+    let (concurrent_id, fee) = prepared(&sb).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let c = client(&sb, KIOSK);
+        let report = payment(PaymentOutcome::Paid, fee);
+        tasks.spawn(async move { c.report_payment(concurrent_id, &report).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        let ack = result.expect("task").expect("acknowledged");
+        assert_eq!(ack.status, IssuanceStatus::Paid);
+    }
+    let paid_events = events(&sb, concurrent_id)
+        .await
+        .into_iter()
+        .filter(|e| e == "paid")
+        .count();
+    assert_eq!(paid_events, 1);
+    sb.stop().await;
+}
+
+async fn payment_timeout_sweep_voids_and_a_late_payment_is_refused(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let (id, fee) = prepared(&sb).await;
+    // Ten minutes later the resident has not paid: the sweep voids it.
+    let later = jiff::Timestamp::now().as_millisecond() + sb.clock_offset_ms() + 10 * 60 * 1000;
+    let timeouts = center::configuration::Timeouts::default();
+    let summary = center::lifecycle::sweep(&sb.running.center_pool, &timeouts, later)
+        .await
+        .expect("sweep");
+    assert!(summary.voided_payment_timeout >= 1);
+    let error = client(&sb, KIOSK)
+        .report_payment(id, &payment(PaymentOutcome::Paid, fee))
+        .await
+        .expect_err("late payment");
+    assert_eq!(error.error_code(), Some(ErrorCode::OutcomeConflict));
+    let row = center::db::find_issuance(&sb.running.center_pool, &id.to_string())
+        .await
+        .expect("query")
+        .expect("row");
+    assert_eq!(row.state, center::db::IssuanceState::Voided);
+    sb.stop().await;
+}
