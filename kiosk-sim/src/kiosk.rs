@@ -37,14 +37,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use schemas::b64::Base64Bytes;
 use schemas::outcome::{
     IssuanceStatus, OutcomeAck, PaymentOutcome, PaymentReport, PrintOutcome, PrintReport,
 };
 use schemas::{
-    order_digest, registration_digest, CertificateOrder, ChallengeRequest, Digest32,
-    DomicileRegistration, DomicileRegistrationRequest, DomicileRegistrationResponse, ErrorCode,
-    IdempotencyKey, IssuanceRequest, IssuanceResponse, KioskId, MunicipalityCode, RefusalReason,
-    RequestId, SigningError,
+    order_digest, registration_digest, CardCertificate, CertificateOrder, ChallengeRequest,
+    Digest32, DomicileRegistration, DomicileRegistrationRequest, DomicileRegistrationResponse,
+    ErrorCode, IdempotencyKey, IssuanceRequest, IssuanceResponse, KioskId, MunicipalityCode,
+    RefusalReason, RequestId, SignatureBytes, SigningError,
 };
 use serde::Serialize;
 use tracing::Instrument as _;
@@ -354,6 +355,36 @@ impl Kiosk<CenterClient> {
     }
 }
 
+/// A kiosk request the card signs over a fresh single-use challenge.
+trait CardSignedRequest {
+    type Answer;
+    fn send<C: CenterApi>(
+        &self,
+        center: &C,
+    ) -> impl std::future::Future<Output = Result<Self::Answer, ClientError>> + Send;
+}
+
+impl CardSignedRequest for IssuanceRequest {
+    type Answer = IssuanceResponse;
+    fn send<C: CenterApi>(
+        &self,
+        center: &C,
+    ) -> impl std::future::Future<Output = Result<IssuanceResponse, ClientError>> + Send {
+        center.request_issuance(self)
+    }
+}
+
+impl CardSignedRequest for DomicileRegistrationRequest {
+    type Answer = DomicileRegistrationResponse;
+    fn send<C: CenterApi>(
+        &self,
+        center: &C,
+    ) -> impl std::future::Future<Output = Result<DomicileRegistrationResponse, ClientError>> + Send
+    {
+        center.register_domicile(self)
+    }
+}
+
 impl<C: CenterApi> Kiosk<C> {
     pub fn new(kiosk_id: KioskId, center: C) -> Self {
         Self {
@@ -556,8 +587,20 @@ impl<C: CenterApi> Kiosk<C> {
         let session = card.verify_pin(pin)?;
         self.advance(KioskState::PinVerified)?;
 
+        let kiosk_id = self.kiosk_id.clone();
         let response = self
-            .order_with_card(&session, &idempotency_key, &order, digest)
+            .send_card_signed(
+                &session,
+                digest,
+                |challenge_nonce, card_certificate, card_signature| IssuanceRequest {
+                    idempotency_key: idempotency_key.clone(),
+                    kiosk_id: kiosk_id.clone(),
+                    order: order.clone(),
+                    challenge_nonce,
+                    card_certificate,
+                    card_signature,
+                },
+            )
             .await?;
         // The card goes back to the resident now (取り忘れ対策): the center has answered
         // and nothing after this point needs it.
@@ -764,49 +807,21 @@ impl<C: CenterApi> Kiosk<C> {
         let session = card.verify_pin(pin)?;
         self.advance(KioskState::PinVerified)?;
 
-        let mut attempt = 1;
-        let response = loop {
-            let challenge = match self
-                .center
-                .request_challenge(&ChallengeRequest {
-                    kiosk_id: self.kiosk_id.clone(),
-                })
-                .await
-            {
-                Ok(challenge) => challenge,
-                Err(error) if error.is_transport() && attempt < self.issuance_attempts => {
-                    attempt += 1;
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                    continue;
-                }
-                Err(error) => return Err(error.into()),
-            };
-            if challenge.nonce.as_slice().len() != CHALLENGE_NONCE_BYTES {
-                return Err(KioskError::MalformedChallenge {
-                    len_bytes: challenge.nonce.as_slice().len(),
-                });
-            }
-            let card_signature = session.sign_auth(challenge.nonce.as_slice(), digest)?;
-            let request = DomicileRegistrationRequest {
-                idempotency_key: idempotency_key.clone(),
-                kiosk_id: self.kiosk_id.clone(),
-                registration: registration.clone(),
-                challenge_nonce: challenge.nonce,
-                card_certificate: session.certificate().clone(),
-                card_signature,
-            };
-            if self.state != KioskState::Ordered {
-                self.advance(KioskState::Ordered)?;
-            }
-            match self.center.register_domicile(&request).await {
-                Err(error) if error.is_transport() && attempt < self.issuance_attempts => {
-                    tracing::warn!(attempt, error = %error, "no answer to the registration; sending again under the same idempotency key");
-                    attempt += 1;
-                    tokio::time::sleep(RETRY_PAUSE).await;
-                }
-                result => break result?,
-            }
-        };
+        let kiosk_id = self.kiosk_id.clone();
+        let response = self
+            .send_card_signed(
+                &session,
+                digest,
+                |challenge_nonce, card_certificate, card_signature| DomicileRegistrationRequest {
+                    idempotency_key: idempotency_key.clone(),
+                    kiosk_id: kiosk_id.clone(),
+                    registration: registration.clone(),
+                    challenge_nonce,
+                    card_certificate,
+                    card_signature,
+                },
+            )
+            .await?;
         drop(card);
         if response.municipality_code != registration.municipality_code {
             return Err(KioskError::AnswerMismatch {
@@ -820,22 +835,21 @@ impl<C: CenterApi> Kiosk<C> {
         Ok(response)
     }
 
-    /// Challenge, card signature, issuance request; `Ordered` once the first request
-    /// is signed.
+    /// Challenge, card signature, request (an issuance or a 利用登録); `Ordered` once
+    /// the first request is signed.
     ///
-    /// When no answer comes back the outcome is unknown, so the order is sent again
-    /// under the *same idempotency key* (the center then replays instead of issuing
+    /// When no answer comes back the outcome is unknown, so the request is sent again
+    /// under the *same idempotency key* (the center then replays instead of acting
     /// twice), with a fresh challenge signed by the card: challenges are single-use and
     /// the center consumes one before it looks the key up. The card stays in the reader
     /// until then, its PIN session still open, so the resident is not asked again. An
     /// answer, even an error, is final and never re-sent.
-    async fn order_with_card(
+    async fn send_card_signed<R: CardSignedRequest>(
         &mut self,
         session: &PinSession<'_>,
-        idempotency_key: &IdempotencyKey,
-        order: &CertificateOrder,
         digest: Digest32,
-    ) -> Result<IssuanceResponse, KioskError> {
+        build: impl Fn(Base64Bytes, CardCertificate, SignatureBytes) -> R,
+    ) -> Result<R::Answer, KioskError> {
         let mut attempt = 1;
         loop {
             // Fetched only after the PIN, so it is as fresh as possible when signed.
@@ -848,7 +862,7 @@ impl<C: CenterApi> Kiosk<C> {
             {
                 Ok(challenge) => challenge,
                 // Asking for another challenge is always safe: an unused nonce only
-                // expires. It counts against the same bound as an issuance retry.
+                // expires. It counts against the same bound as a request retry.
                 Err(error) if error.is_transport() && attempt < self.issuance_attempts => {
                     tracing::warn!(attempt, error = %error, "no challenge from the center; asking again");
                     attempt += 1;
@@ -863,20 +877,17 @@ impl<C: CenterApi> Kiosk<C> {
                 });
             }
             let card_signature = session.sign_auth(challenge.nonce.as_slice(), digest)?;
-            let request = IssuanceRequest {
-                idempotency_key: idempotency_key.clone(),
-                kiosk_id: self.kiosk_id.clone(),
-                order: order.clone(),
-                challenge_nonce: challenge.nonce,
-                card_certificate: session.certificate().clone(),
+            let request = build(
+                challenge.nonce,
+                session.certificate().clone(),
                 card_signature,
-            };
+            );
             if self.state != KioskState::Ordered {
                 self.advance(KioskState::Ordered)?;
             }
-            match self.center.request_issuance(&request).await {
+            match request.send(&self.center).await {
                 Err(error) if error.is_transport() && attempt < self.issuance_attempts => {
-                    tracing::warn!(attempt, error = %error, "no answer from the center; ordering again under the same idempotency key");
+                    tracing::warn!(attempt, error = %error, "no answer from the center; sending again under the same idempotency key");
                     attempt += 1;
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
