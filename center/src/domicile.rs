@@ -249,20 +249,14 @@ async fn register_or_find(
         )
         .await?
         {
-            let registration_id: RequestId = existing
-                .registration_id
-                .parse()
-                .map_err(|e| ApiError::internal(format!("stored registration id: {e:?}")))?;
-            let same_card = existing.card_digest
-                == Digest32(card_binding_digest(&registration_id, &card.serial)).to_string();
-            if existing.registration_digest != digest.to_string() || !same_card {
-                return Err(ApiError::new(
-                    ErrorCode::IdempotencyConflict,
-                    "idempotency key was used for a different registration",
-                )
-                .with_request(registration_id));
-            }
-            return Ok(registration_id);
+            return crate::issuance::same_content_under_key(
+                &existing.registration_id,
+                &existing.registration_digest,
+                &existing.card_digest,
+                digest,
+                &card.serial,
+                "registration",
+            );
         }
         let registration_id = RequestId::new_random();
         let row = DomicileRegistrationRow {
@@ -272,7 +266,7 @@ async fn register_or_find(
             idempotency_key: request.idempotency_key.to_string(),
             registration_digest: digest.to_string(),
             municipality_code: code.to_string(),
-            card_digest: Digest32(card_binding_digest(&registration_id, &card.serial)).to_string(),
+            card_digest: crate::issuance::card_digest_text(registration_id, &card.serial),
             status: SUBMITTED.to_owned(),
         };
         if db::insert_registration(&state.pool, &row, now_ms).await? {

@@ -459,19 +459,14 @@ async fn register_or_replay(
         )
         .await?
         {
-            let request_id: RequestId = existing
-                .request_id
-                .parse()
-                .map_err(|e| ApiError::internal(format!("stored request id: {e:?}")))?;
-            let same_card = existing.card_digest
-                == Digest32(card_binding_digest(&request_id, &card.serial)).to_string();
-            if existing.order_digest != order_digest.to_string() || !same_card {
-                return Err(ApiError::new(
-                    ErrorCode::IdempotencyConflict,
-                    "idempotency key was used for a different request",
-                )
-                .with_request(request_id));
-            }
+            let request_id = same_content_under_key(
+                &existing.request_id,
+                &existing.order_digest,
+                &existing.card_digest,
+                order_digest,
+                &card.serial,
+                "request",
+            )?;
             let replay = match existing.state {
                 IssuanceState::Refused => Replay::Final(replay_refusal(&existing, request_id)),
                 IssuanceState::Expired => Replay::Final(Err(ApiError::new(
@@ -496,7 +491,7 @@ async fn register_or_replay(
             idempotency_key: request.idempotency_key.to_string(),
             order_digest: order_digest.to_string(),
             municipality_code: municipality_code.to_string(),
-            card_digest: Digest32(card_binding_digest(&request_id, &card.serial)).to_string(),
+            card_digest: card_digest_text(request_id, &card.serial),
             certificate_type: request
                 .order
                 .certificate
@@ -517,6 +512,37 @@ async fn register_or_replay(
         }
     }
     Err(ApiError::internal("idempotency key race did not settle"))
+}
+
+/// What the center stores of a card for one request id (the binding digest, hex).
+pub(crate) fn card_digest_text(id: RequestId, serial: &schemas::CardSerial) -> String {
+    Digest32(card_binding_digest(&id, serial)).to_string()
+}
+
+/// The earlier request (issuance or 利用登録) stored under the same idempotency key:
+/// its id when it carried the same content digest for the same card, otherwise
+/// `idempotency_conflict` naming it.
+pub(crate) fn same_content_under_key(
+    stored_id: &str,
+    stored_content_digest: &str,
+    stored_card_digest: &str,
+    content_digest: Digest32,
+    serial: &schemas::CardSerial,
+    what: &str,
+) -> Result<RequestId, ApiError> {
+    let id: RequestId = stored_id
+        .parse()
+        .map_err(|e| ApiError::internal(format!("stored {what} id: {e:?}")))?;
+    if stored_content_digest != content_digest.to_string()
+        || stored_card_digest != card_digest_text(id, serial)
+    {
+        return Err(ApiError::new(
+            ErrorCode::IdempotencyConflict,
+            format!("idempotency key was used for a different {what}"),
+        )
+        .with_request(id));
+    }
+    Ok(id)
 }
 
 fn replay_refusal(row: &IssuanceRow, request_id: RequestId) -> Result<IssuanceResponse, ApiError> {
