@@ -204,20 +204,15 @@ impl TestSandbox {
         let client = kiosk_sim::CenterClient::new(&settings)?;
         let challenge = client.challenge().await?;
         let nonce = challenge.nonce.as_slice().to_vec();
-        let mut sim = kiosk_sim::SimCard::open(&card.path).expect("card file");
-        let session = sim.verify_pin(&pin_of(card)).expect("right PIN");
-        let idempotency_key =
-            schemas::IdempotencyKey::parse(uuid::Uuid::new_v4().to_string()).expect("key");
-        let digest =
-            schemas::order_digest(&settings.kiosk_id, &idempotency_key, &order).expect("digest");
-        let request = schemas::IssuanceRequest {
-            idempotency_key,
-            kiosk_id: settings.kiosk_id.clone(),
+        let key = uuid::Uuid::new_v4().to_string();
+        let request = signed_request(
+            &card.path,
+            &pin_of(card),
+            &settings.kiosk_id,
+            &key,
+            &nonce,
             order,
-            challenge_nonce: nonce.clone().into(),
-            card_certificate: session.certificate().clone(),
-            card_signature: session.sign_auth(&nonce, digest).expect("card signs"),
-        };
+        );
         client.issue(&request).await
     }
 
@@ -330,6 +325,29 @@ impl TestSandbox {
         if let Some(url) = &self.postgres_url {
             drop_postgres_database(url).await;
         }
+    }
+}
+
+/// Builds a signed issuance request by hand (the card signs after its PIN).
+pub fn signed_request(
+    card_path: &Path,
+    pin: &str,
+    kiosk_id: &schemas::KioskId,
+    key: &str,
+    nonce: &[u8],
+    order: CertificateOrder,
+) -> schemas::IssuanceRequest {
+    let mut card = kiosk_sim::SimCard::open(card_path).expect("card file");
+    let session = card.verify_pin(pin).expect("right PIN");
+    let idempotency_key = schemas::IdempotencyKey::parse(key).expect("key");
+    let digest = schemas::order_digest(kiosk_id, &idempotency_key, &order).expect("digest");
+    schemas::IssuanceRequest {
+        idempotency_key,
+        kiosk_id: kiosk_id.clone(),
+        order,
+        challenge_nonce: nonce.to_vec().into(),
+        card_certificate: session.certificate().clone(),
+        card_signature: session.sign_auth(nonce, digest).expect("card signs"),
     }
 }
 

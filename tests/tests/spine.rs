@@ -1,16 +1,11 @@
 //! The spine, end to end: kiosk-sim → center → municipal-adapter → PDF, over real
 //! mTLS on loopback. Every test runs on SQLite and on PostgreSQL.
 
-use std::path::Path;
-
 use e2e::on_both_backends;
 use e2e::*;
 use kiosk_sim::{IssueOutcome, KioskError, SimCard};
 use sandbox::CardKind;
-use schemas::{
-    CertificateOrder, ErrorCode, HouseholdScope, IdempotencyKey, IssuanceRequest, IssuanceResponse,
-    RefusalReason,
-};
+use schemas::{CertificateOrder, ErrorCode, HouseholdScope, IssuanceResponse, RefusalReason};
 
 on_both_backends!(
     happy_path_prints_the_residents_certificate,
@@ -198,29 +193,6 @@ async fn revoked_and_expired_cards_are_refused(backend: Backend) {
     }
     assert_eq!(pdfs_in(&sb.out), 0);
     sb.stop().await;
-}
-
-/// Builds a signed issuance request by hand (the card signs after its PIN).
-fn signed_request(
-    card_path: &Path,
-    pin: &str,
-    kiosk_id: &schemas::KioskId,
-    key: &str,
-    nonce: &[u8],
-    order: CertificateOrder,
-) -> IssuanceRequest {
-    let mut card = SimCard::open(card_path).unwrap();
-    let session = card.verify_pin(pin).unwrap();
-    let idempotency_key = IdempotencyKey::parse(key).unwrap();
-    let digest = schemas::order_digest(kiosk_id, &idempotency_key, &order).unwrap();
-    IssuanceRequest {
-        idempotency_key,
-        kiosk_id: kiosk_id.clone(),
-        order,
-        challenge_nonce: nonce.to_vec().into(),
-        card_certificate: session.certificate().clone(),
-        card_signature: session.sign_auth(nonce, digest).unwrap(),
-    }
 }
 
 async fn challenges_are_single_use(backend: Backend) {
