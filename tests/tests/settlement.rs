@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use e2e::on_both_backends;
 use e2e::*;
 use kiosk_sim::{IssueOutcome, SimulatedPayment, SimulatedPrinter};
-use schemas::{MunicipalityCode, PrintOutcome, RequestId};
+use schemas::settlement::OperatorTransaction;
+use schemas::{KioskId, MunicipalityCode, OperatorId, PrintOutcome, RequestId};
 
 on_both_backends!(
     the_issuance_record_lists_exactly_what_was_printed_and_the_day_settles,
@@ -232,6 +233,81 @@ async fn the_issuance_record_lists_exactly_what_was_printed_and_the_day_settles(
         "{balance:?}"
     );
     assert_eq!(balance.recon_required_yen, 0);
+
+    // Each operator's own sales reconcile; the first day settles.
+    let sale = |outcome: &IssueOutcome, kiosk: &str, code: &str, yen: i64| OperatorTransaction {
+        request_id: request_id(outcome),
+        kiosk_id: KioskId::parse(kiosk).expect("kiosk"),
+        municipality_code: MunicipalityCode::parse(code).expect("code"),
+        copies: 1,
+        amount_yen: yen,
+    };
+    for (operator, rows) in [
+        ("seven", vec![sale(&printed, "seven-0001", MINOKAMO, 200)]),
+        (
+            "lawson",
+            vec![sale(&lawson_printed, "lawson-0001", SAKAHOGI, 300)],
+        ),
+    ] {
+        let file = settlement::write_operator_file(&rows);
+        let report = center::settlement::reconcile_operator(
+            pool,
+            closed.window.business_date,
+            &OperatorId::parse(operator).expect("operator"),
+            file.as_bytes(),
+            now(),
+        )
+        .await
+        .expect("reconcile");
+        assert!(report.summary.is_clean(), "{:?}", report.summary);
+    }
+    center::settlement::finalize(pool, closed.window.business_date, now())
+        .await
+        .expect("finalise");
+
+    // Idempotency keys outlive settlement: the same session replayed under its key
+    // meets a settled issuance, so the kiosk returns the fee and prints nothing; the
+    // same key with another order is a conflict.
+    let IssueOutcome::Printed(first) = &printed else {
+        unreachable!()
+    };
+    seven.set_payment(SimulatedPayment::Pays);
+    let replay = seven
+        .issue_with_key(
+            first.idempotency_key.clone(),
+            &minokamo[0].path,
+            &pin_of(minokamo[0]),
+            order.clone(),
+            &sb.out,
+        )
+        .await
+        .expect("replayed");
+    assert_eq!(replay.request_id(), first.request_id);
+    assert!(
+        matches!(replay, IssueOutcome::Refunded { .. }),
+        "a settled issuance is never paid or printed again: {replay:?}"
+    );
+    let mut other = order.clone();
+    other.copies = 2;
+    let conflict = seven
+        .issue_with_key(
+            first.idempotency_key.clone(),
+            &minokamo[0].path,
+            &pin_of(minokamo[0]),
+            other,
+            &sb.out,
+        )
+        .await
+        .expect_err("conflict");
+    assert_eq!(
+        center_code(&conflict),
+        Some(schemas::ErrorCode::IdempotencyConflict)
+    );
+    let after = center::settlement::money_balance(pool)
+        .await
+        .expect("balance");
+    assert_eq!(after.paid_yen, balance.paid_yen, "no second charge");
+    assert_eq!(after.settled_yen, 500);
     sb.stop().await;
 }
 
