@@ -339,17 +339,24 @@ async fn close(
     .bind(ends_at)
     .fetch_all(&mut *tx)
     .await?;
+    let mut recon_required = 0u64;
     for row in &unresolved {
         let request_id: String = row.try_get("request_id")?;
-        let moved = sqlx::query(
-            "UPDATE issuances SET state = 'recon_required', updated_at_unix_ms = $1 \
-             WHERE request_id = $2 AND state = 'paid'",
+        let detail = format!("print outcome unknown at the cut of window {date}");
+        let moved = move_issuance(
+            &mut tx,
+            &request_id,
+            (IssuanceState::Paid, IssuanceState::ReconRequired),
+            "recon_required",
+            &detail,
+            now_unix_ms,
         )
-        .bind(now_unix_ms)
-        .bind(&request_id)
-        .execute(&mut *tx)
         .await?;
-        assert_eq!(moved.rows_affected(), 1, "row read in this transaction");
+        if !moved {
+            // A print report moved it after it was read: it is resolved, not unknown.
+            continue;
+        }
+        recon_required += 1;
         sqlx::query(
             "INSERT INTO settlement_recon_items (request_id, business_date, operator_id, \
                kiosk_id, municipality_code, paid_yen) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -361,18 +368,6 @@ async fn close(
         .bind(row.try_get::<String, _>("municipality_code")?)
         .bind(row.try_get::<Option<i64>, _>("paid_yen")?.unwrap_or(0))
         .execute(&mut *tx)
-        .await?;
-        db::append_event(
-            &mut tx,
-            &request_id,
-            now_unix_ms,
-            "recon_required",
-            Some(IssuanceState::Paid),
-            Some(IssuanceState::ReconRequired),
-            Some(&format!(
-                "print outcome unknown at the cut of window {date}"
-            )),
-        )
         .await?;
         tracing::warn!(
             alert = "recon_required",
@@ -402,7 +397,7 @@ async fn close(
         window: closed,
         items: items.len() as u64,
         adjustments: items.iter().filter(|i| i.adjustment).count() as u64,
-        recon_required: unresolved.len() as u64,
+        recon_required,
         gross_yen: items.iter().map(|i| i.gross_yen).sum(),
         next,
     };
@@ -415,6 +410,46 @@ async fn close(
         "settlement window closed"
     );
     Ok(summary)
+}
+
+/// Moves one issuance `from → to` inside `tx` with its audit event; `false` when it was
+/// not in `from` any more (nothing written).
+async fn move_issuance(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    request_id: &str,
+    (from, to): (IssuanceState, IssuanceState),
+    event: &str,
+    detail: &str,
+    now_unix_ms: i64,
+) -> Result<bool, SettlementError> {
+    assert!(
+        from.may_become(to),
+        "settlement moves only along DESIGN.md §4"
+    );
+    let moved = sqlx::query(
+        "UPDATE issuances SET state = $1, updated_at_unix_ms = $2 \
+         WHERE request_id = $3 AND state = $4",
+    )
+    .bind(to.as_str())
+    .bind(now_unix_ms)
+    .bind(request_id)
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Ok(false);
+    }
+    db::append_event(
+        tx,
+        request_id,
+        now_unix_ms,
+        event,
+        Some(from),
+        Some(to),
+        Some(detail),
+    )
+    .await?;
+    Ok(true)
 }
 
 fn parse_stored<T, E: std::fmt::Display>(
@@ -729,31 +764,22 @@ pub async fn finalize(
     }
     for item in &items {
         let request_id = item.request_id.to_string();
-        let moved = sqlx::query(
-            "UPDATE issuances SET state = 'settled', updated_at_unix_ms = $1 \
-             WHERE request_id = $2 AND state = 'printed'",
+        let moved = move_issuance(
+            &mut tx,
+            &request_id,
+            (IssuanceState::Printed, IssuanceState::Settled),
+            "settled",
+            &date.to_string(),
+            now_unix_ms,
         )
-        .bind(now_unix_ms)
-        .bind(&request_id)
-        .execute(&mut *tx)
         .await?;
-        if moved.rows_affected() != 1 {
+        if !moved {
             // An item is printed until its window settles, and a window settles once.
             tx.rollback().await?;
             return Err(SettlementError::Corrupt(format!(
                 "item {request_id} of window {date} is not printed"
             )));
         }
-        db::append_event(
-            &mut tx,
-            &request_id,
-            now_unix_ms,
-            "settled",
-            Some(IssuanceState::Printed),
-            Some(IssuanceState::Settled),
-            Some(&date.to_string()),
-        )
-        .await?;
     }
     tx.commit().await?;
     let window = find_window(pool, date)

@@ -744,36 +744,42 @@ async fn the_settlement_cli_closes_reports_verifies_reconciles_and_finalises() {
     assert!(out.starts_with("INVALID"), "{out}");
 
     let file = dir.join("seven.csv");
+    let reconcile = || {
+        center_cli(&[
+            "settlement",
+            "reconcile",
+            "--config",
+            settings,
+            "--date",
+            "2026-11-25",
+            "--operator",
+            "seven",
+            "--file",
+            file.to_str().unwrap(),
+        ])
+    };
+    let finalize = || {
+        center_cli(&[
+            "settlement",
+            "finalize",
+            "--config",
+            settings,
+            "--date",
+            "2026-11-25",
+        ])
+    };
     std::fs::write(
         &file,
         settlement::write_operator_file(&[row(&id, "seven-0001", MINOKAMO, 2, 300)]),
     )
     .unwrap();
-    let (code, out, err) = center_cli(&[
-        "settlement",
-        "reconcile",
-        "--config",
-        settings,
-        "--date",
-        "2026-11-25",
-        "--operator",
-        "seven",
-        "--file",
-        file.to_str().unwrap(),
-    ]);
+    let (code, out, err) = reconcile();
     assert_eq!(code, 3, "{out}{err}");
     assert!(out.contains("1 amount mismatch"), "{out}");
     assert!(dir
         .join("reconciliation-2026-11-25-operator-seven.jsonl")
         .exists());
-    let (code, _, err) = center_cli(&[
-        "settlement",
-        "finalize",
-        "--config",
-        settings,
-        "--date",
-        "2026-11-25",
-    ]);
+    let (code, _, err) = finalize();
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("refused"), "{err}");
 
@@ -782,27 +788,9 @@ async fn the_settlement_cli_closes_reports_verifies_reconciles_and_finalises() {
         settlement::write_operator_file(&[row(&id, "seven-0001", MINOKAMO, 2, 400)]),
     )
     .unwrap();
-    let (code, out, err) = center_cli(&[
-        "settlement",
-        "reconcile",
-        "--config",
-        settings,
-        "--date",
-        "2026-11-25",
-        "--operator",
-        "seven",
-        "--file",
-        file.to_str().unwrap(),
-    ]);
+    let (code, out, err) = reconcile();
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = center_cli(&[
-        "settlement",
-        "finalize",
-        "--config",
-        settings,
-        "--date",
-        "2026-11-25",
-    ]);
+    let (code, out, err) = finalize();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("settled"), "{out}");
     assert_eq!(state(&temp.pool, &id).await, IssuanceState::Settled);

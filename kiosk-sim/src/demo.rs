@@ -285,17 +285,9 @@ async fn issue_everything(
     for (name, port) in &running.adapter_ports {
         println!("  {name} on https://127.0.0.1:{port} (mTLS)");
     }
-    let kiosk_config = running
-        .kiosk_config("seven")
-        .context("no kiosk settings for operator seven")?;
-    let settings = kiosk_sim::KioskSettings::load(kiosk_config)?;
-    let mut kiosk = Kiosk::from_settings(&settings)?;
+    let mut kiosk = Till::open(running, "seven")?;
     // A second chain, so the settlement shows two operators' agreements.
-    let lawson_config = running
-        .kiosk_config("lawson")
-        .context("no kiosk settings for operator lawson")?;
-    let lawson_settings = kiosk_sim::KioskSettings::load(lawson_config)?;
-    let mut lawson = Kiosk::from_settings(&lawson_settings)?;
+    let mut lawson = Till::open(running, "lawson")?;
 
     let residence = Route::Residence;
     let fiscal_year = fiscal_year_at(center_now);
@@ -393,16 +385,16 @@ async fn issue_everything(
     let mut index = 0;
     for job in jobs.drain(..) {
         index += 1;
-        let at = if [SAKAHOGI_CARD, KITAMOTO_CARD].contains(&job.serial) {
-            (&mut lawson, &lawson_settings.operator_id)
+        let till = if [SAKAHOGI_CARD, KITAMOTO_CARD].contains(&job.serial) {
+            &mut lawson
         } else {
-            (&mut kiosk, &settings.operator_id)
+            &mut kiosk
         };
-        lines.push(run_job(at.0, at.1, layout, out, index, job).await?);
+        lines.push(run_job(till, layout, out, index, job).await?);
     }
 
     // 本籍地 route: 利用登録 at 坂祝町, the clerk's approval, then the 戸籍.
-    match register_and_approve(&mut kiosk, running, layout).await {
+    match register_and_approve(&mut kiosk.kiosk, running, layout).await {
         Ok(()) => {
             index += 1;
             let domicile_job = job(
@@ -413,17 +405,7 @@ async fn issue_everything(
                 },
                 CertificateKind::FamilyRegisterAll,
             );
-            lines.push(
-                run_job(
-                    &mut kiosk,
-                    &settings.operator_id,
-                    layout,
-                    out,
-                    index,
-                    domicile_job,
-                )
-                .await?,
-            );
+            lines.push(run_job(&mut kiosk, layout, out, index, domicile_job).await?);
         }
         Err(error) => {
             println!("本籍地 利用登録 failed: {error:#}");
@@ -451,19 +433,9 @@ async fn issue_everything(
             include_relationship: false,
         },
     );
-    lines.push(
-        run_job(
-            &mut kiosk,
-            &settings.operator_id,
-            layout,
-            out,
-            index,
-            refused,
-        )
-        .await?,
-    );
+    lines.push(run_job(&mut kiosk, layout, out, index, refused).await?);
     // Every payment and print report must have reached the center.
-    for kiosk in [&mut kiosk, &mut lawson] {
+    for Till { kiosk, .. } in [&mut kiosk, &mut lawson] {
         if !kiosk.outbox().is_empty() {
             kiosk.flush_outbox().await?;
         }
@@ -509,9 +481,27 @@ fn sales_by_operator(lines: &[Line]) -> Vec<(OperatorId, Vec<OperatorTransaction
     by_operator.into_iter().collect()
 }
 
+/// A chain operator's kiosk in the demo's store.
+struct Till {
+    kiosk: Kiosk,
+    operator: OperatorId,
+}
+
+impl Till {
+    fn open(running: &sandbox::RunningSandbox, operator: &str) -> anyhow::Result<Self> {
+        let path = running
+            .kiosk_config(operator)
+            .with_context(|| format!("no kiosk settings for operator {operator}"))?;
+        let settings = kiosk_sim::KioskSettings::load(path)?;
+        Ok(Self {
+            kiosk: Kiosk::from_settings(&settings)?,
+            operator: settings.operator_id,
+        })
+    }
+}
+
 async fn run_job(
-    kiosk: &mut Kiosk,
-    operator: &OperatorId,
+    till: &mut Till,
     layout: &sandbox::Layout,
     out: &Path,
     index: u32,
@@ -530,7 +520,7 @@ async fn run_job(
         result: String::new(),
         sale: None,
     };
-    match kiosk.issue(&card.path, &pin, job.order, out).await {
+    match till.kiosk.issue(&card.path, &pin, job.order, out).await {
         Ok(IssueOutcome::Printed(doc)) => {
             let name = format!(
                 "{index:02}-{}-{}-{}.pdf",
@@ -554,10 +544,10 @@ async fn run_job(
                 .unwrap_or_default();
             line.result = format!("{} → {file}", doc.municipality_name);
             line.sale = Some((
-                operator.clone(),
+                till.operator.clone(),
                 OperatorTransaction {
                     request_id: doc.request_id,
-                    kiosk_id: kiosk.kiosk_id().clone(),
+                    kiosk_id: till.kiosk.kiosk_id().clone(),
                     municipality_code: doc.municipality_code,
                     copies: u32::from(doc.copies),
                     amount_yen: i64::from(doc.total_fee_yen),
