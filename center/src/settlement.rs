@@ -372,6 +372,8 @@ async fn close(
         tracing::warn!(
             alert = "recon_required",
             %request_id,
+            municipality = row.try_get::<String, _>("municipality_code")?.as_str(),
+            operator = row.try_get::<String, _>("operator_id")?.as_str(),
             business_date = %date,
             "paid with the print outcome unknown at the cut-off"
         );
