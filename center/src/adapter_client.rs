@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use schemas::{
-    ErrorBody, RequestId, SignedCatalogue, SignedCatalogueRequest, SignedCertificateAnswer,
-    SignedCertificateFetch, SignedDomicileRegistrationReceipt, SignedDomicileRegistrationSubmit,
+    ErrorBody, IssuanceNoticeAck, RequestId, SignedCatalogue, SignedCatalogueRequest,
+    SignedCertificateAnswer, SignedCertificateFetch, SignedDomicileRegistrationReceipt,
+    SignedDomicileRegistrationSubmit, SignedIssuanceNotice,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -86,6 +87,23 @@ impl AdapterClient {
             &format!("{adapter_url}/v1/domicile-registrations"),
             submit,
             Some(submit.payload.registration_id),
+            timeout,
+        )
+        .await
+    }
+
+    /// Delivers an outcome notice (`POST /v1/issuance-notices`); idempotent at the
+    /// adapter, so a retry after a lost answer is safe.
+    pub async fn send_notice(
+        &self,
+        adapter_url: &str,
+        notice: &SignedIssuanceNotice,
+        timeout: Duration,
+    ) -> Result<IssuanceNoticeAck, UpstreamError> {
+        self.post(
+            &format!("{adapter_url}/v1/issuance-notices"),
+            notice,
+            Some(notice.payload.request_id),
             timeout,
         )
         .await

@@ -24,6 +24,10 @@ pub struct Settings {
     pub verify_url: String,
     #[serde(default)]
     pub timeouts: Timeouts,
+    #[serde(default)]
+    pub settlement: SettlementSettings,
+    #[serde(default)]
+    pub notices: NoticeSettings,
     pub kiosk_tls: mtls::TlsFiles,
     pub lgwan_tls: mtls::TlsFiles,
     #[serde(default)]
@@ -70,6 +74,86 @@ impl Default for Timeouts {
     }
 }
 
+/// Settlement windows (DESIGN.md §6).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementSettings {
+    /// When the business day's window is cut, `HH:MM` Asia/Tokyo, 23:00..=23:59 (after
+    /// the national 23:00 close).
+    #[serde(default = "default_cut_time")]
+    pub cut_time: String,
+    /// Close a window by itself once its cut time has passed (the sweep does it; every
+    /// replica may try, exactly one succeeds). Off, windows close only by
+    /// `center settlement close`.
+    #[serde(default = "default_true")]
+    pub auto_close: bool,
+}
+
+fn default_cut_time() -> String {
+    settlement::CutTime::default().to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for SettlementSettings {
+    fn default() -> Self {
+        Self {
+            cut_time: default_cut_time(),
+            auto_close: true,
+        }
+    }
+}
+
+impl SettlementSettings {
+    pub fn cut(&self) -> Result<settlement::CutTime, ConfigError> {
+        settlement::CutTime::parse(&self.cut_time)
+            .map_err(|e| ConfigError::Invalid(format!("settlement.cut_time: {e}")))
+    }
+}
+
+/// Delivery of outcome notices to municipalities (the transactional outbox).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeSettings {
+    /// How often the delivery loop looks for due notices.
+    #[serde(default = "default_notice_interval_ms")]
+    pub interval_ms: u64,
+    /// First retry delay; doubled per failed attempt up to `max_backoff_ms`.
+    #[serde(default = "default_notice_backoff_ms")]
+    pub initial_backoff_ms: u64,
+    #[serde(default = "default_notice_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+    /// Upper bound on one delivery attempt.
+    #[serde(default = "default_notice_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_notice_interval_ms() -> u64 {
+    1_000
+}
+fn default_notice_backoff_ms() -> u64 {
+    1_000
+}
+fn default_notice_max_backoff_ms() -> u64 {
+    300_000
+}
+fn default_notice_timeout_ms() -> u64 {
+    5_000
+}
+
+impl Default for NoticeSettings {
+    fn default() -> Self {
+        Self {
+            interval_ms: default_notice_interval_ms(),
+            initial_backoff_ms: default_notice_backoff_ms(),
+            max_backoff_ms: default_notice_max_backoff_ms(),
+            timeout_ms: default_notice_timeout_ms(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MunicipalitySettings {
@@ -89,6 +173,14 @@ pub struct OperatorSettings {
     pub id: OperatorId,
     /// Terminals this operator may speak for.
     pub kiosks: Vec<KioskId>,
+    /// 事業者手数料: the operator's commission per printed copy, integer yen (the
+    /// agreement; default `schemas::settlement::DEFAULT_COMMISSION_YEN_PER_COPY`).
+    #[serde(default = "default_commission")]
+    pub commission_yen_per_copy: i64,
+}
+
+fn default_commission() -> i64 {
+    schemas::settlement::DEFAULT_COMMISSION_YEN_PER_COPY
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +238,28 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "timeouts.sweep_interval_ms must be in 100..=3600000".into(),
             ));
+        }
+        self.settlement.cut()?;
+        let n = &self.notices;
+        if n.interval_ms < 10
+            || n.interval_ms > 3_600_000
+            || n.initial_backoff_ms == 0
+            || n.initial_backoff_ms > n.max_backoff_ms
+            || n.max_backoff_ms > 86_400_000
+            || n.timeout_ms == 0
+            || n.timeout_ms > 60_000
+        {
+            return Err(ConfigError::Invalid(
+                "notices: need 10 <= interval_ms <= 3600000, 0 < initial_backoff_ms <= max_backoff_ms <= 86400000, 0 < timeout_ms <= 60000".into(),
+            ));
+        }
+        for operator in &self.operators {
+            if !(0..=10_000).contains(&operator.commission_yen_per_copy) {
+                return Err(ConfigError::Invalid(format!(
+                    "operator {}: commission_yen_per_copy must be in 0..=10000",
+                    operator.id
+                )));
+            }
         }
         let mut codes: Vec<_> = self.municipalities.iter().map(|m| m.code).collect();
         codes.sort();

@@ -268,7 +268,7 @@ pub async fn find_issuance(
     row.as_ref().map(row_to_issuance).transpose()
 }
 
-async fn append_event(
+pub(crate) async fn append_event(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     request_id: &str,
     now_unix_ms: i64,
@@ -599,6 +599,24 @@ pub async fn apply_outcome(pool: &AnyPool, update: &OutcomeUpdate<'_>) -> Result
     if updated.rows_affected() != 1 {
         tx.rollback().await?;
         return Ok(false);
+    }
+    if update.to == IssuanceState::Printed {
+        // The print and its notice to the municipality commit together (transactional
+        // outbox): a crash can delay the notice, never lose it.
+        sqlx::query("UPDATE issuances SET printed_at_unix_ms = $1 WHERE request_id = $2")
+            .bind(now_unix_ms)
+            .bind(update.request_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO outcome_notices (request_id, municipality_code, created_at_unix_ms, \
+               attempts, next_attempt_at_unix_ms) \
+             SELECT request_id, municipality_code, $1, 0, $1 FROM issuances WHERE request_id = $2",
+        )
+        .bind(now_unix_ms)
+        .bind(update.request_id)
+        .execute(&mut *tx)
+        .await?;
     }
     if let Some((amount_yen, reason)) = update.refund {
         sqlx::query(

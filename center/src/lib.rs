@@ -7,7 +7,10 @@
 //! `catalogue` (signed catalogues, cache, menu), `service_hours` and `order_checks`
 //! (the service rules), `adapter_client`, `binding_guard` and `db`; `domicile` is the
 //! 本籍地 利用登録 flow; `lifecycle` takes an issuance on from `prepared` (payment and
-//! print reports, the sweep).
+//! print reports, the sweep); `notices` delivers the outcome notices of printed
+//! certificates to municipalities (transactional outbox); `settlement` keeps the
+//! business-day windows, reports, reconciliations and finalisation (arithmetic and
+//! file formats in the `settlement` crate).
 
 pub mod adapter_client;
 pub mod binding_guard;
@@ -21,8 +24,10 @@ pub mod domicile;
 pub mod error;
 pub mod issuance;
 pub mod lifecycle;
+pub mod notices;
 pub mod order_checks;
 pub mod routes;
 pub mod service_hours;
+pub mod settlement;
 pub mod startup;
 pub mod telemetry;

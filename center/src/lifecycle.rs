@@ -405,6 +405,8 @@ pub struct SweepSummary {
     pub expired_authorized: u64,
     /// Used or expired challenges older than a day, deleted.
     pub challenges_deleted: u64,
+    /// Settlement windows closed because their cut passed (auto-close only).
+    pub windows_closed: u64,
 }
 
 /// Beyond the request deadline, how long an `authorized` row is left to its own

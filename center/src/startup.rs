@@ -14,9 +14,10 @@ use crate::adapter_client::AdapterClient;
 use crate::card_auth::CardAuthority;
 use crate::catalogue::CatalogueCache;
 use crate::clock::{Clock, SystemClock};
-use crate::configuration::{Settings, Timeouts};
+use crate::configuration::{NoticeSettings, Settings, Timeouts};
 use crate::directory::Directory;
 use crate::routes;
+use crate::settlement::SettlementConfig;
 
 /// Everything a request handler may use. No in-process state decides an issuance:
 /// all of it is configuration, immutable keys, or catalogues every replica fetches
@@ -49,6 +50,8 @@ pub enum StartupError {
     Directory(#[from] crate::directory::DirectoryError),
     #[error("center key {path}: {reason}")]
     CenterKey { path: String, reason: String },
+    #[error("settlement: {0}")]
+    Settlement(#[from] crate::settlement::SettlementError),
     #[error("composer: {0}")]
     Composer(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -66,8 +69,10 @@ pub struct Application {
     server: Server,
     pool: AnyPool,
     sweeper: SweepTask,
+    notices: SweepTask,
     clock: Arc<dyn Clock>,
     timeouts: Timeouts,
+    settlement: Option<SettlementConfig>,
 }
 
 /// Runs `lifecycle::sweep` once on the center's clock and settings.
@@ -76,15 +81,34 @@ pub struct Sweeper {
     pool: AnyPool,
     clock: Arc<dyn Clock>,
     timeouts: Timeouts,
+    /// Set when windows close by themselves (`settlement.auto_close`).
+    settlement: Option<SettlementConfig>,
 }
 
 impl Sweeper {
-    pub async fn sweep_now(&self) -> Result<crate::lifecycle::SweepSummary, crate::db::DbError> {
-        crate::lifecycle::sweep(&self.pool, &self.timeouts, self.clock.now_unix_ms()).await
+    /// One sweep, then (with auto-close) every settlement window whose cut has passed
+    /// is closed.
+    pub async fn sweep_now(&self) -> Result<crate::lifecycle::SweepSummary, SweepError> {
+        let now_unix_ms = self.clock.now_unix_ms();
+        let mut summary = crate::lifecycle::sweep(&self.pool, &self.timeouts, now_unix_ms).await?;
+        if let Some(config) = &self.settlement {
+            let closed =
+                crate::settlement::close_due_windows(&self.pool, config, now_unix_ms).await?;
+            summary.windows_closed = closed.len() as u64;
+        }
+        Ok(summary)
     }
 }
 
-/// The periodic sweep (`lifecycle::sweep`); stops when dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Settlement(#[from] crate::settlement::SettlementError),
+}
+
+/// A periodic background task; stops when dropped.
 struct SweepTask(tokio::task::JoinHandle<()>);
 
 impl Drop for SweepTask {
@@ -93,16 +117,37 @@ impl Drop for SweepTask {
     }
 }
 
-fn spawn_sweeper(pool: AnyPool, clock: Arc<dyn Clock>, timeouts: Timeouts) -> SweepTask {
+fn spawn_sweeper(sweeper: Sweeper) -> SweepTask {
     SweepTask(tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_millis(timeouts.sweep_interval_ms));
+        let mut interval =
+            tokio::time::interval(Duration::from_millis(sweeper.timeouts.sweep_interval_ms));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
             // Each replica sweeps; the conditional updates make that safe.
-            if let Err(error) = crate::lifecycle::sweep(&pool, &timeouts, clock.now_unix_ms()).await
-            {
+            if let Err(error) = sweeper.sweep_now().await {
                 tracing::warn!(%error, "sweep failed; retrying at the next interval");
+            }
+        }
+    }))
+}
+
+/// The outcome-notice delivery loop (`notices`), on every replica.
+fn spawn_notice_delivery(state: web::Data<AppState>, settings: NoticeSettings) -> SweepTask {
+    SweepTask(tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_millis(settings.interval_ms));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let deliverer = crate::notices::Deliverer {
+                pool: &state.pool,
+                directory: &state.directory,
+                adapters: &state.adapters,
+                center_key: &state.center_key,
+                settings: &settings,
+            };
+            if let Err(error) = deliverer.deliver_due(state.clock.now_unix_ms()).await {
+                tracing::warn!(%error, "notice delivery failed; retrying at the next interval");
             }
         }
     }))
@@ -154,7 +199,17 @@ impl Application {
                 source,
             })?
             .port();
-        let sweeper = spawn_sweeper(pool.clone(), Arc::clone(&clock), settings.timeouts.clone());
+        let settlement_config = SettlementConfig::from_settings(&settings)?;
+        // There is always one open window from the first start on.
+        crate::settlement::ensure_open_window(&pool, &settlement_config, clock.now_unix_ms())
+            .await?;
+        let settlement = settings.settlement.auto_close.then_some(settlement_config);
+        let sweeper = spawn_sweeper(Sweeper {
+            pool: pool.clone(),
+            clock: Arc::clone(&clock),
+            timeouts: settings.timeouts.clone(),
+            settlement: settlement.clone(),
+        });
         let sweep_clock = Arc::clone(&clock);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -173,6 +228,7 @@ impl Application {
             timeouts: settings.timeouts.clone(),
             verify_url: settings.verify_url.clone(),
         });
+        let notices = spawn_notice_delivery(state.clone(), settings.notices.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(tracing_actix())
@@ -198,8 +254,10 @@ impl Application {
             server,
             pool,
             sweeper,
+            notices,
             clock: sweep_clock,
             timeouts: settings.timeouts.clone(),
+            settlement,
         })
     }
 
@@ -219,6 +277,7 @@ impl Application {
             pool: self.pool.clone(),
             clock: Arc::clone(&self.clock),
             timeouts: self.timeouts.clone(),
+            settlement: self.settlement.clone(),
         }
     }
 
@@ -228,10 +287,14 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Self {
-            server, sweeper, ..
+            server,
+            sweeper,
+            notices,
+            ..
         } = self;
         let result = server.await;
         drop(sweeper);
+        drop(notices);
         result
     }
 }

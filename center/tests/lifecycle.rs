@@ -3,7 +3,7 @@
 //! money conservation, against a real (temporary SQLite) store.
 
 use center::configuration::Timeouts;
-use center::db::{self, IssuanceRow, IssuanceState, TransitionFields};
+use center::db::{self, IssuanceState, TransitionFields};
 use center::lifecycle::{apply_payment, apply_print, sweep, SweepSummary};
 use schemas::{
     ErrorCode, IssuanceStatus, KioskId, OperatorId, OutcomeAck, PaymentMethod, PaymentOutcome,
@@ -16,77 +16,45 @@ const COPIES: i64 = 2;
 const TOTAL_FEE_YEN: u32 = 400;
 const T0_MS: i64 = 1_790_000_000_000;
 
+mod common;
+
+use common::{Spec, TempStore};
+
+const SPEC: Spec = Spec {
+    operator: "lawson",
+    kiosk: "lawson-0001",
+    municipality: "131016",
+    certificate_type: "residence_record",
+    copies: COPIES,
+    fee_yen_per_copy: FEE_PER_COPY_YEN,
+};
+
 struct Store {
     pool: AnyPool,
-    path: std::path::PathBuf,
+    temp: TempStore,
 }
 
 impl Store {
     async fn new(tag: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "center-lifecycle-{tag}-{}.sqlite",
-            uuid::Uuid::new_v4()
-        ));
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let pool = db::connect(&url).await.expect("connect");
-        Self { pool, path }
+        let temp = TempStore::new(&format!("lifecycle-{tag}")).await;
+        Self {
+            pool: temp.pool.clone(),
+            temp,
+        }
     }
 
     async fn close(self) {
-        self.pool.close().await;
-        let _ = std::fs::remove_file(&self.path);
-        let _ = std::fs::remove_file(self.path.with_extension("sqlite-wal"));
-        let _ = std::fs::remove_file(self.path.with_extension("sqlite-shm"));
+        self.temp.close().await;
     }
 
     /// A new issuance by `lawson` / `lawson-0001`, authorized at `at_ms`.
     async fn authorized(&self, at_ms: i64) -> String {
-        let request_id = RequestId::new_random().to_string();
-        let row = IssuanceRow {
-            request_id: request_id.clone(),
-            operator_id: "lawson".into(),
-            kiosk_id: "lawson-0001".into(),
-            idempotency_key: uuid::Uuid::new_v4().to_string(),
-            order_digest: "aa".repeat(32),
-            municipality_code: "131016".into(),
-            card_digest: "bb".repeat(32),
-            certificate_type: "residence_record".into(),
-            copies: COPIES,
-            state: IssuanceState::Authorized,
-            refusal_reason: None,
-            error_code: None,
-            fee_yen_per_copy: None,
-            total_fee_yen: None,
-            document_sha256: None,
-            page_count: None,
-        };
-        assert!(db::insert_authorized(&self.pool, &row, at_ms)
-            .await
-            .unwrap());
-        request_id
+        common::authorized(&self.pool, &SPEC, at_ms).await
     }
 
     /// A new issuance in `prepared` (fee 2 × 200 yen) since `at_ms`.
     async fn prepared(&self, at_ms: i64) -> String {
-        // Authorized a moment earlier, so the audit trail has a defined order.
-        let request_id = self.authorized(at_ms - 1).await;
-        db::transition(
-            &self.pool,
-            &request_id,
-            IssuanceState::Authorized,
-            IssuanceState::Prepared,
-            &TransitionFields {
-                fee_yen_per_copy: Some(FEE_PER_COPY_YEN),
-                total_fee_yen: Some(FEE_PER_COPY_YEN * COPIES),
-                document_sha256: Some(&"cc".repeat(32)),
-                page_count: Some(2),
-                ..TransitionFields::default()
-            },
-            at_ms,
-        )
-        .await
-        .unwrap();
-        request_id
+        common::prepared(&self.pool, &SPEC, at_ms).await
     }
 
     async fn paid(&self, at_ms: i64) -> String {

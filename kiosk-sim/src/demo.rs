@@ -15,7 +15,15 @@
 //!
 //! Every certificate is paid (the simulated resident pays cash) and printed only after
 //! the center acknowledged the payment; both reports must be acknowledged by the end
-//! (the kiosk's outbox is empty). The totals paid per municipality close the run.
+//! (the kiosk's outbox is empty). The 坂祝町 and 北本市 residents use a lawson kiosk,
+//! everyone else a seven kiosk.
+//!
+//! The day ends as the center's operator ends it: the outcome notices have reached the
+//! municipalities' 交付記録, the settlement window is closed (early: the demo does not
+//! wait for the 23:30 cut), the signed reports are written as `settlement-*.jsonl` /
+//! `settlement-*.csv` with a detached `.sig` each, each operator's own transaction file
+//! (`operator-*-transactions-*.csv`, from what its kiosks printed) is reconciled, and the
+//! window is settled. The totals per (operator, municipality) close the run.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,9 +33,10 @@ use jiff::civil::{Date, Time};
 use jiff::Zoned;
 use kiosk_sim::cli::registration_status_str;
 use kiosk_sim::{IssueOutcome, Kiosk};
+use schemas::settlement::OperatorTransaction;
 use schemas::{
     CertificateKind, CertificateOrder, CertificateType, DomicileRegistration, HouseholdScope,
-    MunicipalityCode, Route, SERVICE_TIME_ZONE,
+    MunicipalityCode, OperatorId, Route, SERVICE_TIME_ZONE,
 };
 
 const MAIN_CARD: &str = "2121130000000001";
@@ -141,8 +150,9 @@ struct Line {
     pages: String,
     fee: String,
     result: String,
-    /// (municipality code, name, integer yen paid) when printed.
-    paid: Option<(MunicipalityCode, String, u32)>,
+    /// The chain operator's own record of the sale, when printed (its transaction file
+    /// is reconciled against the center's settlement at the end of the day).
+    sale: Option<(OperatorId, OperatorTransaction)>,
 }
 
 pub async fn run(out: &Path) -> anyhow::Result<()> {
@@ -180,8 +190,15 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     )
     .await?;
     let result = issue_everything(&running, &layout, out, &center_now).await;
+    // The end of the day: the window is closed early (the demo does not wait for the
+    // 23:30 cut), reported, reconciled with each operator's own sales, and settled.
+    let day = match &result {
+        Ok(lines) => Some(running.settle_day(out, &sales_by_operator(lines)).await),
+        Err(_) => None,
+    };
     running.stop().await;
     let lines = result?;
+    let day = day.context("no settlement")??;
 
     println!();
     // ASCII columns first so that they line up whatever the terminal's width of kanji.
@@ -202,21 +219,42 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         );
     }
     println!("(pages: PDF pages, each front page followed by its back)");
-    // Integer yen per municipality, in code order.
-    let mut totals: std::collections::BTreeMap<MunicipalityCode, (String, u32, u64)> =
-        std::collections::BTreeMap::new();
-    for (code, name, yen) in lines.iter().filter_map(|l| l.paid.as_ref()) {
-        let entry = totals.entry(*code).or_insert_with(|| (name.clone(), 0, 0));
-        entry.1 = entry.1.saturating_add(1);
-        entry.2 = entry.2.saturating_add(u64::from(*yen));
-    }
     println!();
-    println!("paid and printed, per municipality:");
-    for (code, (name, count, yen)) in &totals {
-        println!("  {code} {name}: {count} certificate(s), {yen}円");
+    println!(
+        "settlement window {} (closed early for the demo), per chain operator and municipality, integer yen:",
+        day.business_date
+    );
+    print!("{}", settlement::totals_table(&day.totals));
+    for (operator, summary) in &day.reconciliations {
+        println!(
+            "  {operator}'s transaction file: {} matched ({}円), {} missing at center, {} missing at operator, {} amount mismatch",
+            summary.matched,
+            summary.matched_yen,
+            summary.missing_at_center,
+            summary.missing_at_operator,
+            summary.amount_mismatch
+        );
     }
-    let total_yen: u64 = totals.values().map(|t| t.2).sum();
-    println!("  total: {total_yen}円");
+    println!(
+        "  outcome notices (交付記録) delivered to the municipalities: {}/{}",
+        day.notices_delivered, day.notices_total
+    );
+    println!(
+        "  reports: {} files (settlement-*.jsonl / *.csv, each with a detached .sig)",
+        day.files.len()
+    );
+    anyhow::ensure!(
+        day.refused.is_none(),
+        "the window was not settled: {}",
+        day.refused.as_deref().unwrap_or_default()
+    );
+    println!("  window {} settled", day.business_date);
+    anyhow::ensure!(
+        day.notices_delivered == day.notices_total,
+        "{} of {} outcome notices did not reach their municipality",
+        day.notices_total - day.notices_delivered,
+        day.notices_total
+    );
     let printed: Vec<&Line> = lines.iter().filter(|l| l.pages != "-").collect();
     println!();
     println!(
@@ -247,11 +285,9 @@ async fn issue_everything(
     for (name, port) in &running.adapter_ports {
         println!("  {name} on https://127.0.0.1:{port} (mTLS)");
     }
-    let kiosk_config = running
-        .kiosk_config("seven")
-        .context("no kiosk settings for operator seven")?;
-    let settings = kiosk_sim::KioskSettings::load(kiosk_config)?;
-    let mut kiosk = Kiosk::from_settings(&settings)?;
+    let mut kiosk = Till::open(running, "seven")?;
+    // A second chain, so the settlement shows two operators' agreements.
+    let mut lawson = Till::open(running, "lawson")?;
 
     let residence = Route::Residence;
     let fiscal_year = fiscal_year_at(center_now);
@@ -349,11 +385,16 @@ async fn issue_everything(
     let mut index = 0;
     for job in jobs.drain(..) {
         index += 1;
-        lines.push(run_job(&mut kiosk, layout, out, index, job).await?);
+        let till = if [SAKAHOGI_CARD, KITAMOTO_CARD].contains(&job.serial) {
+            &mut lawson
+        } else {
+            &mut kiosk
+        };
+        lines.push(run_job(till, layout, out, index, job).await?);
     }
 
     // 本籍地 route: 利用登録 at 坂祝町, the clerk's approval, then the 戸籍.
-    match register_and_approve(&mut kiosk, running, layout).await {
+    match register_and_approve(&mut kiosk.kiosk, running, layout).await {
         Ok(()) => {
             index += 1;
             let domicile_job = job(
@@ -375,7 +416,7 @@ async fn issue_everything(
                 pages: "-".into(),
                 fee: "-".into(),
                 result: format!("利用登録 failed: {error}"),
-                paid: None,
+                sale: None,
             });
         }
     }
@@ -394,14 +435,17 @@ async fn issue_everything(
     );
     lines.push(run_job(&mut kiosk, layout, out, index, refused).await?);
     // Every payment and print report must have reached the center.
-    if !kiosk.outbox().is_empty() {
-        kiosk.flush_outbox().await?;
+    for Till { kiosk, .. } in [&mut kiosk, &mut lawson] {
+        if !kiosk.outbox().is_empty() {
+            kiosk.flush_outbox().await?;
+        }
+        anyhow::ensure!(
+            kiosk.outbox().is_empty(),
+            "{} outcome report(s) of {} were not acknowledged by the center",
+            kiosk.outbox().len(),
+            kiosk.kiosk_id()
+        );
     }
-    anyhow::ensure!(
-        kiosk.outbox().is_empty(),
-        "{} outcome report(s) were not acknowledged by the center",
-        kiosk.outbox().len()
-    );
     Ok(lines)
 }
 
@@ -424,8 +468,40 @@ fn route_text(route: &Route) -> String {
     }
 }
 
+/// Each operator's sales, from what its kiosks printed.
+fn sales_by_operator(lines: &[Line]) -> Vec<(OperatorId, Vec<OperatorTransaction>)> {
+    let mut by_operator: std::collections::BTreeMap<OperatorId, Vec<OperatorTransaction>> =
+        std::collections::BTreeMap::new();
+    for (operator, sale) in lines.iter().filter_map(|l| l.sale.as_ref()) {
+        by_operator
+            .entry(operator.clone())
+            .or_default()
+            .push(sale.clone());
+    }
+    by_operator.into_iter().collect()
+}
+
+/// A chain operator's kiosk in the demo's store.
+struct Till {
+    kiosk: Kiosk,
+    operator: OperatorId,
+}
+
+impl Till {
+    fn open(running: &sandbox::RunningSandbox, operator: &str) -> anyhow::Result<Self> {
+        let path = running
+            .kiosk_config(operator)
+            .with_context(|| format!("no kiosk settings for operator {operator}"))?;
+        let settings = kiosk_sim::KioskSettings::load(path)?;
+        Ok(Self {
+            kiosk: Kiosk::from_settings(&settings)?,
+            operator: settings.operator_id,
+        })
+    }
+}
+
 async fn run_job(
-    kiosk: &mut Kiosk,
+    till: &mut Till,
     layout: &sandbox::Layout,
     out: &Path,
     index: u32,
@@ -442,9 +518,9 @@ async fn run_job(
         pages: "-".into(),
         fee: "-".into(),
         result: String::new(),
-        paid: None,
+        sale: None,
     };
-    match kiosk.issue(&card.path, &pin, job.order, out).await {
+    match till.kiosk.issue(&card.path, &pin, job.order, out).await {
         Ok(IssueOutcome::Printed(doc)) => {
             let name = format!(
                 "{index:02}-{}-{}-{}.pdf",
@@ -467,10 +543,15 @@ async fn run_job(
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             line.result = format!("{} → {file}", doc.municipality_name);
-            line.paid = Some((
-                doc.municipality_code,
-                doc.municipality_name.clone(),
-                doc.total_fee_yen,
+            line.sale = Some((
+                till.operator.clone(),
+                OperatorTransaction {
+                    request_id: doc.request_id,
+                    kiosk_id: till.kiosk.kiosk_id().clone(),
+                    municipality_code: doc.municipality_code,
+                    copies: u32::from(doc.copies),
+                    amount_yen: i64::from(doc.total_fee_yen),
+                },
             ));
         }
         Ok(

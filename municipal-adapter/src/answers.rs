@@ -56,6 +56,22 @@ impl AnswerStore {
         .transpose()
     }
 
+    /// The signed answer JSON for `request_id`, only if it was answered for
+    /// `municipality` (one adapter may serve several; each sees only its own).
+    pub async fn find_in(
+        &self,
+        request_id: RequestId,
+        municipality: MunicipalityCode,
+    ) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT answer_json FROM answers WHERE request_id = ? AND municipality_code = ?",
+        )
+        .bind(request_id.to_string())
+        .bind(municipality.to_string())
+        .fetch_optional(&self.pool)
+        .await
+    }
+
     /// Stores `answer_json` unless an answer for `request_id` exists; the primary key
     /// decides between concurrent first attempts, so exactly one of them wins.
     pub async fn insert_or_get(

@@ -27,7 +27,7 @@ pub enum DbError {
 }
 
 /// (version, description, SQL) of every migration, in order.
-const MIGRATIONS: [(i64, &str, &str); 4] = [
+const MIGRATIONS: [(i64, &str, &str); 5] = [
     (
         20261123000001,
         "register",
@@ -47,6 +47,11 @@ const MIGRATIONS: [(i64, &str, &str); 4] = [
         20261123000010,
         "domicile_registrations",
         include_str!("../migrations/20261123000010_domicile_registrations.sql"),
+    ),
+    (
+        20261123000011,
+        "issuance_records",
+        include_str!("../migrations/20261123000011_issuance_records.sql"),
     ),
 ];
 

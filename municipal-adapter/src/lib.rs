@@ -15,6 +15,7 @@
 //! - [`register`]: the register (all its ledgers), its CSV import and its database tables;
 //! - [`cards`]: resident card issue, renewal and revocation;
 //! - [`answers`]: the idempotency store of signed answers;
+//! - [`issuance_records`]: the issuance record (交付記録) from the center's print notices;
 //! - [`front`], [`wareki`], [`seal`]: the certificate content, its rules and its seals;
 //! - [`catalogue`]: the signed catalogue (types, options, fees, hours) and its checks;
 //! - [`domicile`]: 本籍地 利用登録 (registrations, approval, rejection);
@@ -32,6 +33,7 @@ pub mod domicile;
 pub mod fault;
 pub mod front;
 pub mod issuance;
+pub mod issuance_records;
 pub mod register;
 pub mod routes;
 pub mod samples;

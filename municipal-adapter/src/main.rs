@@ -5,6 +5,8 @@
 //! municipal-adapter import --config FILE --municipality CODE DIR   import a CSV register (see cli::import)
 //! municipal-adapter card issue|renew|revoke --config FILE …        resident cards (see cli::card)
 //! municipal-adapter domicile list|approve|reject --config FILE …   本籍地 利用登録 (see cli::domicile)
+//! municipal-adapter records list --config FILE --municipality CODE [--date YYYY-MM-DD] [--json]
+//!                                                                  交付記録 (see cli::records)
 //! ```
 //!
 //! `serve` prints one line `listening on <address>` on stdout once the port is bound
@@ -46,6 +48,9 @@ enum Command {
     /// Issue, renew or revoke resident cards.
     #[command(subcommand)]
     Card(municipal_adapter::cli::card::CardCommand),
+    /// The issuance record (交付記録): certificates the center reported as printed.
+    #[command(subcommand)]
+    Records(municipal_adapter::cli::records::RecordsCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,6 +90,14 @@ fn main() -> anyhow::Result<()> {
         Command::Card(command) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(municipal_adapter::cli::card::run(
+                command,
+                &mut std::io::stdout().lock(),
+            ))?;
+            Ok(())
+        }
+        Command::Records(command) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(municipal_adapter::cli::records::run(
                 command,
                 &mut std::io::stdout().lock(),
             ))?;

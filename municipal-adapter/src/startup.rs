@@ -166,6 +166,12 @@ impl Application {
                         .default_service(web::to(routes::method_not_allowed)),
                 )
                 .service(
+                    web::resource("/v1/issuance-notices")
+                        .wrap(from_fn(routes::require_center))
+                        .route(web::post().to(routes::issuance_notice))
+                        .default_service(web::to(routes::method_not_allowed)),
+                )
+                .service(
                     web::resource("/v1/info")
                         .route(web::get().to(routes::info))
                         .default_service(web::to(routes::method_not_allowed)),

@@ -22,6 +22,7 @@
 
 pub mod pki;
 pub mod run;
+pub mod settle;
 
 use std::path::{Path, PathBuf};
 
@@ -586,6 +587,8 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
             id: schemas::OperatorId::parse(operator)
                 .map_err(|e| SandboxError::Invalid(e.to_string()))?,
             kiosks,
+            // The sample agreements differ, so reports show the per-operator rate.
+            commission_yen_per_copy: if operator == "lawson" { 120 } else { 115 },
         });
     }
 
@@ -599,6 +602,8 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
         revocation_list_path: revocation_path,
         verify_url: format!("https://127.0.0.1:{center_port}/verify"),
         timeouts: center::configuration::Timeouts::default(),
+        settlement: Default::default(),
+        notices: Default::default(),
         kiosk_tls: mtls::TlsFiles {
             cert: center_kiosk.cert,
             key: center_kiosk.key,

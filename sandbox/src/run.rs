@@ -29,6 +29,8 @@ pub struct RunningSandbox {
     /// `municipal-adapter domicile approve --config F`, works on the same database).
     pub adapters: Vec<AdapterProcess>,
     pub center_pool: AnyPool,
+    /// The center's clock (shared with the adapters' deadline checks).
+    pub clock: Arc<dyn center::clock::Clock>,
     handles: Vec<ServerHandle>,
 }
 
@@ -240,7 +242,7 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
             .ok_or_else(|| SandboxError::Invalid(format!("no adapter {adapter}")))?;
         municipality.adapter_url = format!("https://127.0.0.1:{port}");
     }
-    let app = center::startup::Application::build_with_clock(settings, clock)
+    let app = center::startup::Application::build_with_clock(settings, Arc::clone(&clock))
         .await
         .map_err(|e| SandboxError::Invalid(format!("center: {e}")))?;
     let center_port = app.port();
@@ -267,6 +269,7 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
         adapter_ports,
         adapters,
         center_pool,
+        clock,
         handles,
     })
 }

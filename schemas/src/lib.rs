@@ -20,9 +20,11 @@ pub mod front;
 pub mod ids;
 pub mod kiosk_api;
 pub mod municipal_api;
+pub mod notice;
 pub mod outcome;
 pub mod schema_files;
 pub mod seal;
+pub mod settlement;
 
 pub use card::{
     CardAuthMessage, CardCertificate, CardCertificateBody, CardFile, RevocationList,
@@ -42,6 +44,7 @@ pub use ids::{
 };
 pub use kiosk_api::*;
 pub use municipal_api::*;
+pub use notice::*;
 pub use outcome::*;
 pub use seal::{SealError, SealPayload, SignedSeal};
 

@@ -5,6 +5,7 @@
 //! POST /v1/certificates           Signed<CertificateFetch> -> Signed<CertificateAnswer> | ErrorBody
 //! POST /v1/catalogue              Signed<CatalogueRequest> -> Signed<Catalogue>   (crate::catalogue)
 //! POST /v1/domicile-registrations Signed<DomicileRegistrationSubmit> -> Signed<DomicileRegistrationReceipt>
+//! POST /v1/issuance-notices      Signed<IssuanceNotice> -> IssuanceNoticeAck   (crate::notice)
 //! GET  /v1/info                   -> AdapterInfo
 //! ```
 //!

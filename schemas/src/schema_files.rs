@@ -51,6 +51,34 @@ pub fn all() -> Vec<(&'static str, String)> {
         ),
         ("AdapterInfo.json", pretty(schema_for!(crate::AdapterInfo))),
         (
+            "SignedIssuanceNotice.json",
+            pretty(schema_for!(crate::SignedIssuanceNotice)),
+        ),
+        (
+            "IssuanceNoticeAck.json",
+            pretty(schema_for!(crate::IssuanceNoticeAck)),
+        ),
+        (
+            "SettlementReportLine.json",
+            pretty(schema_for!(crate::settlement::ReportLine)),
+        ),
+        (
+            "DetachedSignature.json",
+            pretty(schema_for!(crate::settlement::DetachedSignature)),
+        ),
+        (
+            "OperatorTransaction.json",
+            pretty(schema_for!(crate::settlement::OperatorTransaction)),
+        ),
+        (
+            "MatchLine.json",
+            pretty(schema_for!(crate::settlement::MatchLine)),
+        ),
+        (
+            "MatchSummary.json",
+            pretty(schema_for!(crate::settlement::MatchSummary)),
+        ),
+        (
             "SignedCatalogueRequest.json",
             pretty(schema_for!(crate::SignedCatalogueRequest)),
         ),

@@ -2,6 +2,8 @@
 //! directory, its own center database on SQLite or PostgreSQL), started in-process on
 //! loopback ports with real mTLS, plus helpers to read the PDFs a kiosk printed.
 
+pub mod procs;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

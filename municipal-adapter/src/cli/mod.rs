@@ -2,3 +2,4 @@
 pub mod card;
 pub mod domicile;
 pub mod import;
+pub mod records;

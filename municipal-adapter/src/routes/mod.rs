@@ -4,6 +4,7 @@
 //! POST /v1/certificates          Signed<CertificateFetch> -> Signed<CertificateAnswer> | ErrorBody  (center only)
 //! POST /v1/catalogue             Signed<CatalogueRequest> -> Signed<Catalogue> | ErrorBody  (center only)
 //! POST /v1/domicile-registrations Signed<DomicileRegistrationSubmit> -> Signed<DomicileRegistrationReceipt> | ErrorBody  (center only)
+//! POST /v1/issuance-notices      Signed<IssuanceNotice> -> IssuanceNoticeAck | ErrorBody  (center only)
 //! GET  /v1/info           -> AdapterInfo
 //! GET  /health            -> {"status":"ok"}
 //! ```
@@ -16,12 +17,14 @@ mod certificates;
 mod domicile;
 mod health;
 mod info;
+mod notices;
 
 pub use catalogue::catalogue;
 pub use certificates::fetch_certificate;
 pub use domicile::register_domicile;
 pub use health::health;
 pub use info::info;
+pub use notices::issuance_notice;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -52,7 +55,9 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::NotFound | ErrorCode::MunicipalityUnknown => StatusCode::NOT_FOUND,
         ErrorCode::ClientNotAuthorized => StatusCode::FORBIDDEN,
         ErrorCode::RequestSignatureInvalid => StatusCode::UNAUTHORIZED,
-        ErrorCode::RequestIdReused | ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
+        ErrorCode::RequestIdReused
+        | ErrorCode::IdempotencyConflict
+        | ErrorCode::BindingMismatch => StatusCode::CONFLICT,
         ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::MunicipalityUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -146,7 +151,7 @@ pub fn json_config() -> web::JsonConfig {
         })
 }
 
-/// Only the center may ask for certificates, catalogues and registrations: the TLS client certificate must carry the
+/// Only the center may ask for certificates, catalogues and registrations, or send notices: the TLS client certificate must carry the
 /// center's role (`urn:kofu:center`). Checked before the body is even read.
 pub async fn require_center(
     request: ServiceRequest,

@@ -1,0 +1,232 @@
+//! Outcome notices to municipalities (`schemas::notice`): the delivery side of the
+//! transactional outbox. `db::apply_outcome` writes an `outcome_notices` row in the
+//! transaction that records a print; this loop sends each due row, signed by the
+//! center, to the municipality's adapter and marks it delivered on a 2xx answer, or
+//! backs off exponentially. Every replica runs the loop; a row is claimed by a
+//! conditional update before it is sent, and the adapter is idempotent by request id,
+//! so a rare double send is harmless.
+
+use std::time::Duration;
+
+use schemas::{
+    CertificateType, Digest32, IssuanceNotice, KeyPair, KioskId, MunicipalityCode, OperatorId,
+    RequestId, Signed,
+};
+use sqlx::{AnyPool, Row as _};
+
+use crate::adapter_client::{AdapterClient, UpstreamError};
+use crate::configuration::NoticeSettings;
+use crate::directory::Directory;
+
+/// Notices sent per round (bounded work per round).
+const BATCH: i64 = 32;
+/// After this many failed attempts every further failure is logged as an alert.
+const ALERT_AFTER_ATTEMPTS: i64 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NoticeError {
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+}
+
+/// What one delivery round did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeliverySummary {
+    pub delivered: u64,
+    pub failed: u64,
+}
+
+/// Delivery state of one notice, for tests and operators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoticeRow {
+    pub request_id: String,
+    pub municipality_code: String,
+    pub attempts: i64,
+    pub next_attempt_at_unix_ms: i64,
+    pub delivered_at_unix_ms: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+pub async fn list(pool: &AnyPool) -> Result<Vec<NoticeRow>, NoticeError> {
+    let rows = sqlx::query(
+        "SELECT request_id, municipality_code, attempts, next_attempt_at_unix_ms, \
+           delivered_at_unix_ms, last_error FROM outcome_notices ORDER BY created_at_unix_ms",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(NoticeRow {
+                request_id: row.try_get("request_id")?,
+                municipality_code: row.try_get("municipality_code")?,
+                attempts: row.try_get("attempts")?,
+                next_attempt_at_unix_ms: row.try_get("next_attempt_at_unix_ms")?,
+                delivered_at_unix_ms: row.try_get("delivered_at_unix_ms")?,
+                last_error: row.try_get("last_error")?,
+            })
+        })
+        .collect()
+}
+
+/// Everything a delivery round needs.
+pub struct Deliverer<'a> {
+    pub pool: &'a AnyPool,
+    pub directory: &'a Directory,
+    pub adapters: &'a AdapterClient,
+    pub center_key: &'a KeyPair,
+    pub settings: &'a NoticeSettings,
+}
+
+impl Deliverer<'_> {
+    /// Sends every notice due at `now_unix_ms` (at most one batch).
+    pub async fn deliver_due(&self, now_unix_ms: i64) -> Result<DeliverySummary, NoticeError> {
+        let due = sqlx::query(
+            "SELECT n.request_id, n.attempts, n.next_attempt_at_unix_ms, i.municipality_code, \
+               i.card_digest, i.certificate_type, i.copies, i.page_count, i.paid_yen, \
+               i.document_sha256, i.operator_id, i.kiosk_id, i.printed_at_unix_ms \
+             FROM outcome_notices n JOIN issuances i ON i.request_id = n.request_id \
+             WHERE n.delivered_at_unix_ms IS NULL AND n.next_attempt_at_unix_ms <= $1 \
+             ORDER BY n.next_attempt_at_unix_ms LIMIT $2",
+        )
+        .bind(now_unix_ms)
+        .bind(BATCH)
+        .fetch_all(self.pool)
+        .await?;
+        let mut summary = DeliverySummary::default();
+        for row in &due {
+            let request_id: String = row.try_get("request_id")?;
+            let attempts: i64 = row.try_get("attempts")?;
+            let scheduled: i64 = row.try_get("next_attempt_at_unix_ms")?;
+            // Claim: push the next attempt past this one's timeout, conditional on no
+            // other replica having claimed it since we read it.
+            let claim_until = now_unix_ms.saturating_add(
+                i64::try_from(self.settings.timeout_ms.saturating_mul(2)).unwrap_or(i64::MAX),
+            );
+            let claimed = sqlx::query(
+                "UPDATE outcome_notices SET next_attempt_at_unix_ms = $1 \
+                 WHERE request_id = $2 AND attempts = $3 AND next_attempt_at_unix_ms = $4 \
+                   AND delivered_at_unix_ms IS NULL",
+            )
+            .bind(claim_until)
+            .bind(&request_id)
+            .bind(attempts)
+            .bind(scheduled)
+            .execute(self.pool)
+            .await?;
+            if claimed.rows_affected() != 1 {
+                continue;
+            }
+            let result = match notice_of(row) {
+                Ok(notice) => self.send(notice).await,
+                Err(reason) => Err(reason),
+            };
+            match result {
+                Ok(()) => {
+                    sqlx::query(
+                        "UPDATE outcome_notices SET delivered_at_unix_ms = $1, \
+                           attempts = attempts + 1, last_error = NULL WHERE request_id = $2",
+                    )
+                    .bind(now_unix_ms)
+                    .bind(&request_id)
+                    .execute(self.pool)
+                    .await?;
+                    tracing::info!(%request_id, "outcome notice delivered");
+                    summary.delivered += 1;
+                }
+                Err(reason) => {
+                    let attempts = attempts.saturating_add(1);
+                    let next = now_unix_ms.saturating_add(backoff_ms(self.settings, attempts));
+                    sqlx::query(
+                        "UPDATE outcome_notices SET attempts = $1, next_attempt_at_unix_ms = $2, \
+                           last_error = $3 WHERE request_id = $4",
+                    )
+                    .bind(attempts)
+                    .bind(next)
+                    .bind(&reason)
+                    .bind(&request_id)
+                    .execute(self.pool)
+                    .await?;
+                    if attempts >= ALERT_AFTER_ATTEMPTS {
+                        tracing::error!(alert = "notice_undelivered", %request_id, attempts, %reason, "outcome notice still undelivered");
+                    } else {
+                        tracing::warn!(%request_id, attempts, %reason, "outcome notice not delivered; will retry");
+                    }
+                    summary.failed += 1;
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    async fn send(&self, notice: IssuanceNotice) -> Result<(), String> {
+        let municipality = self
+            .directory
+            .municipality(&notice.municipality_code)
+            .ok_or_else(|| {
+                format!(
+                    "municipality {} is not configured",
+                    notice.municipality_code
+                )
+            })?;
+        let signed = Signed::sign(notice, self.center_key).map_err(|e| e.to_string())?;
+        self.adapters
+            .send_notice(
+                &municipality.adapter_url,
+                &signed,
+                Duration::from_millis(self.settings.timeout_ms),
+            )
+            .await
+            .map(|_ack| ())
+            .map_err(|e| match e {
+                UpstreamError::Rejected { status, body } => format!(
+                    "rejected with {status} {}",
+                    body.map(|b| format!("{}: {}", b.code, b.message))
+                        .unwrap_or_default()
+                ),
+                other => other.to_string(),
+            })
+    }
+}
+
+/// `initial × 2^(attempts−1)`, capped at `max_backoff_ms`.
+pub fn backoff_ms(settings: &NoticeSettings, attempts: i64) -> i64 {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let delay = settings
+        .initial_backoff_ms
+        .saturating_mul(1u64 << exponent)
+        .min(settings.max_backoff_ms);
+    i64::try_from(delay).unwrap_or(i64::MAX)
+}
+
+fn notice_of(row: &sqlx::any::AnyRow) -> Result<IssuanceNotice, String> {
+    fn field<T>(
+        row: &sqlx::any::AnyRow,
+        name: &str,
+        parse: impl FnOnce(String) -> Option<T>,
+    ) -> Result<T, String> {
+        let text: Option<String> = row.try_get(name).map_err(|e| e.to_string())?;
+        text.and_then(parse)
+            .ok_or_else(|| format!("stored {name} is missing or malformed"))
+    }
+    fn number<T: TryFrom<i64>>(row: &sqlx::any::AnyRow, name: &str) -> Result<T, String> {
+        let value: Option<i64> = row.try_get(name).map_err(|e| e.to_string())?;
+        value
+            .and_then(|v| T::try_from(v).ok())
+            .ok_or_else(|| format!("stored {name} is missing or out of range"))
+    }
+    Ok(IssuanceNotice {
+        request_id: field(row, "request_id", |t| t.parse::<RequestId>().ok())?,
+        municipality_code: field(row, "municipality_code", |t| {
+            MunicipalityCode::parse(&t).ok()
+        })?,
+        card_digest: field(row, "card_digest", |t| Digest32::try_from(t).ok())?,
+        certificate_type: field(row, "certificate_type", |t| CertificateType::parse(&t))?,
+        copies: number(row, "copies")?,
+        page_count: number(row, "page_count")?,
+        total_fee_yen: number(row, "paid_yen")?,
+        document_sha256: field(row, "document_sha256", |t| Digest32::try_from(t).ok())?,
+        operator_id: field(row, "operator_id", |t| OperatorId::parse(t).ok())?,
+        kiosk_id: field(row, "kiosk_id", |t| KioskId::parse(t).ok())?,
+        printed_at_unix_ms: number(row, "printed_at_unix_ms")?,
+    })
+}
