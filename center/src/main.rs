@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod settlement_cli;
+mod verify_cli;
 
 /// 証明書交付センター — the issuance center.
 #[derive(Parser)]
@@ -28,6 +29,9 @@ enum Command {
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         clock_offset_ms: i64,
     },
+    /// Check a certificate's seal against the trust list: VALID (exit 0), INVALID (1),
+    /// UNKNOWN (2).
+    Verify(verify_cli::VerifyArgs),
     /// 精算: settlement windows, reports, reconciliation and finalisation.
     Settlement {
         #[command(subcommand)]
@@ -68,6 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             app.run_until_stopped().await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Verify(args) => verify_cli::run(args),
         Command::Settlement { command } => {
             center::telemetry::init("warn", false);
             settlement_cli::run(command).await
