@@ -32,10 +32,26 @@ enum Command {
     /// Check a certificate's seal against the trust list: VALID (exit 0), INVALID (1),
     /// UNKNOWN (2).
     Verify(verify_cli::VerifyArgs),
+    /// The signed trust list (seal keys per municipality, revoked documents).
+    TrustList {
+        #[command(subcommand)]
+        command: TrustListCommand,
+    },
     /// 精算: settlement windows, reports, reconciliation and finalisation.
     Settlement {
         #[command(subcommand)]
         command: settlement_cli::SettlementCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrustListCommand {
+    /// Publish (version bumped only when the content changed) and write the signed list.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -73,6 +89,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Verify(args) => verify_cli::run(args),
+        Command::TrustList {
+            command: TrustListCommand::Export { config, out },
+        } => {
+            center::telemetry::init("warn", false);
+            let settings = center::configuration::Settings::load(&config)?;
+            let list = center::trust_list::export(&settings, &out)
+                .await
+                .context("exporting the trust list")?;
+            println!(
+                "trust list version {} with {} key(s) and {} revoked document(s) written to {}",
+                list.payload.version,
+                list.payload.keys.len(),
+                list.payload.revoked_documents.len(),
+                out.display()
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Settlement { command } => {
             center::telemetry::init("warn", false);
             settlement_cli::run(command).await

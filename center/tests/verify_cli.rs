@@ -1,7 +1,7 @@
 //! `center verify --qr` through the binary: verdicts, exit codes, the signed fields for
 //! side-by-side comparison, and UNKNOWN when the trust list cannot be trusted.
 
-use std::process::Command;
+mod common;
 
 use schemas::{
     KeyPair, KeyStatus, MunicipalityCode, RequestId, SealPayload, Signed, SignedSeal, TrustList,
@@ -54,16 +54,9 @@ fn trust_list(center: &KeyPair, municipality: &KeyPair, next_update_unix_s: i64)
 }
 
 fn verify(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_center"))
-        .arg("verify")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut all = vec!["verify"];
+    all.extend_from_slice(args);
+    common::center_cli(&all)
 }
 
 #[test]
@@ -162,5 +155,53 @@ fn verdicts_and_exit_codes() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.starts_with("UNKNOWN"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `center trust-list export` publishes the list from the settings; a seal signed with
+/// a configured municipality key then verifies against the exported file.
+#[tokio::test]
+async fn an_exported_trust_list_verifies_the_municipality_s_seals() {
+    let store = common::TempStore::new("trust-list-export").await;
+    let dir = std::env::temp_dir().join(format!("trust-export-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let center = KeyPair::from_seed([4; 32]);
+    let municipality = KeyPair::from_seed([5; 32]);
+    let settings = common::settings_file(&dir, &store.url(), &center, &[municipality.public()]);
+    let out = dir.join("trust-list.json");
+    let (code, stdout, stderr) = common::center_cli(&[
+        "trust-list",
+        "export",
+        "--config",
+        settings.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("version 1 with 1 key(s)"), "{stdout}");
+    let center_key = schemas::b64::Base64Bytes::encode(&center.public().0);
+    let qr = seal(&municipality, "坂祝 花子");
+    let (code, stdout, _) = verify(&[
+        "--qr",
+        &qr,
+        "--trust-list",
+        out.to_str().unwrap(),
+        "--center-key",
+        &center_key,
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("坂祝 花子"), "{stdout}");
+    // Exporting again with nothing changed keeps the version.
+    let (code, stdout, _) = common::center_cli(&[
+        "trust-list",
+        "export",
+        "--config",
+        settings.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("version 1 "), "{stdout}");
+    store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
