@@ -28,6 +28,9 @@ pub struct Settings {
     pub settlement: SettlementSettings,
     #[serde(default)]
     pub notices: NoticeSettings,
+    /// The signed trust list of seal keys (DESIGN.md §5; `crate::trust_list`).
+    #[serde(default)]
+    pub trust_list: TrustListSettings,
     pub kiosk_tls: mtls::TlsFiles,
     pub lgwan_tls: mtls::TlsFiles,
     #[serde(default)]
@@ -165,6 +168,66 @@ pub struct MunicipalitySettings {
     pub public_keys: Vec<String>,
     /// PNG of the official seal (公印) the municipality registered.
     pub seal_image_path: PathBuf,
+    /// Seal keys (公印の署名鍵) with their periods, as published in the trust list.
+    /// Empty: one entry per `public_keys` key with the default period
+    /// (`crate::trust_list::DEFAULT_*`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seal_keys: Vec<SealKeySettings>,
+}
+
+/// One seal key of a municipality. Instants are RFC 3339 strings with an offset
+/// (`"2026-04-01T00:00:00+09:00"`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealKeySettings {
+    /// Base64 Ed25519 public key.
+    pub public_key: String,
+    /// The key signs seals issued in `[not_before, usage_end]`.
+    pub not_before: String,
+    pub usage_end: String,
+    /// Seals signed with this key verify until then; `>= usage_end` (rotation overlap).
+    pub verify_until: String,
+    /// Set when the key is compromised or withdrawn: seals issued from then on are
+    /// INVALID. Record it conservatively (the earliest possible instant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compromised_at: Option<String>,
+}
+
+/// Center-wide trust list settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustListSettings {
+    /// Seconds from a list's issue to its `next_update` (after which verifiers answer
+    /// UNKNOWN); 3600..=2592000, default 86400. The center re-signs a list when half of
+    /// this has passed.
+    #[serde(default = "default_trust_list_validity_s")]
+    pub validity_s: i64,
+    /// Revoked documents (a certificate withdrawn after printing), by request id; the
+    /// list carries only SHA-256 of each id's 16 bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked_documents: Vec<RevokedDocumentSettings>,
+}
+
+fn default_trust_list_validity_s() -> i64 {
+    86_400
+}
+
+impl Default for TrustListSettings {
+    fn default() -> Self {
+        Self {
+            validity_s: default_trust_list_validity_s(),
+            revoked_documents: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokedDocumentSettings {
+    /// The center's request id (UUID) of the certificate.
+    pub request_id: String,
+    /// When it was revoked, RFC 3339 with an offset.
+    pub revoked_at: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -261,6 +324,9 @@ impl Settings {
                 )));
             }
         }
+        // Seal key periods, kid uniqueness, revoked documents, bounds.
+        crate::trust_list::Content::from_settings(self)
+            .map_err(|e| ConfigError::Invalid(format!("trust list: {e}")))?;
         let mut codes: Vec<_> = self.municipalities.iter().map(|m| m.code).collect();
         codes.sort();
         codes.dedup();

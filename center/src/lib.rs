@@ -31,3 +31,4 @@ pub mod service_hours;
 pub mod settlement;
 pub mod startup;
 pub mod telemetry;
+pub mod trust_list;

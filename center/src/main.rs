@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod settlement_cli;
+mod verify_cli;
 
 /// 証明書交付センター — the issuance center.
 #[derive(Parser)]
@@ -28,10 +29,29 @@ enum Command {
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         clock_offset_ms: i64,
     },
+    /// Check a certificate's seal against the trust list: VALID (exit 0), INVALID (1),
+    /// UNKNOWN (2).
+    Verify(verify_cli::VerifyArgs),
+    /// The signed trust list (seal keys per municipality, revoked documents).
+    TrustList {
+        #[command(subcommand)]
+        command: TrustListCommand,
+    },
     /// 精算: settlement windows, reports, reconciliation and finalisation.
     Settlement {
         #[command(subcommand)]
         command: settlement_cli::SettlementCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrustListCommand {
+    /// Publish (version bumped only when the content changed) and write the signed list.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -66,6 +86,24 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .context("starting the center")?;
             tracing::info!(port = app.port(), "center listening (mTLS)");
             app.run_until_stopped().await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Verify(args) => verify_cli::run(args),
+        Command::TrustList {
+            command: TrustListCommand::Export { config, out },
+        } => {
+            center::telemetry::init("warn", false);
+            let settings = center::configuration::Settings::load(&config)?;
+            let list = center::trust_list::export(&settings, &out)
+                .await
+                .context("exporting the trust list")?;
+            println!(
+                "trust list version {} with {} key(s) and {} revoked document(s) written to {}",
+                list.payload.version,
+                list.payload.keys.len(),
+                list.payload.revoked_documents.len(),
+                out.display()
+            );
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Settlement { command } => {

@@ -34,6 +34,8 @@ pub struct AppState {
     pub composer: Arc<Composer>,
     pub timeouts: Timeouts,
     pub verify_url: String,
+    /// The signed trust list: settings' content at the version the database decided.
+    pub trust_list: crate::trust_list::TrustListCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,8 @@ pub enum StartupError {
     CenterKey { path: String, reason: String },
     #[error("settlement: {0}")]
     Settlement(#[from] crate::settlement::SettlementError),
+    #[error("trust list: {0}")]
+    TrustList(#[from] crate::trust_list::TrustListError),
     #[error("composer: {0}")]
     Composer(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -204,6 +208,13 @@ impl Application {
         crate::settlement::ensure_open_window(&pool, &settlement_config, clock.now_unix_ms())
             .await?;
         let settlement = settings.settlement.auto_close.then_some(settlement_config);
+        let trust_list = crate::trust_list::TrustListCache::publish(
+            &pool,
+            &settings,
+            &center_key,
+            clock.now_unix_ms(),
+        )
+        .await?;
         let sweeper = spawn_sweeper(Sweeper {
             pool: pool.clone(),
             clock: Arc::clone(&clock),
@@ -227,6 +238,7 @@ impl Application {
             composer: Arc::new(composer),
             timeouts: settings.timeouts.clone(),
             verify_url: settings.verify_url.clone(),
+            trust_list,
         });
         let notices = spawn_notice_delivery(state.clone(), settings.notices.clone());
         let server = HttpServer::new(move || {

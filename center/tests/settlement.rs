@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use center::db::{self, IssuanceState};
 use center::lifecycle::{apply_payment, apply_print};
@@ -620,51 +619,12 @@ fn tempdir(tag: &str) -> std::path::PathBuf {
     dir
 }
 
-/// A settings file for the CLI over the test's database (TLS paths are not read by
-/// the settlement commands).
-fn settings_file(
-    dir: &std::path::Path,
-    database_url: &str,
-    key: &schemas::KeyPair,
-) -> std::path::PathBuf {
-    let key_path = dir.join("center.key");
-    std::fs::write(&key_path, key.seed_base64()).unwrap();
-    let tls = "cert = \"none.pem\"\nkey = \"none.pem\"\nca = \"none.pem\"\n";
-    let text = format!(
-        "kiosk_listen = \"127.0.0.1:0\"\ndatabase_url = \"{database_url}\"\n\
-         center_key_path = \"{}\"\ncard_authority_public_key = \"{}\"\n\
-         revocation_list_path = \"none.json\"\nverify_url = \"https://example.invalid/verify\"\n\
-         [settlement]\ncut_time = \"23:30\"\n\
-         [kiosk_tls]\n{tls}[lgwan_tls]\n{tls}\
-         [[municipalities]]\ncode = \"{MINOKAMO}\"\nname = \"美濃加茂市\"\nadapter_url = \"https://127.0.0.1:1\"\npublic_keys = []\nseal_image_path = \"none.png\"\n\
-         [[operators]]\nid = \"seven\"\nkiosks = [\"seven-0001\"]\n\
-         [[operators]]\nid = \"lawson\"\nkiosks = [\"lawson-0001\"]\ncommission_yen_per_copy = 120\n",
-        key_path.display(),
-        schemas::b64::Base64Bytes::encode(&key.public().0),
-    );
-    let path = dir.join("center.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn center_cli(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_center"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn the_settlement_cli_closes_reports_verifies_reconciles_and_finalises() {
     let temp = TempStore::new("settlement-cli").await;
     let dir = tempdir("settlement-cli");
     let key = schemas::KeyPair::generate();
-    let config_path = settings_file(&dir, &temp.url(), &key);
+    let config_path = common::settings_file(&dir, &temp.url(), &key, &[]);
     let settings = config_path.to_str().unwrap();
     // The CLI's "now" is the real clock shifted onto the fixture's day.
     let offset = |at_ms: i64| (at_ms - jiff::Timestamp::now().as_millisecond()).to_string();
@@ -675,7 +635,7 @@ async fn the_settlement_cli_closes_reports_verifies_reconciles_and_finalises() {
     let id = printed(&temp.pool, &s, jst(25, 10, 0)).await;
 
     let at_noon = offset(jst(25, 12, 0));
-    let (code, _, err) = center_cli(&[
+    let (code, _, err) = common::center_cli(&[
         "settlement",
         "close",
         "--config",
@@ -685,7 +645,7 @@ async fn the_settlement_cli_closes_reports_verifies_reconciles_and_finalises() {
     ]);
     assert_eq!(code, 2, "not due yet: {err}");
     assert!(err.contains("not due"), "{err}");
-    let (code, out, err) = center_cli(&[
+    let (code, out, err) = common::center_cli(&[
         "settlement",
         "close",
         "--config",
@@ -701,7 +661,7 @@ async fn the_settlement_cli_closes_reports_verifies_reconciles_and_finalises() {
     );
 
     let reports = dir.join("reports");
-    let (code, out, err) = center_cli(&[
+    let (code, out, err) = common::center_cli(&[
         "settlement",
         "report",
         "--config",
@@ -718,7 +678,7 @@ async fn the_settlement_cli_closes_reports_verifies_reconciles_and_finalises() {
     );
     let jsonl = reports.join("settlement-2026-11-25-operator-seven.jsonl");
     let public = schemas::b64::Base64Bytes::encode(&key.public().0);
-    let (code, out, _) = center_cli(&[
+    let (code, out, _) = common::center_cli(&[
         "settlement",
         "verify",
         jsonl.to_str().unwrap(),
@@ -733,7 +693,7 @@ async fn the_settlement_cli_closes_reports_verifies_reconciles_and_finalises() {
         text.replace("\"gross_yen\":400", "\"gross_yen\":40"),
     )
     .unwrap();
-    let (code, out, _) = center_cli(&[
+    let (code, out, _) = common::center_cli(&[
         "settlement",
         "verify",
         jsonl.to_str().unwrap(),
@@ -745,7 +705,7 @@ async fn the_settlement_cli_closes_reports_verifies_reconciles_and_finalises() {
 
     let file = dir.join("seven.csv");
     let reconcile = || {
-        center_cli(&[
+        common::center_cli(&[
             "settlement",
             "reconcile",
             "--config",
@@ -759,7 +719,7 @@ async fn the_settlement_cli_closes_reports_verifies_reconciles_and_finalises() {
         ])
     };
     let finalize = || {
-        center_cli(&[
+        common::center_cli(&[
             "settlement",
             "finalize",
             "--config",
@@ -794,7 +754,7 @@ async fn the_settlement_cli_closes_reports_verifies_reconciles_and_finalises() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("settled"), "{out}");
     assert_eq!(state(&temp.pool, &id).await, IssuanceState::Settled);
-    let (code, out, _) = center_cli(&[
+    let (code, out, _) = common::center_cli(&[
         "settlement",
         "list",
         "--config",

@@ -23,7 +23,8 @@
 //! wait for the 23:30 cut), the signed reports are written as `settlement-*.jsonl` /
 //! `settlement-*.csv` with a detached `.sig` each, each operator's own transaction file
 //! (`operator-*-transactions-*.csv`, from what its kiosks printed) is reconciled, and the
-//! window is settled. The totals per (operator, municipality) close the run.
+//! window is settled. The totals per (operator, municipality) close the run, and the
+//! center's signed trust list is written as `trust-list.json` for `center verify`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -196,6 +197,8 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         Ok(lines) => Some(running.settle_day(out, &sales_by_operator(lines)).await),
         Err(_) => None,
     };
+    let trust_list_path = out.join("trust-list.json");
+    let trust_list = running.export_trust_list(&trust_list_path).await;
     running.stop().await;
     let lines = result?;
     let day = day.context("no settlement")??;
@@ -254,6 +257,16 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         "{} of {} outcome notices did not reach their municipality",
         day.notices_total - day.notices_delivered,
         day.notices_total
+    );
+    let (version, center_key) = trust_list?;
+    println!();
+    println!(
+        "trust list version {version} written to {} (center key {center_key}); check a page's seal with",
+        trust_list_path.display()
+    );
+    println!(
+        "  center verify --qr 'KC1:…' --trust-list {} --center-key {center_key}",
+        trust_list_path.display()
     );
     let printed: Vec<&Line> = lines.iter().filter(|l| l.pages != "-").collect();
     println!();

@@ -485,6 +485,15 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
             adapter_url: format!("https://127.0.0.1:{adapter_port}"),
             public_keys: vec![schemas::b64::Base64Bytes::encode(&key.public().0)],
             seal_image_path: seal_path,
+            // The same key as a seal key with an explicit period, so the demo's trust
+            // list shows one (a rotation adds an entry and ends this one's usage).
+            seal_keys: vec![center::configuration::SealKeySettings {
+                public_key: schemas::b64::Base64Bytes::encode(&key.public().0),
+                not_before: SANDBOX_SEAL_KEY_NOT_BEFORE.to_owned(),
+                usage_end: SANDBOX_SEAL_KEY_USAGE_END.to_owned(),
+                verify_until: SANDBOX_SEAL_KEY_VERIFY_UNTIL.to_owned(),
+                compromised_at: None,
+            }],
         });
 
         // Cards: one per bound resident, plus the special ones.
@@ -604,6 +613,7 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
         timeouts: center::configuration::Timeouts::default(),
         settlement: Default::default(),
         notices: Default::default(),
+        trust_list: Default::default(),
         kiosk_tls: mtls::TlsFiles {
             cert: center_kiosk.cert,
             key: center_kiosk.key,
@@ -651,6 +661,11 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
         cards,
     })
 }
+
+/// The period of every sample municipality's seal key (RFC 3339, as in the settings).
+pub const SANDBOX_SEAL_KEY_NOT_BEFORE: &str = "2020-01-01T00:00:00+09:00";
+pub const SANDBOX_SEAL_KEY_USAGE_END: &str = "2035-12-31T23:59:59+09:00";
+pub const SANDBOX_SEAL_KEY_VERIFY_UNTIL: &str = "2045-12-31T23:59:59+09:00";
 
 fn unix_s(instant: &str) -> Result<i64, SandboxError> {
     instant

@@ -171,6 +171,22 @@ impl RunningSandbox {
             .map_err(|e| SandboxError::Invalid(format!("adapter {}: {e}", adapter.name)))
     }
 
+    /// Publishes and writes the center's signed trust list (what relying parties use
+    /// with `center verify`); returns its version and the center's public key (base64).
+    pub async fn export_trust_list(&self, out_file: &Path) -> Result<(u64, String), SandboxError> {
+        let settings = center::configuration::Settings::load(&self.layout.center_config)
+            .map_err(|e| SandboxError::Invalid(format!("center: {e}")))?;
+        let list = center::trust_list::export(&settings, out_file)
+            .await
+            .map_err(|e| SandboxError::Invalid(format!("trust list: {e}")))?;
+        let key = center::trust_list::load_center_key(&settings.center_key_path)
+            .map_err(|e| SandboxError::Invalid(format!("center key: {e}")))?;
+        Ok((
+            list.payload.version,
+            schemas::b64::Base64Bytes::encode(&key.public().0),
+        ))
+    }
+
     /// The kiosk settings file of `operator` (rewritten with the running center's URL).
     pub fn kiosk_config(&self, operator: &str) -> Option<&Path> {
         self.layout

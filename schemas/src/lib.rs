@@ -25,6 +25,7 @@ pub mod outcome;
 pub mod schema_files;
 pub mod seal;
 pub mod settlement;
+pub mod trust_list;
 
 pub use card::{
     CardAuthMessage, CardCertificate, CardCertificateBody, CardFile, RevocationList,
@@ -47,6 +48,7 @@ pub use municipal_api::*;
 pub use notice::*;
 pub use outcome::*;
 pub use seal::{SealError, SealPayload, SignedSeal};
+pub use trust_list::*;
 
 /// Version of this wire contract; bumped on any incompatible change.
 pub const WIRE_VERSION: &str = "1";

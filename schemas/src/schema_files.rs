@@ -59,6 +59,10 @@ pub fn all() -> Vec<(&'static str, String)> {
             pretty(schema_for!(crate::IssuanceNoticeAck)),
         ),
         (
+            "SignedTrustList.json",
+            pretty(schema_for!(crate::SignedTrustList)),
+        ),
+        (
             "SettlementReportLine.json",
             pretty(schema_for!(crate::settlement::ReportLine)),
         ),

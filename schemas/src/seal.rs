@@ -56,6 +56,10 @@ pub enum SealError {
     TrailingBytes,
     #[error("seal is not in canonical CBOR form")]
     NonCanonical,
+    /// A map repeats a key. Checked on its own because ciborium's `Value` keeps both
+    /// entries and re-encodes them byte for byte, so the re-encoding check cannot see it.
+    #[error("seal has a duplicate map key")]
+    DuplicateKey,
     #[error("seal field {0} is missing or has the wrong type")]
     Field(&'static str),
     #[error("seal has an unknown field {0}")]
@@ -98,8 +102,12 @@ fn encode(value: &Value) -> Vec<u8> {
     out
 }
 
-/// Decodes exactly one CBOR item and insists that re-encoding gives the same bytes:
-/// this rejects indefinite lengths, non-shortest integers, unsorted or duplicate keys.
+/// Decodes exactly one CBOR item and insists that it is in deterministic form.
+///
+/// Re-encoding must give the same bytes: this rejects indefinite lengths, non-shortest
+/// integers and lengths, bignums that fit an integer, `undefined` for `null`. Re-encoding
+/// keeps map entries in their order, duplicates included, so key order and uniqueness
+/// are checked separately ([`check_map_keys`]).
 fn decode_canonical(bytes: &[u8]) -> Result<Value, SealError> {
     let mut rest = bytes;
     let value: Value =
@@ -107,10 +115,39 @@ fn decode_canonical(bytes: &[u8]) -> Result<Value, SealError> {
     if !rest.is_empty() {
         return Err(SealError::TrailingBytes);
     }
+    check_map_keys(&value)?;
     if encode(&value) != bytes {
         return Err(SealError::NonCanonical);
     }
     Ok(value)
+}
+
+/// RFC 8949 §4.2.1: in every map the keys' encodings are strictly ascending in bytewise
+/// order; an equal pair is a duplicate key, a descending pair is non-canonical.
+/// Recursion depth is bounded by ciborium's decoder (which refuses deeper nesting).
+fn check_map_keys(value: &Value) -> Result<(), SealError> {
+    match value {
+        Value::Map(entries) => {
+            let mut previous: Option<Vec<u8>> = None;
+            for (key, item) in entries {
+                let encoded = encode(key);
+                if let Some(previous) = &previous {
+                    match previous.as_slice().cmp(encoded.as_slice()) {
+                        std::cmp::Ordering::Less => {}
+                        std::cmp::Ordering::Equal => return Err(SealError::DuplicateKey),
+                        std::cmp::Ordering::Greater => return Err(SealError::NonCanonical),
+                    }
+                }
+                check_map_keys(key)?;
+                check_map_keys(item)?;
+                previous = Some(encoded);
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(check_map_keys),
+        Value::Tag(_, inner) => check_map_keys(inner),
+        _ => Ok(()),
+    }
 }
 
 impl SealPayload {
@@ -150,6 +187,11 @@ impl SealPayload {
                 _ => return Err(SealError::Field("integer key")),
             };
             match usize::try_from(key) {
+                // Already refused by `decode_canonical`; kept so that a later change
+                // there can never turn a duplicate into "last one wins".
+                Ok(k) if k < fields.len() && fields[k].is_some() => {
+                    return Err(SealError::DuplicateKey)
+                }
                 Ok(k) if k < fields.len() => fields[k] = Some(value),
                 _ => return Err(SealError::UnknownField(key)),
             }
@@ -206,8 +248,12 @@ impl SealPayload {
         let front_digest: [u8; 32] = bytes_n(11, 32, "front digest")?
             .try_into()
             .map_err(|_| SealError::Field("front digest"))?;
+        let doc_type = uint(1, "document type")?;
+        if crate::CertificateType::from_seal_doc_type(doc_type).is_none() {
+            return Err(SealError::Field("document type"));
+        }
         Ok(Self {
-            doc_type: uint(1, "document type")?,
+            doc_type,
             issuer,
             serial: RequestId::from_bytes(serial),
             issued_at_unix_s: uint(4, "issued at")?,
@@ -272,6 +318,11 @@ impl SignedSeal {
         }
         let body = text.strip_prefix(SEAL_PREFIX).ok_or(SealError::Prefix)?;
         let bytes = base45::decode(body).map_err(|_| SealError::Base45)?;
+        // The base45 crate truncates an out-of-range final pair (RFC 9285 requires an
+        // error), so two texts could decode to one seal; only the canonical text passes.
+        if base45::encode(&bytes) != body {
+            return Err(SealError::Base45);
+        }
         let Value::Array(items) = decode_canonical(&bytes)? else {
             return Err(SealError::Field("envelope"));
         };
@@ -399,5 +450,82 @@ mod tests {
             SignedSeal::from_qr_text(&"KC1:".repeat(600)),
             Err(SealError::TooLong)
         );
+    }
+
+    /// The payload's map entries, to rebuild maps in orders the encoder never makes.
+    fn entries() -> Vec<(Value, Value)> {
+        match decode_canonical(&sample().to_cbor()).unwrap() {
+            Value::Map(entries) => entries,
+            other => panic!("payload is not a map: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected() {
+        // The same key twice with different values, and twice with the same value; both
+        // placed in ascending position so only the duplicate is wrong.
+        for replacement in [int(2), int(1)] {
+            let mut map = entries();
+            map.insert(2, (int(1), replacement));
+            let bytes = encode(&Value::Map(map));
+            assert_eq!(SealPayload::from_cbor(&bytes), Err(SealError::DuplicateKey));
+        }
+    }
+
+    #[test]
+    fn unsorted_keys_and_long_integers_are_rejected() {
+        let mut map = entries();
+        map.swap(1, 2);
+        let bytes = encode(&Value::Map(map));
+        assert_eq!(SealPayload::from_cbor(&bytes), Err(SealError::NonCanonical));
+        // Version 1 as a two-byte integer (0x18 0x01) instead of the one-byte 0x01.
+        let canonical = sample().to_cbor();
+        assert_eq!(&canonical[1..3], &[0x00, 0x01]);
+        let mut long = canonical[..2].to_vec();
+        long.extend_from_slice(&[0x18, 0x01]);
+        long.extend_from_slice(&canonical[3..]);
+        assert_eq!(SealPayload::from_cbor(&long), Err(SealError::NonCanonical));
+    }
+
+    #[test]
+    fn unknown_document_type_is_rejected() {
+        let mut payload = sample();
+        payload.doc_type = 9;
+        assert_eq!(
+            SealPayload::from_cbor(&payload.to_cbor()),
+            Err(SealError::Field("document type"))
+        );
+    }
+
+    #[test]
+    fn only_canonical_base45_is_accepted() {
+        let key = KeyPair::generate();
+        let text = SignedSeal::sign(&sample(), &key).to_qr_text();
+        // Envelope lengths are even or odd depending on the payload; make one with a
+        // final single byte by adding a character to the name until it is odd.
+        let mut payload = sample();
+        let mut text_odd = text.clone();
+        while base45::decode(&text_odd[4..]).unwrap().len() & 1 == 0 {
+            payload.name.push('x');
+            text_odd = SignedSeal::sign(&payload, &key).to_qr_text();
+        }
+        assert!(SignedSeal::from_qr_text(&text_odd).is_ok());
+        // The final pair (c, d) stands for one byte c + 45 d; the crate keeps only the
+        // low 8 bits, so the value + 256 spells the same byte with another text.
+        let (head, tail) = text_odd.split_at(text_odd.len() - 2);
+        let byte = *base45::decode(&text_odd[4..]).unwrap().last().unwrap();
+        let value = usize::from(byte) + 256;
+        let table = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+        let forged = format!(
+            "{head}{}{}",
+            table[value % 45] as char,
+            table[value / 45] as char
+        );
+        assert_ne!(&forged[forged.len() - 2..], tail);
+        assert_eq!(
+            base45::decode(&forged[4..]).unwrap(),
+            base45::decode(&text_odd[4..]).unwrap()
+        );
+        assert_eq!(SignedSeal::from_qr_text(&forged), Err(SealError::Base45));
     }
 }

@@ -5,6 +5,7 @@ mod domicile_registrations;
 mod health;
 mod issuances;
 mod menu;
+mod trust_list;
 
 use actix_web::{web, HttpRequest};
 use schemas::{ErrorCode, OperatorId};
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/v1/municipalities").route(web::get().to(menu::municipalities)))
         .service(resource("/v1/menu").route(web::get().to(menu::menu)))
+        .service(resource("/v1/trust-list").route(web::get().to(trust_list::get)))
         .service(
             resource("/v1/domicile-registrations")
                 .route(web::post().to(domicile_registrations::create)),

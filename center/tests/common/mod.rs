@@ -94,3 +94,50 @@ pub async fn prepared(pool: &AnyPool, spec: &Spec, at_ms: i64) -> String {
     .unwrap();
     request_id
 }
+
+/// A settings file for the `center` binary over `database_url`, with 美濃加茂市 (seal
+/// keys `municipality_keys`) and the operators seven (115 yen) and lawson (120 yen);
+/// TLS and image paths are not read by the offline subcommands.
+pub fn settings_file(
+    dir: &std::path::Path,
+    database_url: &str,
+    key: &schemas::KeyPair,
+    municipality_keys: &[schemas::PublicKey],
+) -> std::path::PathBuf {
+    let key_path = dir.join("center.key");
+    std::fs::write(&key_path, key.seed_base64()).unwrap();
+    let tls = "cert = \"none.pem\"\nkey = \"none.pem\"\nca = \"none.pem\"\n";
+    let public_keys = municipality_keys
+        .iter()
+        .map(|k| format!("\"{}\"", schemas::b64::Base64Bytes::encode(&k.0)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        "kiosk_listen = \"127.0.0.1:0\"\ndatabase_url = \"{database_url}\"\n\
+         center_key_path = \"{}\"\ncard_authority_public_key = \"{}\"\n\
+         revocation_list_path = \"none.json\"\nverify_url = \"https://example.invalid/verify\"\n\
+         [settlement]\ncut_time = \"23:30\"\n\
+         [kiosk_tls]\n{tls}[lgwan_tls]\n{tls}\
+         [[municipalities]]\ncode = \"212113\"\nname = \"美濃加茂市\"\nadapter_url = \"https://127.0.0.1:1\"\npublic_keys = [{public_keys}]\nseal_image_path = \"none.png\"\n\
+         [[operators]]\nid = \"seven\"\nkiosks = [\"seven-0001\"]\n\
+         [[operators]]\nid = \"lawson\"\nkiosks = [\"lawson-0001\"]\ncommission_yen_per_copy = 120\n",
+        key_path.display(),
+        schemas::b64::Base64Bytes::encode(&key.public().0),
+    );
+    let path = dir.join("center.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs the `center` binary: (exit code, stdout, stderr).
+pub fn center_cli(args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_center"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,20 @@
+//! `GET /v1/trust-list`: the signed trust list for relying parties. Like `/health` it
+//! asks for no operator role: any client the TLS layer admits may read it.
+
+use actix_web::{web, HttpResponse};
+use schemas::ErrorCode;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let now_unix_s = state.clock.now_unix_ms().div_euclid(1000);
+    let signed = state
+        .trust_list
+        .current(&state.center_key, now_unix_s)
+        .map_err(|error| {
+            tracing::error!(%error, "cannot sign the trust list");
+            ApiError::new(ErrorCode::Internal, "the trust list is unavailable")
+        })?;
+    Ok(HttpResponse::Ok().json(&*signed))
+}
