@@ -19,9 +19,12 @@ const MAX_TRUST_LIST_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Args)]
 pub struct VerifyArgs {
+    /// A scan or photo of a page (PNG or JPEG): every QR code in it is checked.
+    #[arg(required_unless_present = "qr", conflicts_with = "qr")]
+    input: Option<PathBuf>,
     /// The QR text read from the back side (`KC1:…`).
     #[arg(long)]
-    qr: String,
+    qr: Option<String>,
     /// The center's signed trust list (JSON, `GET /v1/trust-list`).
     #[arg(long)]
     trust_list: PathBuf,
@@ -63,19 +66,64 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<std::process::ExitCode> {
             return Ok(std::process::ExitCode::from(EXIT_UNKNOWN));
         }
     };
+    let texts = match seal_texts(&args) {
+        Ok(texts) => texts,
+        Err(error) => {
+            eprintln!("UNKNOWN: {error:#}");
+            return Ok(std::process::ExitCode::from(EXIT_UNKNOWN));
+        }
+    };
     let now_unix_s = jiff::Timestamp::now().as_second();
-    // Scanners add line ends; the seal alphabet has no whitespace at either end.
-    let verification = verifier::verify_seal(args.qr.trim(), &list, &key, now_unix_s);
-    if args.json {
-        println!("{}", serde_json::to_string(&verification)?);
-    } else {
-        print!("{}", human(&verification));
+    let mut worst = Verdict::Valid;
+    for text in &texts {
+        // Scanners add line ends; the seal alphabet has no whitespace at either end.
+        let verification = verifier::verify_seal(text.trim(), &list, &key, now_unix_s);
+        if args.json {
+            println!("{}", serde_json::to_string(&verification)?);
+        } else {
+            print!("{}", human(&verification));
+        }
+        worst = match (worst, verification.verdict) {
+            (Verdict::Invalid, _) | (_, Verdict::Invalid) => Verdict::Invalid,
+            (Verdict::Unknown, _) | (_, Verdict::Unknown) => Verdict::Unknown,
+            _ => Verdict::Valid,
+        };
     }
-    Ok(std::process::ExitCode::from(match verification.verdict {
+    Ok(std::process::ExitCode::from(match worst {
         Verdict::Valid => EXIT_VALID,
         Verdict::Invalid => EXIT_INVALID,
         Verdict::Unknown => EXIT_UNKNOWN,
     }))
+}
+
+/// The QR texts to check: the one given, or every one found in the image.
+fn seal_texts(args: &VerifyArgs) -> anyhow::Result<Vec<String>> {
+    if let Some(text) = &args.qr {
+        return Ok(vec![text.clone()]);
+    }
+    let path = args
+        .input
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("give an image file or --qr"))?;
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pdf"))
+    {
+        anyhow::bail!(
+            "PDF input is not supported yet: render the page (e.g. pdftoppm -png -r 150) and give the image"
+        );
+    }
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= verifier::scan::MAX_IMAGE_BYTES as u64,
+        "{} is larger than {} bytes",
+        path.display(),
+        verifier::scan::MAX_IMAGE_BYTES
+    );
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(verifier::scan::seal_texts_in_image(&bytes)?)
 }
 
 fn jst(unix_s: u64) -> String {

@@ -205,3 +205,95 @@ async fn an_exported_trust_list_verifies_the_municipality_s_seals() {
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The seal's QR as a scan would show it: black modules on white, a 4-module quiet
+/// zone, `px` pixels per module.
+fn qr_image(text: &str, px: u32) -> image::GrayImage {
+    let matrix = composer::encode_seal_qr(text).unwrap();
+    let quiet = 4;
+    let modules = u32::try_from(matrix.width_modules).unwrap() + 2 * quiet;
+    image::GrayImage::from_fn(modules * px, modules * px, |x, y| {
+        let (mx, my) = (x / px, y / px);
+        let inside =
+            (quiet..modules - quiet).contains(&mx) && (quiet..modules - quiet).contains(&my);
+        let dark = inside && matrix.is_dark((mx - quiet) as usize, (my - quiet) as usize);
+        image::Luma([if dark { 0 } else { 255 }])
+    })
+}
+
+/// A scan (PNG) or a photo (JPEG) of the back side: the QR is found and checked.
+#[test]
+fn scans_and_photos_are_read() {
+    let dir = std::env::temp_dir().join(format!("verify-scan-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let center = KeyPair::from_seed([6; 32]);
+    let municipality = KeyPair::from_seed([7; 32]);
+    let list_path = dir.join("list.json");
+    std::fs::write(
+        &list_path,
+        trust_list(&center, &municipality, now_s() + DAY_S),
+    )
+    .unwrap();
+    let list = list_path.to_str().unwrap();
+    let center_key = schemas::b64::Base64Bytes::encode(&center.public().0);
+
+    let genuine = qr_image(&seal(&municipality, "加茂 一郎"), 4);
+    let png = dir.join("scan.png");
+    genuine.save(&png).unwrap();
+    let jpeg = dir.join("photo.jpg");
+    genuine.save(&jpeg).unwrap();
+    for file in [&png, &jpeg] {
+        let (code, out, err) = verify(&[
+            file.to_str().unwrap(),
+            "--trust-list",
+            list,
+            "--center-key",
+            &center_key,
+        ]);
+        assert_eq!(code, 0, "{}: {out}{err}", file.display());
+        assert!(
+            out.starts_with("VALID (ok)") && out.contains("加茂 一郎"),
+            "{out}"
+        );
+    }
+
+    // A forged seal in a scan is INVALID; a picture without a QR, or a PDF (not read
+    // yet), is UNKNOWN with the reason.
+    let forged = dir.join("forged.png");
+    qr_image(&seal(&KeyPair::from_seed([8; 32]), "加茂 一郎"), 4)
+        .save(&forged)
+        .unwrap();
+    let (code, out, _) = verify(&[
+        forged.to_str().unwrap(),
+        "--trust-list",
+        list,
+        "--center-key",
+        &center_key,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let blank = dir.join("blank.png");
+    image::GrayImage::from_pixel(200, 200, image::Luma([255]))
+        .save(&blank)
+        .unwrap();
+    let (code, _, err) = verify(&[
+        blank.to_str().unwrap(),
+        "--trust-list",
+        list,
+        "--center-key",
+        &center_key,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no QR code"), "{err}");
+    let pdf = dir.join("doc.pdf");
+    std::fs::write(&pdf, b"%PDF-1.7").unwrap();
+    let (code, _, err) = verify(&[
+        pdf.to_str().unwrap(),
+        "--trust-list",
+        list,
+        "--center-key",
+        &center_key,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("PDF input is not supported yet"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

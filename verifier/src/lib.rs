@@ -17,6 +17,8 @@
 //!    decoder's reason;
 //! 3. the rules of [`schemas::trust_list`], in the order of its module documentation.
 
+pub mod scan;
+
 use schemas::seal::SealError;
 use schemas::{
     sha256, CertificateType, Digest32, KeyStatus, Kid, MunicipalityCode, PublicKey, RequestId,
