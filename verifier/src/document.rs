@@ -98,25 +98,24 @@ impl DocumentVerification {
             reason: Reason::Ok,
             input,
             detail: None,
-            trust_list_version: seals
-                .iter()
-                .find_map(|s| s.verification.trust_list_version),
+            trust_list_version: seals.iter().find_map(|s| s.verification.trust_list_version),
             trust_list_age_s: seals.iter().find_map(|s| s.verification.trust_list_age_s),
             seals,
             pdf_pages: None,
             copies: None,
         };
-        let first_worst = answer
-            .seals
-            .iter()
-            .map(|s| s.verification.reason)
-            .fold(Reason::Ok, |worst, reason| {
-                if rank(reason.verdict()) > rank(worst.verdict()) {
-                    reason
-                } else {
-                    worst
-                }
-            });
+        let first_worst =
+            answer
+                .seals
+                .iter()
+                .map(|s| s.verification.reason)
+                .fold(Reason::Ok, |worst, reason| {
+                    if rank(reason.verdict()) > rank(worst.verdict()) {
+                        reason
+                    } else {
+                        worst
+                    }
+                });
         answer.reason = first_worst;
         answer.verdict = first_worst.verdict();
         answer
@@ -183,7 +182,11 @@ pub fn verify_input(
             let texts = match crate::scan::seal_texts_in_image(bytes) {
                 Ok(texts) => texts,
                 Err(error) => {
-                    return DocumentVerification::failed(kind, Reason::Unreadable, error.to_string())
+                    return DocumentVerification::failed(
+                        kind,
+                        Reason::Unreadable,
+                        error.to_string(),
+                    )
                 }
             };
             let seals = texts

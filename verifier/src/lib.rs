@@ -19,6 +19,7 @@
 
 pub mod document;
 mod pdf;
+mod pdf_text;
 pub mod scan;
 
 pub use document::{verify_input, DocumentVerification, Input, InputKind, SealCheck};

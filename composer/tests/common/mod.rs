@@ -360,7 +360,10 @@ pub fn seals_with(
                 page_count: u8::try_from(pages).expect("few pages"),
                 name: "髙橋 一郎".into(),
                 birth_date: 19_750_412,
-                address: Some("岐阜県美濃加茂市太田町1234番地の5".into()),
+                // As the adapter signs: 戸籍 types never carry an address.
+                address: (!schemas::CertificateType::from_seal_doc_type(doc_type)
+                    .is_some_and(|t| t.is_family_register()))
+                .then(|| "岐阜県美濃加茂市太田町1234番地の5".into()),
                 seal_registration_number: seal_registration_number.clone(),
                 front_digest: digest.0,
             };
