@@ -5,7 +5,8 @@
 //!   全部/個人事項証明書, 戸籍の附票の写し), paginated only by
 //!   [`schemas::FrontSide::page_ranges`]; the title and municipality on every page,
 //!   the attestation with the mayor's seal image on the last.
-//! - Back (うら面): a light ground pattern carrying 「複写」, the municipality's signed
+//! - Both sides: a light ground pattern carrying 「複写」 (drawn once as a tiling cell).
+//! - Back (うら面): the municipality's signed
 //!   seal as a QR code, the request id and how a relying party verifies it.
 //! - Every page shows 請求番号 and i/n, and its page dictionary carries
 //!   `/KofuRequestId` ([`schemas::PDF_PAGE_REQUEST_ID_KEY`]) for the kiosk's check.

@@ -124,6 +124,92 @@ fn front_data_stream(document: &mut Document) -> &mut lopdf::Stream {
         .expect("a stream")
 }
 
+/// The ToUnicode map of the page's first font: code → character.
+fn to_unicode(document: &Document, page_index: usize) -> std::collections::HashMap<u16, char> {
+    let page = page_ids(document)[page_index];
+    let fonts = document.get_page_fonts(page).expect("page fonts");
+    let font = fonts.values().next().expect("a font");
+    let cmap_id = font
+        .get(b"ToUnicode")
+        .and_then(Object::as_reference)
+        .expect("the composer writes ToUnicode");
+    let cmap = document
+        .get_object(cmap_id)
+        .and_then(Object::as_stream)
+        .expect("a stream")
+        .decompressed_content()
+        .unwrap_or_else(|_| {
+            document
+                .get_object(cmap_id)
+                .and_then(Object::as_stream)
+                .expect("a stream")
+                .content
+                .clone()
+        });
+    let text = String::from_utf8_lossy(&cmap).into_owned();
+    let mut map = std::collections::HashMap::new();
+    for line in text.lines() {
+        let hexes: Vec<&str> = line
+            .split(['<', '>'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let [code, unicode] = hexes.as_slice() {
+            if let (Ok(code), Ok(unicode)) = (
+                u16::from_str_radix(code, 16),
+                u32::from_str_radix(unicode, 16),
+            ) {
+                if let Some(c) = char::from_u32(unicode) {
+                    map.insert(code, c);
+                }
+            }
+        }
+    }
+    map
+}
+
+/// Page `page_index`'s content with the first glyph of `name` (in the run that shows
+/// it) replaced by another glyph of the document's font.
+fn with_name_glyph_replaced(document: &Document, page_index: usize, name: &str) -> Vec<u8> {
+    let map = to_unicode(document, page_index);
+    let first = name.chars().next().expect("a name");
+    let replacement = map
+        .iter()
+        .find(|(_, c)| **c != first && !c.is_whitespace() && !name.contains(**c))
+        .map(|(code, _)| *code)
+        .expect("another glyph");
+    let mut content =
+        lopdf::content::Content::decode(&page_content(document, page_index)).expect("content");
+    // Every run that shows the name (the holder may be printed as 世帯主 and as a
+    // member); spacing inside the run does not matter.
+    let squeezed_name: String = name.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut replaced = 0;
+    for operation in &mut content.operations {
+        if let Some(Object::String(bytes, _)) = operation.operands.last_mut() {
+            let text: String = bytes
+                .chunks(2)
+                .filter_map(|pair| {
+                    map.get(&u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]))
+                })
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            if !text.contains(&squeezed_name) {
+                continue;
+            }
+            for pair in bytes.chunks_mut(2) {
+                if pair.len() == 2
+                    && map.get(&u16::from_be_bytes([pair[0], pair[1]])) == Some(&first)
+                {
+                    pair.copy_from_slice(&replacement.to_be_bytes());
+                    replaced += 1;
+                }
+            }
+        }
+    }
+    assert!(replaced > 0, "the name's text run was found on the page");
+    content.encode().expect("content encodes")
+}
+
 /// Page `page` (1-based) of `pdf` rendered as a printer or scanner would see it.
 fn render_page_png(pdf: &Path, page: u32, dpi: u32, dir: &Path) -> Option<Vec<u8>> {
     let pdftoppm = Path::new("/usr/bin/pdftoppm");
@@ -288,18 +374,20 @@ async fn pdf_and_scan_tamper_corpus() {
         Reason::FrontDigestMismatch,
     );
 
-    // The printed front replaced by another resident's (the carried data untouched).
-    let other = load(&other_doc.pdf_path);
+    // The name edited in the printed front (the carried data untouched): one glyph of
+    // the name's text run replaced by another glyph of the same font.
     let mut forged = load(&household_doc.pdf_path);
-    set_page_content(&mut forged, 0, page_content(&other, 0));
+    let edited = with_name_glyph_replaced(&forged, 0, &big.holder_name);
+    set_page_content(&mut forged, 0, edited);
     v.expect(
-        "front page drawing of another resident",
+        "name edited on the printed front",
         &save(forged),
         Verdict::Invalid,
         Reason::FrontTextMismatch,
     );
 
     // A back page (its seal) from another certificate.
+    let other = load(&other_doc.pdf_path);
     let mut forged = load(&household_doc.pdf_path);
     set_page_content(&mut forged, 3, page_content(&other, 1));
     v.expect(
@@ -384,6 +472,44 @@ async fn pdf_and_scan_tamper_corpus() {
         Verdict::Invalid,
         Reason::PageMismatch,
     );
+
+    // The same through the center's public verification API, by a client that has no
+    // certificate (a bank, a landlord): the genuine PDF and a reordered one.
+    let public_url = sb
+        .running
+        .public_url()
+        .expect("the sandbox has a public listener");
+    let tls = mtls::client_config_without_client_auth(&settings.lgwan_tls.ca).expect("TLS");
+    let relying_party = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let mut reordered = load(&household_doc.pdf_path);
+    kids_mut(&mut reordered).swap(0, 1);
+    for (bytes, verdict, reason) in [
+        (genuine.clone(), "VALID", "ok"),
+        (save(reordered), "INVALID", "page_mismatch"),
+    ] {
+        let response = relying_party
+            .post(format!("{public_url}/v1/verify"))
+            .header("content-type", "application/pdf")
+            .body(bytes)
+            .send()
+            .await
+            .expect("the public API answers");
+        assert_eq!(response.status().as_u16(), 200);
+        let json: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!(
+            (json["verdict"].as_str(), json["reason"].as_str()),
+            (Some(verdict), Some(reason)),
+            "{json}"
+        );
+        if verdict == "VALID" {
+            assert_eq!(json["fields"]["name"], big.holder_name.as_str());
+            assert_eq!(json["copies"], 2);
+        }
+    }
 
     // Damaged or foreign files are not decided.
     v.expect(

@@ -74,6 +74,10 @@ pub struct DocumentVerification {
     pub input: InputKind,
     /// Why the reason was given, in English, for people (not matched on by scripts).
     pub detail: Option<String>,
+    /// The signed fields to show: the first seal's that verified (all seals of a VALID
+    /// input name the same document and resident).
+    #[serde(serialize_with = "crate::serialize_fields")]
+    pub fields: Option<SealPayload>,
     /// Every seal found, in page (or detection) order.
     pub seals: Vec<SealCheck>,
     /// PDF input: its page count and the number of copies it holds.
@@ -87,9 +91,7 @@ impl DocumentVerification {
     /// The signed fields to show: the first seal's that verified (all seals of a VALID
     /// input name the same document and resident).
     pub fn fields(&self) -> Option<&SealPayload> {
-        self.seals
-            .iter()
-            .find_map(|seal| seal.verification.fields.as_ref())
+        self.fields.as_ref()
     }
 
     fn from_seals(input: InputKind, seals: Vec<SealCheck>) -> Self {
@@ -98,6 +100,9 @@ impl DocumentVerification {
             reason: Reason::Ok,
             input,
             detail: None,
+            fields: seals
+                .iter()
+                .find_map(|seal| seal.verification.fields.clone()),
             trust_list_version: seals.iter().find_map(|s| s.verification.trust_list_version),
             trust_list_age_s: seals.iter().find_map(|s| s.verification.trust_list_age_s),
             seals,
@@ -137,6 +142,7 @@ impl DocumentVerification {
             reason,
             input,
             detail: Some(detail.into()),
+            fields: None,
             seals: Vec::new(),
             pdf_pages: None,
             copies: None,

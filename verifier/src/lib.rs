@@ -376,7 +376,7 @@ struct FieldsView<'a> {
     front_digest: Digest32,
 }
 
-fn serialize_fields<S: Serializer>(
+pub(crate) fn serialize_fields<S: Serializer>(
     fields: &Option<SealPayload>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {

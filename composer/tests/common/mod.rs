@@ -249,7 +249,7 @@ fn register_person(i: usize) -> FamilyRegisterPerson {
         } else {
             relationship[i % relationship.len()].into()
         },
-        sex: if i.is_multiple_of(2) { "男" } else { "女" }.into(),
+        sex: if i % 2 == 0 { "男" } else { "女" }.into(),
         // The eldest daughter married out: 除籍.
         removed: i == 3,
         events: vec![
