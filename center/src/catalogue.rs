@@ -200,7 +200,7 @@ pub async fn current_catalogue(
         .catalogues
         .get_or_fetch(
             municipality.code,
-            &municipality.keys,
+            &municipality.keys_usable_at(now_unix_s),
             now_unix_s,
             |requested_at_unix_s| async move {
                 let request = Signed::sign(

@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 pub struct Settings {
     /// Where kiosks connect (mTLS, operator client certificates only). Port 0 picks one.
     pub kiosk_listen: SocketAddr,
+    /// Where relying parties connect (HTTPS with the kiosk listener's server certificate,
+    /// no client certificate asked): the verification page `/verify`, `POST /v1/verify`
+    /// and `GET /v1/trust-list`. Absent: no public listener. Port 0 picks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_listen: Option<SocketAddr>,
     /// `sqlite://…?mode=rwc` (default, embedded) or `postgres://…`; the env var
     /// `DATABASE_URL` overrides it.
     pub database_url: String,
@@ -301,6 +306,18 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "timeouts.sweep_interval_ms must be in 100..=3600000".into(),
             ));
+        }
+        if let Some(public) = self.public_listen {
+            // One address cannot serve both: the kiosk API must never be public.
+            let kiosk = self.kiosk_listen;
+            let overlapping_ip = public.ip() == kiosk.ip()
+                || public.ip().is_unspecified()
+                || kiosk.ip().is_unspecified();
+            if public.port() != 0 && public.port() == kiosk.port() && overlapping_ip {
+                return Err(ConfigError::Invalid(
+                    "public_listen must differ from kiosk_listen".into(),
+                ));
+            }
         }
         self.settlement.cut()?;
         let n = &self.notices;

@@ -1,14 +1,21 @@
 //! Who the center knows: municipalities (adapter, registered keys, official seal
 //! image) and chain operators (their kiosks). Loaded once from the settings.
+//!
+//! A municipality's keys are the seal-key entries the trust list is built from
+//! (`crate::trust_list::seal_keys`), periods and revocation included: the binding
+//! guard accepts an answer only under a key the published list allows at the moment
+//! of issuance.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use composer::SealImage;
-use schemas::{Kid, KioskId, MunicipalityCode, MunicipalityEntry, OperatorId, PublicKey};
+use schemas::{
+    Kid, KioskId, MunicipalityCode, MunicipalityEntry, OperatorId, PublicKey, TrustedKey,
+};
 
-use crate::card_auth::parse_public_key;
 use crate::configuration::Settings;
+use crate::trust_list::TrustListError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -17,15 +24,33 @@ pub enum DirectoryError {
         code: MunicipalityCode,
         reason: String,
     },
+    #[error("seal keys: {0}")]
+    SealKeys(#[from] TrustListError),
 }
 
 pub struct Municipality {
     pub code: MunicipalityCode,
     pub name: String,
     pub adapter_url: String,
-    /// Registered signing keys by kid.
+    /// Registered signing keys by kid, whatever their period; signed answers are
+    /// checked with [`Municipality::keys_usable_at`] or `seal_keys`.
     pub keys: HashMap<Kid, PublicKey>,
+    /// The same keys as the trust list lists them (period, revocation): what a
+    /// certificate answer and its seals are checked against.
+    pub seal_keys: HashMap<Kid, TrustedKey>,
     pub seal_image: Arc<SealImage>,
+}
+
+impl Municipality {
+    /// The keys that may sign at `at_unix_s` (inside their period, not compromised by
+    /// then): what the signed catalogue and 利用登録 receipts are checked with.
+    pub fn keys_usable_at(&self, at_unix_s: i64) -> HashMap<Kid, PublicKey> {
+        self.seal_keys
+            .iter()
+            .filter(|(_, key)| crate::trust_list::may_sign_at(key, at_unix_s).is_ok())
+            .map(|(kid, key)| (*kid, key.public_key))
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for Municipality {
@@ -46,16 +71,21 @@ pub struct Directory {
 impl Directory {
     pub fn from_settings(settings: &Settings) -> Result<Self, DirectoryError> {
         let mut municipalities = HashMap::new();
+        let all_seal_keys = crate::trust_list::seal_keys(settings)?;
         for m in &settings.municipalities {
             let fail = |reason: String| DirectoryError::Municipality {
                 code: m.code,
                 reason,
             };
-            let mut keys = HashMap::new();
-            for text in &m.public_keys {
-                let key = parse_public_key(text).map_err(&fail)?;
-                keys.insert(key.kid(), key);
-            }
+            let seal_keys: HashMap<Kid, TrustedKey> = all_seal_keys
+                .iter()
+                .filter(|k| k.municipality_code == m.code)
+                .map(|k| (k.kid, k.clone()))
+                .collect();
+            let keys: HashMap<Kid, PublicKey> = seal_keys
+                .iter()
+                .map(|(kid, k)| (*kid, k.public_key))
+                .collect();
             if keys.is_empty() {
                 return Err(fail("no signing key registered".into()));
             }
@@ -70,6 +100,7 @@ impl Directory {
                     name: m.name.clone(),
                     adapter_url: m.adapter_url.trim_end_matches('/').to_owned(),
                     keys,
+                    seal_keys,
                     seal_image: Arc::new(seal_image),
                 },
             );

@@ -190,7 +190,7 @@ pub async fn register(
         })?;
     let status = check_receipt(
         &receipt,
-        &municipality.keys,
+        &municipality.keys_usable_at(state.clock.now_unix_s()),
         registration_id,
         code,
         card_digest,

@@ -192,12 +192,17 @@ pub async fn issue(
             card_digest,
             certificate,
             fee_yen_per_copy: offering_fee_yen,
+            requested_at_unix_s: fetch.payload.requested_at_unix_s,
         };
-        let verified = match check_answer(&expected, answer, &municipality.keys) {
+        let verified = match check_answer(&expected, answer, &municipality.seal_keys) {
             Ok(verified) => verified,
             Err(guard) => {
                 let code = match guard {
-                    GuardError::Signature(_) => ErrorCode::UpstreamSignatureInvalid,
+                    // A key the trust list does not allow now is, for this answer, no
+                    // registered key: the same stable code as a bad signature.
+                    GuardError::Signature(_) | GuardError::KeyNotValid { .. } => {
+                        ErrorCode::UpstreamSignatureInvalid
+                    }
                     GuardError::Mismatch(_) => ErrorCode::BindingMismatch,
                     GuardError::Catalogue(_) => ErrorCode::CatalogueMismatch,
                 };
@@ -205,6 +210,7 @@ pub async fn issue(
                     target: "alert",
                     %request_id,
                     municipality = %municipality.code,
+                    kid = %guard.kid().map(|k| k.to_string()).unwrap_or_default(),
                     error = %guard,
                     "binding guard tripped: answer discarded, nothing composed"
                 );

@@ -1,4 +1,6 @@
-//! Builds the application from settings and binds the kiosk-facing listener (mTLS).
+//! Builds the application from settings and binds the kiosk-facing listener (mTLS) and,
+//! when `public_listen` is set, the public listener for relying parties (HTTPS, no
+//! client certificate; `routes::configure_public`).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -68,9 +70,21 @@ pub enum StartupError {
 /// Upper bound on a kiosk request body (a card certificate and an order are < 2 KiB).
 const MAX_KIOSK_BODY_BYTES: usize = 64 * 1024;
 
+/// Default upper bound on a public request body; the verification endpoints read their
+/// bodies themselves with their own bounds (`routes::verify_page`).
+const MAX_PUBLIC_BODY_BYTES: usize = 64 * 1024;
+
+/// Time a client has to send its request head (both listeners).
+const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Open connections per worker on the public listener.
+const MAX_PUBLIC_CONNECTIONS_PER_WORKER: usize = 1024;
+
 pub struct Application {
     port: u16,
     server: Server,
+    public_port: Option<u16>,
+    public_server: Option<Server>,
     pool: AnyPool,
     sweeper: SweepTask,
     notices: SweepTask,
@@ -166,6 +180,26 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
+        let public = match settings.public_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr).map_err(|source| StartupError::Listen {
+                    addr: addr.to_string(),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
+        Self::build_with_public_listener(settings, clock, public).await
+    }
+
+    /// Like [`Application::build_with_clock`], with the public listener already bound
+    /// (`settings.public_listen` is then not read): a caller that must know the public
+    /// port before the center starts (to print it in `verify_url`) binds it first.
+    pub async fn build_with_public_listener(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        public_listener: Option<TcpListener>,
+    ) -> Result<Self, StartupError> {
         settings.validate()?;
         let pool = crate::db::connect(&settings.database_url).await?;
         let key_text = std::fs::read_to_string(&settings.center_key_path).map_err(|e| {
@@ -241,6 +275,13 @@ impl Application {
             trust_list,
         });
         let notices = spawn_notice_delivery(state.clone(), settings.notices.clone());
+        let (public_port, public_server) = match public_listener {
+            Some(listener) => {
+                let (port, server) = public_server(&settings, state.clone(), listener)?;
+                (Some(port), Some(server))
+            }
+            None => (None, None),
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(tracing_actix())
@@ -254,7 +295,7 @@ impl Application {
         })
         .on_connect(mtls::on_connect)
         .tls_handshake_timeout(mtls::TLS_HANDSHAKE_TIMEOUT)
-        .client_request_timeout(Duration::from_secs(10))
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
         .listen_rustls_0_23(listener, tls)
         .map_err(|source| StartupError::Listen {
             addr: settings.kiosk_listen.to_string(),
@@ -264,6 +305,8 @@ impl Application {
         Ok(Self {
             port,
             server,
+            public_port,
+            public_server,
             pool,
             sweeper,
             notices,
@@ -293,22 +336,103 @@ impl Application {
         }
     }
 
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
+    /// The public listener's port, when there is one.
+    pub fn public_port(&self) -> Option<u16> {
+        self.public_port
     }
 
+    /// Stops both listeners.
+    pub fn handle(&self) -> AppHandle {
+        AppHandle {
+            kiosk: self.server.handle(),
+            public: self.public_server.as_ref().map(Server::handle),
+        }
+    }
+
+    /// Serves until both listeners stopped (a signal or [`AppHandle::stop`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Self {
             server,
+            public_server,
             sweeper,
             notices,
             ..
         } = self;
-        let result = server.await;
+        let public = async move {
+            match public_server {
+                Some(server) => server.await,
+                None => Ok(()),
+            }
+        };
+        let (kiosk, public) = tokio::join!(server, public);
         drop(sweeper);
         drop(notices);
-        result
+        kiosk.and(public)
     }
+}
+
+/// Stops the center's listeners (see [`Application::handle`]).
+#[derive(Clone)]
+pub struct AppHandle {
+    kiosk: actix_web::dev::ServerHandle,
+    public: Option<actix_web::dev::ServerHandle>,
+}
+
+impl AppHandle {
+    /// Stops the kiosk listener and the public one; `graceful` lets requests in
+    /// flight finish.
+    pub async fn stop(&self, graceful: bool) {
+        match &self.public {
+            Some(public) => {
+                tokio::join!(self.kiosk.stop(graceful), public.stop(graceful));
+            }
+            None => self.kiosk.stop(graceful).await,
+        }
+    }
+}
+
+/// The public listener: server authentication only (the kiosk listener's certificate),
+/// `routes::configure_public` and nothing else.
+fn public_server(
+    settings: &Settings,
+    state: web::Data<AppState>,
+    listener: TcpListener,
+) -> Result<(u16, Server), StartupError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartupError::Listen {
+            addr: "public listener".into(),
+            source,
+        })?;
+    let tls = mtls::server_config_without_client_auth(&settings.kiosk_tls)?;
+    let gate = web::Data::new(routes::verify_page::VerifyGate::default());
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(tracing_actix())
+            .app_data(state.clone())
+            .app_data(gate.clone())
+            .app_data(web::PayloadConfig::default().limit(MAX_PUBLIC_BODY_BYTES))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(MAX_PUBLIC_BODY_BYTES)
+                    .error_handler(crate::error::json_error),
+            )
+            .configure(routes::configure_public)
+    })
+    .tls_handshake_timeout(mtls::TLS_HANDSHAKE_TIMEOUT)
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .max_connections(MAX_PUBLIC_CONNECTIONS_PER_WORKER)
+    .listen_rustls_0_23(listener, tls)
+    .map_err(|source| StartupError::Listen {
+        addr: addr.to_string(),
+        source,
+    })?
+    .run();
+    tracing::info!(
+        port = addr.port(),
+        "public listener (verification page) bound"
+    );
+    Ok((addr.port(), server))
 }
 
 fn tracing_actix() -> actix_web::middleware::Logger {

@@ -107,6 +107,116 @@ fn seal_key(code: MunicipalityCode, entry: &SealKeySettings) -> Result<TrustedKe
     })
 }
 
+/// The seal keys of every municipality in the settings, parsed and checked once: the
+/// one source of truth for both the published trust list ([`Content`]) and the keys
+/// the center accepts a municipality's answers under (`crate::directory`), so the
+/// center never hands out a document that the list makes INVALID.
+///
+/// A municipality's `[[seal_keys]]` entries, or when it has none, one entry per
+/// `public_keys` key with the default period. With `seal_keys`, every `public_keys` key
+/// must also be one of them (a key registered without a period would be a second,
+/// silent truth). Refused: periods out of order, a kid listed twice, more than
+/// [`MAX_TRUSTED_KEYS`] keys. In settings order.
+pub fn seal_keys(settings: &Settings) -> Result<Vec<TrustedKey>, TrustListError> {
+    let mut keys = Vec::new();
+    for m in &settings.municipalities {
+        if m.seal_keys.is_empty() {
+            for text in &m.public_keys {
+                let public_key = crate::card_auth::parse_public_key(text)
+                    .map_err(|e| setting(format!("municipality {} key", m.code), e))?;
+                keys.push(TrustedKey {
+                    kid: public_key.kid(),
+                    public_key,
+                    municipality_code: m.code,
+                    not_before_unix_s: DEFAULT_NOT_BEFORE_UNIX_S,
+                    usage_end_unix_s: DEFAULT_USAGE_END_UNIX_S,
+                    verify_until_unix_s: DEFAULT_VERIFY_UNTIL_UNIX_S,
+                    status: KeyStatus::Active,
+                });
+            }
+        } else {
+            let first = keys.len();
+            for entry in &m.seal_keys {
+                keys.push(seal_key(m.code, entry)?);
+            }
+            for text in &m.public_keys {
+                let public_key = crate::card_auth::parse_public_key(text)
+                    .map_err(|e| setting(format!("municipality {} key", m.code), e))?;
+                if !keys[first..].iter().any(|k| k.public_key == public_key) {
+                    return Err(setting(
+                        format!("municipality {} key {}", m.code, public_key.kid()),
+                        "listed in public_keys but not in seal_keys (give it a period there)",
+                    ));
+                }
+            }
+        }
+        if keys.len() > MAX_TRUSTED_KEYS {
+            return Err(setting(
+                "seal keys",
+                format!("more than {MAX_TRUSTED_KEYS} keys"),
+            ));
+        }
+    }
+    let mut kids = HashSet::new();
+    for key in &keys {
+        let context = format!(
+            "municipality {} seal key {}",
+            key.municipality_code, key.kid
+        );
+        if key.usage_end_unix_s < key.not_before_unix_s {
+            return Err(setting(context, "usage_end is before not_before"));
+        }
+        if key.verify_until_unix_s < key.usage_end_unix_s {
+            return Err(setting(context, "verify_until is before usage_end"));
+        }
+        // A kid names one key for one municipality: listing it twice (for the same
+        // or another municipality) would make a seal's issuer ambiguous.
+        if !kids.insert(key.kid) {
+            return Err(setting(context, "kid is listed more than once"));
+        }
+    }
+    Ok(keys)
+}
+
+/// Why a listed key may not sign at an instant (the verifier's `key_not_valid_at_issue`
+/// and `key_revoked`, decided the same way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyUseError {
+    #[error("key is not valid before {not_before_unix_s} (unix s)")]
+    NotYetValid { not_before_unix_s: i64 },
+    #[error("key's usage ended at {usage_end_unix_s} (unix s)")]
+    UsageEnded { usage_end_unix_s: i64 },
+    #[error("key is revoked, compromised at {compromised_at_unix_s} (unix s)")]
+    Revoked { compromised_at_unix_s: i64 },
+}
+
+/// Whether `key` may sign a seal issued at `at_unix_s`, by the rules of
+/// `schemas::trust_list`: `not_before <= t <= usage_end` and not revoked with
+/// `compromised_at <= t`.
+pub fn may_sign_at(key: &TrustedKey, at_unix_s: i64) -> Result<(), KeyUseError> {
+    if at_unix_s < key.not_before_unix_s {
+        return Err(KeyUseError::NotYetValid {
+            not_before_unix_s: key.not_before_unix_s,
+        });
+    }
+    if at_unix_s > key.usage_end_unix_s {
+        return Err(KeyUseError::UsageEnded {
+            usage_end_unix_s: key.usage_end_unix_s,
+        });
+    }
+    if let KeyStatus::Revoked {
+        compromised_at_unix_s,
+    } = key.status
+    {
+        if compromised_at_unix_s <= at_unix_s {
+            return Err(KeyUseError::Revoked {
+                compromised_at_unix_s,
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Content {
     /// Reads and validates the trust list part of the settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, TrustListError> {
@@ -117,52 +227,7 @@ impl Content {
                 format!("must be in {MIN_VALIDITY_S}..={MAX_VALIDITY_S}"),
             ));
         }
-        let mut keys = Vec::new();
-        for m in &settings.municipalities {
-            if m.seal_keys.is_empty() {
-                for text in &m.public_keys {
-                    let public_key = crate::card_auth::parse_public_key(text)
-                        .map_err(|e| setting(format!("municipality {} key", m.code), e))?;
-                    keys.push(TrustedKey {
-                        kid: public_key.kid(),
-                        public_key,
-                        municipality_code: m.code,
-                        not_before_unix_s: DEFAULT_NOT_BEFORE_UNIX_S,
-                        usage_end_unix_s: DEFAULT_USAGE_END_UNIX_S,
-                        verify_until_unix_s: DEFAULT_VERIFY_UNTIL_UNIX_S,
-                        status: KeyStatus::Active,
-                    });
-                }
-            } else {
-                for entry in &m.seal_keys {
-                    keys.push(seal_key(m.code, entry)?);
-                }
-            }
-            if keys.len() > MAX_TRUSTED_KEYS {
-                return Err(setting(
-                    "seal keys",
-                    format!("more than {MAX_TRUSTED_KEYS} keys"),
-                ));
-            }
-        }
-        let mut kids = HashSet::new();
-        for key in &keys {
-            let context = format!(
-                "municipality {} seal key {}",
-                key.municipality_code, key.kid
-            );
-            if key.usage_end_unix_s < key.not_before_unix_s {
-                return Err(setting(context, "usage_end is before not_before"));
-            }
-            if key.verify_until_unix_s < key.usage_end_unix_s {
-                return Err(setting(context, "verify_until is before usage_end"));
-            }
-            // A kid names one key for one municipality: listing it twice (for the same
-            // or another municipality) would make a seal's issuer ambiguous.
-            if !kids.insert(key.kid) {
-                return Err(setting(context, "kid is listed more than once"));
-            }
-        }
+        let mut keys = seal_keys(settings)?;
         let revoked = &settings.trust_list.revoked_documents;
         if revoked.len() > MAX_REVOKED_DOCUMENTS {
             return Err(setting(
@@ -419,5 +484,138 @@ mod tests {
         assert_eq!(DEFAULT_NOT_BEFORE_UNIX_S, unix_s("2020-01-01T00:00:00Z"));
         assert_eq!(DEFAULT_USAGE_END_UNIX_S, unix_s("2100-01-01T00:00:00Z"));
         assert_eq!(DEFAULT_VERIFY_UNTIL_UNIX_S, unix_s("2110-01-01T00:00:00Z"));
+    }
+
+    fn b64(key: &KeyPair) -> String {
+        schemas::b64::Base64Bytes::encode(&key.public().0)
+    }
+
+    /// One municipality with `public_keys` and the `seal_keys` entries given as TOML.
+    fn settings(public_keys: &[&KeyPair], seal_keys_toml: &str) -> Settings {
+        let keys: Vec<String> = public_keys
+            .iter()
+            .map(|k| format!("\"{}\"", b64(k)))
+            .collect();
+        let text = format!(
+            r#"
+kiosk_listen = "127.0.0.1:0"
+database_url = "sqlite::memory:"
+center_key_path = "/nonexistent/center.seed"
+card_authority_public_key = "{}"
+revocation_list_path = "/nonexistent/revocation.json"
+verify_url = "https://127.0.0.1/verify"
+[kiosk_tls]
+cert = "/nonexistent/cert.pem"
+key = "/nonexistent/key.pem"
+ca = "/nonexistent/ca.pem"
+[lgwan_tls]
+cert = "/nonexistent/cert.pem"
+key = "/nonexistent/key.pem"
+ca = "/nonexistent/ca.pem"
+[[municipalities]]
+code = "112330"
+name = "北本市"
+adapter_url = "https://127.0.0.1:1"
+public_keys = [{}]
+seal_image_path = "/nonexistent/seal.png"
+{seal_keys_toml}
+"#,
+            b64(&KeyPair::generate()),
+            keys.join(", ")
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    fn seal_key_toml(key: &KeyPair, not_before: &str, usage_end: &str) -> String {
+        format!(
+            r#"
+[[municipalities.seal_keys]]
+public_key = "{}"
+not_before = "{not_before}"
+usage_end = "{usage_end}"
+verify_until = "2040-01-01T00:00:00+09:00"
+"#,
+            b64(key)
+        )
+    }
+
+    #[test]
+    fn seal_keys_are_the_one_source_for_the_list_and_the_directory() {
+        let a = KeyPair::generate();
+        let b = KeyPair::generate();
+        // Without seal_keys: the default period for every registered key.
+        let keys = seal_keys(&settings(&[&a], "")).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].usage_end_unix_s, DEFAULT_USAGE_END_UNIX_S);
+        // With seal_keys: those entries, a retired key included.
+        let rotated = format!(
+            "{}{}",
+            seal_key_toml(&a, "2020-01-01T00:00:00+09:00", "2026-04-01T00:00:00+09:00"),
+            seal_key_toml(&b, "2026-03-01T00:00:00+09:00", "2030-01-01T00:00:00+09:00"),
+        );
+        let keys = seal_keys(&settings(&[&b], &rotated)).unwrap();
+        assert_eq!(
+            keys.iter().map(|k| k.kid).collect::<Vec<_>>(),
+            [a.kid(), b.kid()]
+        );
+        assert_eq!(
+            Content::from_settings(&settings(&[&b], &rotated))
+                .unwrap()
+                .keys
+                .len(),
+            2
+        );
+        // A registered key with no period is refused, at settings validation too.
+        let only_a = seal_key_toml(&a, "2020-01-01T00:00:00+09:00", "2030-01-01T00:00:00+09:00");
+        let unlisted = settings(&[&a, &b], &only_a);
+        let error = seal_keys(&unlisted).unwrap_err().to_string();
+        assert!(error.contains("not in seal_keys"), "{error}");
+        assert!(error.contains(&b.kid().to_string()), "{error}");
+        assert!(unlisted.validate().is_err());
+        // Periods out of order.
+        let reversed = seal_key_toml(&a, "2030-01-01T00:00:00+09:00", "2020-01-01T00:00:00+09:00");
+        let error = seal_keys(&settings(&[&a], &reversed))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("usage_end is before not_before"), "{error}");
+    }
+
+    #[test]
+    fn may_sign_only_inside_the_period_and_before_a_compromise() {
+        let key = KeyPair::generate();
+        let entry = |status: KeyStatus| TrustedKey {
+            kid: key.kid(),
+            public_key: key.public(),
+            municipality_code: "112330".parse().unwrap(),
+            not_before_unix_s: 100,
+            usage_end_unix_s: 200,
+            verify_until_unix_s: 300,
+            status,
+        };
+        let active = entry(KeyStatus::Active);
+        assert_eq!(may_sign_at(&active, 100), Ok(()));
+        assert_eq!(may_sign_at(&active, 200), Ok(()));
+        assert_eq!(
+            may_sign_at(&active, 99),
+            Err(KeyUseError::NotYetValid {
+                not_before_unix_s: 100
+            })
+        );
+        assert_eq!(
+            may_sign_at(&active, 201),
+            Err(KeyUseError::UsageEnded {
+                usage_end_unix_s: 200
+            })
+        );
+        let revoked = entry(KeyStatus::Revoked {
+            compromised_at_unix_s: 150,
+        });
+        assert_eq!(may_sign_at(&revoked, 149), Ok(()));
+        assert_eq!(
+            may_sign_at(&revoked, 150),
+            Err(KeyUseError::Revoked {
+                compromised_at_unix_s: 150
+            })
+        );
     }
 }

@@ -257,8 +257,8 @@ fn scans_and_photos_are_read() {
         );
     }
 
-    // A forged seal in a scan is INVALID; a picture without a QR, or a PDF (not read
-    // yet), is UNKNOWN with the reason.
+    // A forged seal in a scan is INVALID; a picture without a QR, or a file that is
+    // not a PDF, PNG or JPEG, is UNKNOWN with the reason.
     let forged = dir.join("forged.png");
     qr_image(&seal(&KeyPair::from_seed([8; 32]), "加茂 一郎"), 4)
         .save(&forged)
@@ -275,7 +275,7 @@ fn scans_and_photos_are_read() {
     image::GrayImage::from_pixel(200, 200, image::Luma([255]))
         .save(&blank)
         .unwrap();
-    let (code, _, err) = verify(&[
+    let (code, err, _) = verify(&[
         blank.to_str().unwrap(),
         "--trust-list",
         list,
@@ -283,9 +283,12 @@ fn scans_and_photos_are_read() {
         &center_key,
     ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("no QR code"), "{err}");
+    assert!(
+        err.starts_with("UNKNOWN (unreadable)") && err.contains("no QR code"),
+        "{err}"
+    );
     let pdf = dir.join("doc.pdf");
-    std::fs::write(&pdf, b"%PDF-1.7").unwrap();
+    std::fs::write(&pdf, b"GIF89a not a certificate").unwrap();
     let (code, _, err) = verify(&[
         pdf.to_str().unwrap(),
         "--trust-list",
@@ -294,6 +297,6 @@ fn scans_and_photos_are_read() {
         &center_key,
     ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("PDF input is not supported yet"), "{err}");
+    assert!(err.contains("neither a PDF nor a PNG or JPEG"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

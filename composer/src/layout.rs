@@ -627,6 +627,8 @@ fn lay_out_front(
     impression_px: Option<(u32, u32)>,
 ) -> Result<Page, ComposeError> {
     let mut p = PageBuilder::new(font);
+    // The 「複写」 ground pattern on the front too: a photocopy of either side shows it.
+    p.background.push(ground_pattern_area());
     p.header(page.request_id, page.sheet, page.sheet_count, false)?;
     let attestation = front.attestation();
 
@@ -1172,6 +1174,18 @@ const BACK_TEXT_SIZE_PT: f32 = 10.0;
 const BACK_LEADING_PT: f32 = 17.0;
 const GROUND_INSET_PT: f32 = 18.0;
 
+/// The ground pattern over the printable area of a page side (both sides carry it).
+fn ground_pattern_area() -> Item {
+    Item::GroundPattern {
+        area: RectPt {
+            x_pt: GROUND_INSET_PT,
+            y_pt: GROUND_INSET_PT,
+            width_pt: PAGE_WIDTH_PT - 2.0 * GROUND_INSET_PT,
+            height_pt: PAGE_HEIGHT_PT - 2.0 * GROUND_INSET_PT,
+        },
+    }
+}
+
 fn lay_out_back(
     font: &EmbeddedFont,
     qr: &QrMatrix,
@@ -1181,14 +1195,7 @@ fn lay_out_back(
     verify_url: &str,
 ) -> Result<Page, ComposeError> {
     let mut p = PageBuilder::new(font);
-    p.background.push(Item::GroundPattern {
-        area: RectPt {
-            x_pt: GROUND_INSET_PT,
-            y_pt: GROUND_INSET_PT,
-            width_pt: PAGE_WIDTH_PT - 2.0 * GROUND_INSET_PT,
-            height_pt: PAGE_HEIGHT_PT - 2.0 * GROUND_INSET_PT,
-        },
-    });
+    p.background.push(ground_pattern_area());
     p.header(request_id, sheet, sheet_count, true)?;
 
     let content_width = PAGE_WIDTH_PT - 2.0 * BACK_TEXT_LEFT_PT;

@@ -5,10 +5,14 @@
 //!   全部/個人事項証明書, 戸籍の附票の写し), paginated only by
 //!   [`schemas::FrontSide::page_ranges`]; the title and municipality on every page,
 //!   the attestation with the mayor's seal image on the last.
-//! - Back (うら面): a light ground pattern carrying 「複写」, the municipality's signed
+//! - Both sides: a light ground pattern carrying 「複写」 (drawn once as a tiling cell).
+//! - Back (うら面): the municipality's signed
 //!   seal as a QR code, the request id and how a relying party verifies it.
 //! - Every page shows 請求番号 and i/n, and its page dictionary carries
 //!   `/KofuRequestId` ([`schemas::PDF_PAGE_REQUEST_ID_KEY`]) for the kiosk's check.
+//! - The document catalog carries the canonical front data
+//!   ([`schemas::PDF_FRONT_DATA_KEY`]) whose digest the seals sign, so `center verify`
+//!   can check the front against the seal by machine.
 //!
 //! Nothing is printed wrong: every character is checked against the font first
 //! ([`Composer::check_printable`]), every field is measured against its box, and the
@@ -125,7 +129,16 @@ impl Composer {
     /// Composes the PDF: for each copy, each front page followed by its back page.
     pub fn compose(&self, input: &DocumentInput<'_>) -> Result<ComposedPdf, ComposeError> {
         let document = self.lay_out(input)?;
-        let bytes = pdf::write_pdf(&self.font, &self.pattern, &document, input.official_seal)?;
+        // The exact bytes the seals' front digest covers, carried for verifiers.
+        let front_data = schemas::canonical_bytes(input.front)
+            .map_err(|e| ComposeError::InvalidInput(format!("front data: {e}")))?;
+        let bytes = pdf::write_pdf(
+            &self.font,
+            &self.pattern,
+            &document,
+            input.official_seal,
+            &front_data,
+        )?;
         Ok(ComposedPdf {
             bytes,
             page_count: document.page_count(),

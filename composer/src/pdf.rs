@@ -9,7 +9,8 @@
 //!   (CIDToGIDMap /Identity), with a ToUnicode CMap so text extracts;
 //! - one shared resource dictionary (font, seal image, ground pattern, multiply state);
 //! - one content stream per sheet side, shared by all copies (copies are identical);
-//! - one page dictionary per printed page, each carrying /KofuRequestId.
+//! - one page dictionary per printed page, each carrying /KofuRequestId;
+//! - the canonical front data as a stream under the catalog's /KofuFrontData.
 
 use crate::font::{EmbeddedFont, FONT_BYTES};
 use crate::layout::{Document, GroundPatternCell, Item, Page, PAGE_HEIGHT_PT, PAGE_WIDTH_PT};
@@ -20,7 +21,7 @@ use pdf_writer::types::{
     UnicodeCmap,
 };
 use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
-use schemas::PDF_PAGE_REQUEST_ID_KEY;
+use schemas::{PDF_FRONT_DATA_KEY, PDF_PAGE_REQUEST_ID_KEY};
 use std::collections::HashMap;
 use subsetter::GlyphRemapper;
 
@@ -242,6 +243,7 @@ pub(crate) fn write_pdf(
     pattern: &PreparedPattern,
     doc: &Document,
     seal: Option<&SealImage>,
+    front_data: &[u8],
 ) -> Result<Vec<u8>, ComposeError> {
     let mut glyphs = GlyphSet::new(font);
     // Content of each sheet side, written once and shared by every copy.
@@ -274,12 +276,17 @@ pub(crate) fn write_pdf(
     let content_ids: Vec<Ref> = sides.iter().map(|_| refs.next()).collect();
     let page_count = doc.page_count() as usize;
     let page_ids: Vec<Ref> = (0..page_count).map(|_| refs.next()).collect();
+    let front_data_id = refs.next();
 
     let mut pdf = Pdf::new();
     let request_id = doc.request_id.as_bytes();
     // Deterministic file identifier: the request id (twice: original and this version).
     pdf.set_file_id((request_id.to_vec(), request_id.to_vec()));
-    pdf.catalog(catalog_id).pages(page_tree_id);
+    pdf.catalog(catalog_id)
+        .pages(page_tree_id)
+        .pair(Name(PDF_FRONT_DATA_KEY.as_bytes()), front_data_id);
+    pdf.stream(front_data_id, &deflate(front_data)?)
+        .filter(Filter::FlateDecode);
     pdf.pages(page_tree_id)
         .kids(page_ids.iter().copied())
         .count(page_count as i32);

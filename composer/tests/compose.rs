@@ -599,3 +599,43 @@ fn write_sample_pdf() {
     let composed = composer().compose(&fixture.input(1)).unwrap();
     std::fs::write(path, composed.bytes).unwrap();
 }
+
+/// Both sides of every sheet carry the 「複写」 ground pattern (a photocopy of either
+/// side shows it), and the catalog carries exactly the front data the seals sign.
+#[test]
+fn both_sides_carry_the_ground_pattern_and_the_pdf_carries_the_signed_front_data() {
+    let fixture = Fixture::new(six_member_front());
+    let pdf = composer().compose(&fixture.input(2)).expect("composes");
+    let document = lopdf::Document::load_mem(&pdf.bytes).expect("parses");
+    let pages = document.get_pages();
+    assert_eq!(pages.len(), 4);
+    for (number, id) in pages {
+        let content =
+            String::from_utf8_lossy(&document.get_page_content(id).expect("content")).into_owned();
+        assert!(
+            content.contains("/Ground scn"),
+            "page {number} has no ground pattern"
+        );
+    }
+    let id = document
+        .catalog()
+        .expect("catalog")
+        .get(schemas::PDF_FRONT_DATA_KEY.as_bytes())
+        .and_then(lopdf::Object::as_reference)
+        .expect("/KofuFrontData");
+    let data = document
+        .get_object(id)
+        .and_then(lopdf::Object::as_stream)
+        .expect("stream")
+        .decompressed_content()
+        .expect("inflates");
+    assert_eq!(
+        data,
+        schemas::canonical_bytes(&fixture.front).expect("canonical")
+    );
+    assert_eq!(
+        schemas::sha256(&data),
+        fixture.front.digest().expect("digest").0,
+        "the digest every seal signs"
+    );
+}

@@ -156,6 +156,44 @@ struct Line {
     sale: Option<(OperatorId, OperatorTransaction)>,
 }
 
+/// Checks every PDF the demo printed the way a relying party would (`center verify`):
+/// all must be VALID. Returns how many were checked.
+fn verify_printed(
+    out: &Path,
+    trust_list_path: &Path,
+    center_key_b64: &str,
+    now_unix_s: i64,
+) -> anyhow::Result<usize> {
+    let list: schemas::SignedTrustList =
+        serde_json::from_slice(&std::fs::read(trust_list_path)?).context("the trust list")?;
+    let key = schemas::PublicKey(
+        schemas::b64::Base64Bytes::decode(center_key_b64)
+            .context("center key")?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("center key is not 32 bytes"))?,
+    );
+    let mut checked = 0;
+    for entry in std::fs::read_dir(out)? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "pdf") {
+            continue;
+        }
+        let bytes = std::fs::read(&path)?;
+        let answer = verifier::verify_input(verifier::Input::Pdf(&bytes), &list, &key, now_unix_s);
+        anyhow::ensure!(
+            answer.verdict == verifier::Verdict::Valid,
+            "{}: {} ({}){}",
+            path.display(),
+            answer.verdict,
+            answer.reason,
+            answer.detail.map(|d| format!(": {d}")).unwrap_or_default()
+        );
+        checked += 1;
+    }
+    anyhow::ensure!(checked > 0, "no PDF found in {}", out.display());
+    Ok(checked)
+}
+
 pub async fn run(out: &Path) -> anyhow::Result<()> {
     if out.exists() {
         std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
@@ -180,7 +218,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             );
             pinned
         }
-        None => real_now,
+        None => real_now.clone(),
     };
     let running = sandbox::start(
         &sandbox_dir,
@@ -199,6 +237,8 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     };
     let trust_list_path = out.join("trust-list.json");
     let trust_list = running.export_trust_list(&trust_list_path).await;
+    let verify_page_url = running.verify_page_url();
+    let verified_at_unix_s = running.clock.now_unix_ms().div_euclid(1000);
     running.stop().await;
     let lines = result?;
     let day = day.context("no settlement")??;
@@ -264,10 +304,28 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         "trust list version {version} written to {} (center key {center_key}); check a page's seal with",
         trust_list_path.display()
     );
+    let checked = verify_printed(out, &trust_list_path, &center_key, verified_at_unix_s)?;
+    println!("every printed PDF verified VALID against it ({checked} documents); check one with");
+    // A moved clock dated the documents and the list: judge as of that clock.
+    let at = if center_now.timestamp() == real_now.timestamp() {
+        String::new()
+    } else {
+        format!(
+            " --at {}",
+            jiff::Timestamp::from_second(verified_at_unix_s).unwrap_or_default()
+        )
+    };
     println!(
-        "  center verify --qr 'KC1:…' --trust-list {} --center-key {center_key}",
+        "  center verify {}/<file>.pdf --trust-list {} --center-key {center_key}{at}",
+        out.display(),
         trust_list_path.display()
     );
+    if let Some(url) = &verify_page_url {
+        println!(
+            "or on the verification page {url} (printed on every back page; served while the sandbox runs: kiosk-sim sandbox run {})",
+            sandbox_dir.display()
+        );
+    }
     let printed: Vec<&Line> = lines.iter().filter(|l| l.pages != "-").collect();
     println!();
     println!(

@@ -121,6 +121,9 @@ async fn main() -> anyhow::Result<()> {
             init_logging("info");
             let running = sandbox::start(&dir, sandbox::StartOptions::default()).await?;
             println!("center: {}", running.center_url);
+            if let Some(url) = running.verify_page_url() {
+                println!("verification page (public, no client certificate): {url}");
+            }
             for (name, port) in &running.adapter_ports {
                 println!("adapter {name}: https://127.0.0.1:{port}");
             }

@@ -111,12 +111,34 @@ pub fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, TlsError>
     Ok(config)
 }
 
+/// Server side for the public: present `cert`, ask for no client certificate (relying
+/// parties such as a bank or a landlord have none). `ca` is not read.
+pub fn server_config_without_client_auth(
+    files: &TlsFiles,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(load_certs(&files.cert)?, load_key(&files.key)?)?;
+    Ok(config)
+}
+
 /// Client side: present `cert`, trust only servers chaining to `ca`.
 pub fn client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, TlsError> {
     let config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(root_store(&files.ca)?)
         .with_client_auth_cert(load_certs(&files.cert)?, load_key(&files.key)?)?;
+    Ok(config)
+}
+
+/// Client side for a relying party: no client certificate, trust only servers chaining
+/// to `ca_path` (the public listener presents the deployment's server certificate).
+pub fn client_config_without_client_auth(ca_path: &Path) -> Result<rustls::ClientConfig, TlsError> {
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(root_store(ca_path)?)
+        .with_no_client_auth();
     Ok(config)
 }
 

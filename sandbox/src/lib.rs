@@ -410,6 +410,9 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
     let mut cards = Vec::new();
     let mut revoked = Vec::new();
     let center_port = free_port()?;
+    // The public listener (verification page) for relying parties; printed on every
+    // back page as `verify_url`.
+    let public_port = free_port()?;
 
     let mut adapters: Vec<PlannedAdapter> = Vec::new();
     for sample in SAMPLE_MUNICIPALITIES {
@@ -605,11 +608,16 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
         kiosk_listen: format!("127.0.0.1:{center_port}")
             .parse()
             .map_err(|e: std::net::AddrParseError| SandboxError::Invalid(e.to_string()))?,
+        public_listen: Some(
+            format!("127.0.0.1:{public_port}")
+                .parse()
+                .map_err(|e: std::net::AddrParseError| SandboxError::Invalid(e.to_string()))?,
+        ),
         database_url: sqlite_url(&dir.join("data").join("center.db")),
         center_key_path,
         card_authority_public_key: schemas::b64::Base64Bytes::encode(&card_authority.public().0),
         revocation_list_path: revocation_path,
-        verify_url: format!("https://127.0.0.1:{center_port}/verify"),
+        verify_url: format!("https://127.0.0.1:{public_port}/verify"),
         timeouts: center::configuration::Timeouts::default(),
         settlement: Default::default(),
         notices: Default::default(),

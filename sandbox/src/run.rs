@@ -24,6 +24,10 @@ pub struct RunningSandbox {
     pub layout: Layout,
     pub center_url: String,
     pub center_port: u16,
+    /// `https://127.0.0.1:PORT` of the center's public listener (verification page,
+    /// `POST /v1/verify`, `GET /v1/trust-list`; no client certificate), when the
+    /// sandbox's settings have `public_listen`.
+    pub public_url: Option<String>,
     pub adapter_ports: Vec<(String, u16)>,
     /// Per adapter process: its settings file and database URL (the clerk's CLI, e.g.
     /// `municipal-adapter domicile approve --config F`, works on the same database).
@@ -32,6 +36,7 @@ pub struct RunningSandbox {
     /// The center's clock (shared with the adapters' deadline checks).
     pub clock: Arc<dyn center::clock::Clock>,
     handles: Vec<ServerHandle>,
+    center_handle: center::startup::AppHandle,
 }
 
 /// What a resident enters for a 本籍地 利用登録 (see [`RunningSandbox::domicile_entry`]).
@@ -58,9 +63,22 @@ pub struct AdapterProcess {
 impl RunningSandbox {
     /// Stops every server gracefully.
     pub async fn stop(self) {
+        self.center_handle.stop(true).await;
         for handle in self.handles {
             handle.stop(true).await;
         }
+    }
+
+    /// The base URL of the center's public listener (see [`RunningSandbox::public_url`]).
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url.as_deref()
+    }
+
+    /// The verification page, as printed on every back page (`verify_url`).
+    pub fn verify_page_url(&self) -> Option<String> {
+        self.public_url
+            .as_ref()
+            .map(|base| format!("{base}/verify"))
     }
 
     /// The adapter process serving `code` (6-digit 地方公共団体コード).
@@ -176,7 +194,9 @@ impl RunningSandbox {
     pub async fn export_trust_list(&self, out_file: &Path) -> Result<(u64, String), SandboxError> {
         let settings = center::configuration::Settings::load(&self.layout.center_config)
             .map_err(|e| SandboxError::Invalid(format!("center: {e}")))?;
-        let list = center::trust_list::export(&settings, out_file)
+        // As of the sandbox's clock: a demo may have moved it, and its documents are
+        // dated by it.
+        let list = center::trust_list::export_at(&settings, out_file, self.clock.now_unix_ms())
             .await
             .map_err(|e| SandboxError::Invalid(format!("trust list: {e}")))?;
         let key = center::trust_list::load_center_key(&settings.center_key_path)
@@ -258,12 +278,38 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
             .ok_or_else(|| SandboxError::Invalid(format!("no adapter {adapter}")))?;
         municipality.adapter_url = format!("https://127.0.0.1:{port}");
     }
-    let app = center::startup::Application::build_with_clock(settings, Arc::clone(&clock))
-        .await
-        .map_err(|e| SandboxError::Invalid(format!("center: {e}")))?;
+    // The public listener: on the port chosen at init when it is free (so the URL on
+    // pages printed by an earlier run of this sandbox works again), else on an
+    // ephemeral one. Bound before the center starts, so that the URL printed on every
+    // back page (`verify_url`) is the one served.
+    let public_listener = match settings.public_listen {
+        Some(configured) => {
+            let listener = std::net::TcpListener::bind(configured)
+                .or_else(|_| std::net::TcpListener::bind(loopback_any))
+                .map_err(io_error(Path::new("127.0.0.1:0")))?;
+            let port = listener
+                .local_addr()
+                .map_err(io_error(Path::new("127.0.0.1:0")))?
+                .port();
+            settings.public_listen = Some(([127, 0, 0, 1], port).into());
+            settings.verify_url = format!("https://127.0.0.1:{port}/verify");
+            Some(listener)
+        }
+        None => None,
+    };
+    let app = center::startup::Application::build_with_public_listener(
+        settings,
+        Arc::clone(&clock),
+        public_listener,
+    )
+    .await
+    .map_err(|e| SandboxError::Invalid(format!("center: {e}")))?;
     let center_port = app.port();
     let center_pool = app.pool();
-    handles.push(app.handle());
+    let public_url = app
+        .public_port()
+        .map(|port| format!("https://127.0.0.1:{port}"));
+    let center_handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     let center_url = format!("https://127.0.0.1:{center_port}");
 
@@ -282,11 +328,13 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
         layout,
         center_url,
         center_port,
+        public_url,
         adapter_ports,
         adapters,
         center_pool,
         clock,
         handles,
+        center_handle,
     })
 }
 

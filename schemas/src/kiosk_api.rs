@@ -183,3 +183,9 @@ pub enum IssuanceResponse {
 /// The key under which every page of a composed PDF carries its request id (a
 /// custom entry in each page dictionary, besides the visible text).
 pub const PDF_PAGE_REQUEST_ID_KEY: &str = "KofuRequestId";
+
+/// The key under which a composed PDF's document catalog carries its front data: a
+/// FlateDecode stream holding exactly `canonical_bytes(FrontSide)`, whose SHA-256 every
+/// page's seal signs (`front_digest`). With it a verifier checks the front data
+/// against the seal by machine; without it only by eye.
+pub const PDF_FRONT_DATA_KEY: &str = "KofuFrontData";

@@ -21,6 +21,14 @@
 //! | 10 | seal-registration number (印鑑登録証明書 only) | tstr, optional |
 //! | 11 | SHA-256 of the canonical front data | bstr(32) |
 //!
+//! The decoder also refuses (`SealError::Field`) a payload whose fields disagree:
+//! an issuer that is not a 6-digit code with its check digit; page `i` outside
+//! `1..=n` (so `n >= 1`); a date of birth that is not a real calendar date written as
+//! 8 digits; verify-until not after issued-at; an address on a 戸籍 type (6 戸籍全部
+//! 事項証明書, 7 個人事項証明書, 8 戸籍の附票の写し: the adapter signs none, not even
+//! for the 附票, whose front lists addresses); a seal-registration number on any type
+//! but 3 印鑑登録証明書, or none on it.
+//!
 //! Envelope: the CBOR array `[alg, kid, payload, signature]` with `alg = -8` (EdDSA,
 //! as in COSE; nothing else is accepted), `kid` the 8-byte key id and `signature` the
 //! Ed25519 signature over `"konbini-kofu/v1/seal" 0x00 || CBOR([alg, kid, payload])`.
@@ -252,7 +260,7 @@ impl SealPayload {
         if crate::CertificateType::from_seal_doc_type(doc_type).is_none() {
             return Err(SealError::Field("document type"));
         }
-        Ok(Self {
+        let payload = Self {
             doc_type,
             issuer,
             serial: RequestId::from_bytes(serial),
@@ -266,7 +274,50 @@ impl SealPayload {
             address: optional_text(9, "address")?,
             seal_registration_number: optional_text(10, "seal registration number")?,
             front_digest,
-        })
+        };
+        payload.check_consistency()?;
+        Ok(payload)
+    }
+
+    /// The rules between fields (module docs): a payload that breaks one is refused
+    /// even with a good signature, so no verifier ever shows such a seal as VALID.
+    fn check_consistency(&self) -> Result<(), SealError> {
+        // `MunicipalityCode` holds only valid codes; kept explicit as the rule.
+        if self.issuer.as_u32() > 999_999 {
+            return Err(SealError::Field("issuer"));
+        }
+        if self.page_count < 1 || self.page < 1 || self.page > self.page_count {
+            return Err(SealError::Field("page"));
+        }
+        if !is_calendar_date(self.birth_date) {
+            return Err(SealError::Field("birth date"));
+        }
+        if self.verify_until_unix_s <= self.issued_at_unix_s {
+            return Err(SealError::Field("verify until"));
+        }
+        let doc_type = crate::CertificateType::from_seal_doc_type(self.doc_type)
+            .ok_or(SealError::Field("document type"))?;
+        if doc_type.is_family_register() && self.address.is_some() {
+            return Err(SealError::Field("address"));
+        }
+        let needs_number = doc_type == crate::CertificateType::SealRegistration;
+        if needs_number != self.seal_registration_number.is_some() {
+            return Err(SealError::Field("seal registration number"));
+        }
+        Ok(())
+    }
+}
+
+/// `yyyymmdd` with four year digits and a day that exists (29 February only in leap
+/// years).
+fn is_calendar_date(yyyymmdd: u32) -> bool {
+    if !(10_000_101..=99_991_231).contains(&yyyymmdd) {
+        return false;
+    }
+    let (year, month, day) = (yyyymmdd / 10_000, yyyymmdd / 100 % 100, yyyymmdd % 100);
+    match (i16::try_from(year), i8::try_from(month), i8::try_from(day)) {
+        (Ok(y), Ok(m), Ok(d)) => jiff::civil::Date::new(y, m, d).is_ok(),
+        _ => false,
     }
 }
 
@@ -527,5 +578,157 @@ mod tests {
             base45::decode(&text_odd[4..]).unwrap()
         );
         assert_eq!(SignedSeal::from_qr_text(&forged), Err(SealError::Base45));
+    }
+
+    /// Decoding `payload` (encoded as is, signed with a fresh key) fails on `field`,
+    /// through the payload decoder and through the QR text.
+    fn refused(payload: &SealPayload, field: &'static str) {
+        assert_eq!(
+            SealPayload::from_cbor(&payload.to_cbor()),
+            Err(SealError::Field(field)),
+            "{payload:?}"
+        );
+        let text = SignedSeal::sign(payload, &KeyPair::generate()).to_qr_text();
+        assert_eq!(
+            SignedSeal::from_qr_text(&text),
+            Err(SealError::Field(field))
+        );
+    }
+
+    fn of_type(certificate: crate::CertificateType) -> SealPayload {
+        let mut payload = sample();
+        payload.doc_type = certificate.seal_doc_type();
+        if certificate.is_family_register() {
+            payload.address = None;
+        }
+        if certificate == crate::CertificateType::SealRegistration {
+            payload.seal_registration_number = Some("12345".into());
+        }
+        payload
+    }
+
+    #[test]
+    fn every_type_as_the_adapter_signs_it_is_accepted() {
+        for certificate in crate::CertificateType::ALL {
+            let payload = of_type(certificate);
+            assert_eq!(
+                SealPayload::from_cbor(&payload.to_cbor()),
+                Ok(payload),
+                "{certificate}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_address_on_family_register_types() {
+        for certificate in [
+            crate::CertificateType::FamilyRegisterAll,
+            crate::CertificateType::FamilyRegisterIndividual,
+            crate::CertificateType::FamilyRegisterAttachment,
+        ] {
+            let mut payload = of_type(certificate);
+            payload.address = Some("岐阜県美濃加茂市太田町１番地".into());
+            refused(&payload, "address");
+        }
+    }
+
+    #[test]
+    fn seal_registration_number_only_and_always_on_seal_registration() {
+        let mut payload = of_type(crate::CertificateType::SealRegistration);
+        payload.seal_registration_number = None;
+        refused(&payload, "seal registration number");
+        for certificate in crate::CertificateType::ALL {
+            if certificate == crate::CertificateType::SealRegistration {
+                continue;
+            }
+            let mut payload = of_type(certificate);
+            payload.seal_registration_number = Some("12345".into());
+            refused(&payload, "seal registration number");
+        }
+    }
+
+    #[test]
+    fn pages_are_one_to_n() {
+        for (page, page_count) in [(0, 1), (2, 1), (0, 0), (1, 0), (4, 3)] {
+            let payload = SealPayload {
+                page,
+                page_count,
+                ..sample()
+            };
+            refused(&payload, "page");
+        }
+        for (page, page_count) in [(1, 1), (3, 3), (2, 5)] {
+            let payload = SealPayload {
+                page,
+                page_count,
+                ..sample()
+            };
+            assert!(SealPayload::from_cbor(&payload.to_cbor()).is_ok());
+        }
+    }
+
+    #[test]
+    fn birth_date_is_a_real_date() {
+        for birth_date in [
+            0,
+            1_985_041,
+            19_850_230,
+            20_230_229,
+            19_851_301,
+            19_850_001,
+            19_850_400,
+            19_850_431,
+            100_000_101,
+        ] {
+            let payload = SealPayload {
+                birth_date,
+                ..sample()
+            };
+            refused(&payload, "birth date");
+        }
+        for birth_date in [20_240_229, 20_000_229, 19_001_231, 19_850_101] {
+            let payload = SealPayload {
+                birth_date,
+                ..sample()
+            };
+            assert!(
+                SealPayload::from_cbor(&payload.to_cbor()).is_ok(),
+                "{birth_date}"
+            );
+        }
+    }
+
+    #[test]
+    fn issuer_is_a_six_digit_code() {
+        // Codes with a leading zero (北海道: 011002 札幌市) are 6 digits too.
+        let mut sapporo = sample();
+        sapporo.issuer = MunicipalityCode::parse("011002").unwrap();
+        assert!(SealPayload::from_cbor(&sapporo.to_cbor()).is_ok());
+        // Seven digits, a wrong check digit, a negative number.
+        for issuer in [int(2_121_130), int(212_114), int(-212_113)] {
+            let mut map = entries();
+            map[2].1 = issuer;
+            assert_eq!(
+                SealPayload::from_cbor(&encode(&Value::Map(map))),
+                Err(SealError::Field("issuer"))
+            );
+        }
+    }
+
+    #[test]
+    fn verify_until_is_after_issue() {
+        let at = sample().issued_at_unix_s;
+        for verify_until_unix_s in [at, at - 1, 0] {
+            let payload = SealPayload {
+                verify_until_unix_s,
+                ..sample()
+            };
+            refused(&payload, "verify until");
+        }
+        let payload = SealPayload {
+            verify_until_unix_s: at + 1,
+            ..sample()
+        };
+        assert!(SealPayload::from_cbor(&payload.to_cbor()).is_ok());
     }
 }

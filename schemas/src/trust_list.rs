@@ -9,6 +9,9 @@
 //! list's signature, and refuses to decide on a stale list: after `next_update_unix_s`
 //! every verdict is UNKNOWN (`trust_list_stale`). With a fresh list a seal is:
 //!
+//! - INVALID `issued_in_future` when its issue time is more than 300 s (clock skew)
+//!   after now: no genuine seal can be, and a key stolen and used with a forward date
+//!   would otherwise sidestep a later compromise time;
 //! - INVALID `unknown_kid` when its kid is not listed;
 //! - INVALID `wrong_municipality` when the listed key belongs to another municipality
 //!   than the seal's issuer;
@@ -24,6 +27,16 @@
 //!   compromise time is recorded conservatively, as RFC 5280's invalidity date);
 //! - INVALID `document_revoked` when SHA-256 of its 16-byte serial is listed;
 //! - otherwise VALID.
+//!
+//! A list whose `issued_at_unix_s` is after now (beyond the same skew) is UNKNOWN
+//! `trust_list_invalid`: its age cannot be told.
+//!
+//! Read from a PDF, the seals of a document must also agree: one serial, every page's
+//! `/KofuRequestId` its seal's serial, pages 1..n in order for each copy (INVALID
+//! `page_mismatch`), a readable seal on every back page (INVALID `no_seal`), the front
+//! data the PDF carries hashing to the signed digest (INVALID `front_digest_mismatch`),
+//! and the front page showing the signed name (INVALID `front_text_mismatch`). Input that
+//! cannot be read at all is UNKNOWN `unreadable`.
 //!
 //! Versions increase by one with every published list; a verifier never replaces a list
 //! by one with a lower version.

@@ -321,6 +321,39 @@ impl TestSandbox {
             .unwrap_or_else(|| panic!("no card holder named with {needle}"))
     }
 
+    /// Stops every party and starts them again from the sandbox directory, on the same
+    /// center database and clock: what an operator does after editing settings files
+    /// (a key rotation, a revocation). Printed PDFs stay in `out`.
+    pub async fn restart(self) -> Self {
+        let Self {
+            running,
+            clock,
+            postgres_url,
+            dir,
+            out,
+            _tmp,
+        } = self;
+        running.center_pool.close().await;
+        running.stop().await;
+        let running = sandbox::start(
+            &dir,
+            StartOptions {
+                center_database_url: postgres_url.clone(),
+                center_clock: Some(clock.clone()),
+            },
+        )
+        .await
+        .expect("sandbox restart");
+        Self {
+            running,
+            clock,
+            postgres_url,
+            dir,
+            out,
+            _tmp,
+        }
+    }
+
     pub async fn stop(self) {
         self.running.center_pool.close().await;
         self.running.stop().await;

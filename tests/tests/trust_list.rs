@@ -2,21 +2,24 @@
 //! municipality's seal key under its code, readable by a client that is no chain
 //! operator; every seal on a printed certificate's answer names a listed key of the
 //! issuing municipality; replicas over one database serve the same version, and a
-//! change of content is a new version.
+//! change of content is a new version. The key-rotation drill: a municipality's key
+//! rotated with overlap, old documents still VALID, new ones under the new kid, and
+//! no document issued under a key whose usage ended or that was revoked.
 
 use std::time::Duration;
 
 use center::clock::Clock as _;
-use center::configuration::{RevokedDocumentSettings, Settings};
+use center::configuration::{RevokedDocumentSettings, SealKeySettings, Settings};
 use e2e::*;
 use schemas::{
-    AnswerOutcome, HouseholdScope, KeyStatus, MunicipalityCode, PublicKey, RequestId,
-    SignedCertificateAnswer, SignedSeal, SignedTrustList, TrustList, TRUST_LIST_FORMAT,
+    AnswerOutcome, ErrorCode, HouseholdScope, KeyPair, KeyStatus, Kid, MunicipalityCode, PublicKey,
+    RequestId, SignedCertificateAnswer, SignedSeal, SignedTrustList, TrustList, TRUST_LIST_FORMAT,
 };
 
 on_both_backends!(
     served_list_is_signed_and_maps_every_printed_seal,
     replicas_over_one_database_agree_on_the_version,
+    key_rotation_drill,
 );
 
 fn unix_s(text: &str) -> i64 {
@@ -39,17 +42,22 @@ fn relying_party(settings: &Settings) -> reqwest::Client {
 
 /// `GET /v1/trust-list`, verified with the center's public key.
 async fn fetch(client: &reqwest::Client, base_url: &str, center: &PublicKey) -> TrustList {
+    let signed = fetch_signed(client, base_url).await;
+    signed
+        .verify(center)
+        .expect("signed by the center's key")
+        .clone()
+}
+
+/// `GET /v1/trust-list` as served (what a relying party hands its verifier).
+async fn fetch_signed(client: &reqwest::Client, base_url: &str) -> SignedTrustList {
     let response = client
         .get(format!("{base_url}/v1/trust-list"))
         .send()
         .await
         .expect("trust list answered");
     assert_eq!(response.status().as_u16(), 200);
-    let signed: SignedTrustList = response.json().await.expect("a signed trust list");
-    signed
-        .verify(center)
-        .expect("signed by the center's key")
-        .clone()
+    response.json().await.expect("a signed trust list")
 }
 
 async fn served_list_is_signed_and_maps_every_printed_seal(backend: Backend) {
@@ -216,6 +224,10 @@ async fn replicas_over_one_database_agree_on_the_version(backend: Backend) {
     let mut settings = Settings::load(&layout.center_config).expect("center settings");
     settings.database_url = database_url.clone();
     settings.kiosk_listen = "127.0.0.1:0".parse().expect("address");
+    // Replicas side by side: each its own public port too.
+    if settings.public_listen.is_some() {
+        settings.public_listen = Some("127.0.0.1:0".parse().expect("address"));
+    }
     let center = center_public_key(&settings);
     let client = relying_party(&settings);
 
@@ -271,4 +283,285 @@ async fn drop_database(url: &str) {
             .execute(&mut conn)
             .await;
     }
+}
+
+/// 北本市: its own adapter, so a key change there touches no other municipality.
+const KITAMOTO: &str = "112330";
+
+fn b64(key: &PublicKey) -> String {
+    schemas::b64::Base64Bytes::encode(&key.0)
+}
+
+fn seal_key_entry(
+    key: &PublicKey,
+    not_before: &str,
+    usage_end: &str,
+    compromised_at: Option<&str>,
+) -> SealKeySettings {
+    SealKeySettings {
+        public_key: b64(key),
+        not_before: not_before.into(),
+        usage_end: usage_end.into(),
+        verify_until: sandbox::SANDBOX_SEAL_KEY_VERIFY_UNTIL.into(),
+        compromised_at: compromised_at.map(str::to_owned),
+    }
+}
+
+/// The operator's edit of the center's settings file: `code`'s registered keys and
+/// their trust list entries.
+fn set_center_keys(
+    layout: &sandbox::Layout,
+    code: &str,
+    public_keys: &[&PublicKey],
+    seal_keys: &[SealKeySettings],
+) {
+    let text = std::fs::read_to_string(&layout.center_config).expect("center.toml");
+    let mut config: toml::Table = text.parse().expect("center.toml parses");
+    let municipality = config
+        .get_mut("municipalities")
+        .and_then(|m| m.as_array_mut())
+        .and_then(|list| {
+            list.iter_mut()
+                .find(|m| m.get("code").and_then(|c| c.as_str()) == Some(code))
+        })
+        .and_then(|m| m.as_table_mut())
+        .unwrap_or_else(|| panic!("center.toml lists {code}"));
+    municipality.insert(
+        "public_keys".into(),
+        toml::Value::try_from(public_keys.iter().map(|k| b64(k)).collect::<Vec<_>>())
+            .expect("toml"),
+    );
+    municipality.insert(
+        "seal_keys".into(),
+        toml::Value::try_from(seal_keys.to_vec()).expect("toml"),
+    );
+    std::fs::write(
+        &layout.center_config,
+        toml::to_string(&config).expect("toml"),
+    )
+    .expect("write center.toml");
+}
+
+/// The municipality's edit of its adapter's settings: sign with the key in `seed_file`
+/// from the next start on.
+fn set_adapter_signing_key(config_path: &std::path::Path, code: &str, seed_file: &std::path::Path) {
+    let text = std::fs::read_to_string(config_path).expect("adapter settings");
+    let mut config: toml::Table = text.parse().expect("adapter settings parse");
+    let municipality = config
+        .get_mut("municipalities")
+        .and_then(|m| m.as_array_mut())
+        .and_then(|list| {
+            list.iter_mut()
+                .find(|m| m.get("code").and_then(|c| c.as_str()) == Some(code))
+        })
+        .and_then(|m| m.as_table_mut())
+        .unwrap_or_else(|| panic!("adapter settings list {code}"));
+    municipality.insert(
+        "signing_key_path".into(),
+        toml::Value::String(seed_file.display().to_string()),
+    );
+    std::fs::write(config_path, toml::to_string(&config).expect("toml"))
+        .expect("write adapter settings");
+}
+
+/// One resident's 住民票 of 北本市 at kiosk seven-0001, printed.
+async fn print_one(sb: &TestSandbox) -> kiosk_sim::PrintedDocument {
+    let card = kitamoto_card(sb);
+    match sb
+        .issue(&card, resident_record(HouseholdScope::Household))
+        .await
+        .expect("issued")
+    {
+        kiosk_sim::IssueOutcome::Printed(doc) => doc,
+        other => panic!("not printed: {other:?}"),
+    }
+}
+
+fn kitamoto_card(sb: &TestSandbox) -> sandbox::CardInfo {
+    sb.printable_resident_cards()
+        .into_iter()
+        .find(|c| c.municipality.to_string() == KITAMOTO)
+        .expect("a printable card of 北本市")
+        .clone()
+}
+
+/// The same order, refused by the center: the wire code, with nothing printed and
+/// nothing charged, and the refusal recorded with that code.
+async fn refused_by_center(sb: &TestSandbox) -> ErrorCode {
+    let pdfs_before = pdfs_in(&sb.out);
+    let paid_before = center::db::money_totals(&sb.running.center_pool)
+        .await
+        .expect("totals")
+        .paid_yen;
+    let card = kitamoto_card(sb);
+    let error = match sb
+        .issue(&card, resident_record(HouseholdScope::Household))
+        .await
+    {
+        Err(error) => error,
+        Ok(outcome) => panic!("the center let it through: {outcome:?}"),
+    };
+    let code = center_code(&error).unwrap_or_else(|| panic!("no center code: {error}"));
+    assert_eq!(pdfs_in(&sb.out), pdfs_before, "nothing printed");
+    let totals = center::db::money_totals(&sb.running.center_pool)
+        .await
+        .expect("totals");
+    assert_eq!(totals.paid_yen, paid_before, "no fee taken");
+    let row: (String, Option<String>) = sqlx::query_as(
+        "SELECT state, error_code FROM issuances ORDER BY created_at_unix_ms DESC LIMIT 1",
+    )
+    .fetch_one(&sb.running.center_pool)
+    .await
+    .expect("latest issuance");
+    assert_eq!(row.0, "refused");
+    assert_eq!(row.1.as_deref(), Some(code.as_str()));
+    code
+}
+
+/// The verdict on a printed PDF against the list the center serves now, and the kids of
+/// its seals.
+async fn verify_pdf(
+    sb: &TestSandbox,
+    client: &reqwest::Client,
+    center: &PublicKey,
+    pdf: &std::path::Path,
+) -> (verifier::DocumentVerification, Vec<Kid>) {
+    let list = fetch_signed(client, &sb.running.center_url).await;
+    let bytes = std::fs::read(pdf).expect("printed PDF");
+    let now_s = sb.clock.now_unix_ms() / 1000;
+    let verdict = verifier::verify_input(verifier::Input::Pdf(&bytes), &list, center, now_s);
+    let kids = verdict
+        .seals
+        .iter()
+        .map(|s| s.verification.kid.expect("a decoded seal"))
+        .collect();
+    (verdict, kids)
+}
+
+fn assert_valid(verdict: &verifier::DocumentVerification, what: &str) {
+    assert_eq!(
+        verdict.verdict,
+        verifier::Verdict::Valid,
+        "{what}: {:?} {:?}",
+        verdict.reason,
+        verdict.detail
+    );
+}
+
+async fn key_rotation_drill(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let settings = Settings::load(&sb.running.layout.center_config).expect("center settings");
+    let center = center_public_key(&settings);
+    let client = relying_party(&settings);
+    let code: MunicipalityCode = KITAMOTO.parse().expect("code");
+    let key_a = settings
+        .municipalities
+        .iter()
+        .find(|m| m.code == code)
+        .map(|m| center::card_auth::parse_public_key(&m.public_keys[0]).expect("key A"))
+        .expect("北本市 configured");
+
+    // 10:00: a document under key A.
+    let before = print_one(&sb).await;
+    let (verdict, kids) = verify_pdf(&sb, &client, &center, &before.pdf_path).await;
+    assert_valid(&verdict, "a document under A");
+    assert!(kids.iter().all(|k| *k == key_a.kid()), "{kids:?}");
+
+    // The operator adds key B (usable from 11:00) and ends A's usage at 12:00: an hour
+    // of overlap. The adapter, restarted with the center, still signs with A.
+    let key_b = KeyPair::generate();
+    let seed_b = sb
+        .dir
+        .join("keys")
+        .join(format!("municipality-{KITAMOTO}-b.seed"));
+    std::fs::write(&seed_b, key_b.seed_base64()).expect("write key B");
+    let entry_a = |compromised_at: Option<&str>| {
+        seal_key_entry(
+            &key_a,
+            sandbox::SANDBOX_SEAL_KEY_NOT_BEFORE,
+            "2026-11-25T12:00:00+09:00",
+            compromised_at,
+        )
+    };
+    let entry_b = |compromised_at: Option<&str>| {
+        seal_key_entry(
+            &key_b.public(),
+            "2026-11-25T11:00:00+09:00",
+            sandbox::SANDBOX_SEAL_KEY_USAGE_END,
+            compromised_at,
+        )
+    };
+    set_center_keys(
+        &sb.running.layout,
+        KITAMOTO,
+        &[&key_a, &key_b.public()],
+        &[entry_a(None), entry_b(None)],
+    );
+    let sb = sb.restart().await;
+    let list = fetch(&client, &sb.running.center_url, &center).await;
+    assert_eq!(list.version, 2, "the rotation is a new version");
+    let listed = |kid: Kid| list.keys.iter().find(|k| k.kid == kid).cloned();
+    assert_eq!(
+        listed(key_a.kid()).map(|k| k.usage_end_unix_s),
+        Some(unix_s("2026-11-25T12:00:00+09:00"))
+    );
+    assert!(listed(key_b.public().kid()).is_some(), "B is listed");
+
+    // Inside the overlap (11:30) A still signs.
+    sb.set_clock("2026-11-25T11:30:00+09:00");
+    let overlap = print_one(&sb).await;
+    let (_, kids) = verify_pdf(&sb, &client, &center, &overlap.pdf_path).await;
+    assert!(kids.iter().all(|k| *k == key_a.kid()));
+
+    // 13:00, A's usage over, the adapter not switched yet: refused by the center.
+    sb.set_clock("2026-11-25T13:00:00+09:00");
+    assert_eq!(
+        refused_by_center(&sb).await,
+        ErrorCode::UpstreamSignatureInvalid
+    );
+
+    // The adapter switches to B (a new key file, restart).
+    let adapter_config = sb
+        .running
+        .adapter_for(KITAMOTO)
+        .expect("北本市's adapter")
+        .config_path
+        .clone();
+    set_adapter_signing_key(&adapter_config, KITAMOTO, &seed_b);
+    let sb = sb.restart().await;
+    let after = print_one(&sb).await;
+    let (verdict, kids) = verify_pdf(&sb, &client, &center, &after.pdf_path).await;
+    assert_valid(&verdict, "a document under B");
+    assert!(
+        !kids.is_empty() && kids.iter().all(|k| *k == key_b.public().kid()),
+        "new documents carry kid B: {kids:?}"
+    );
+    // Documents issued under A keep verifying against the new list.
+    for (doc, what) in [(&before, "issued at 10:00"), (&overlap, "issued at 11:30")] {
+        let (verdict, kids) = verify_pdf(&sb, &client, &center, &doc.pdf_path).await;
+        assert_valid(&verdict, what);
+        assert!(kids.iter().all(|k| *k == key_a.kid()));
+    }
+
+    // B is found compromised at 13:30 (recorded at 14:00): no new answer under it.
+    set_center_keys(
+        &sb.running.layout,
+        KITAMOTO,
+        &[&key_a, &key_b.public()],
+        &[entry_a(None), entry_b(Some("2026-11-25T13:30:00+09:00"))],
+    );
+    let sb = sb.restart().await;
+    sb.set_clock("2026-11-25T14:00:00+09:00");
+    assert_eq!(
+        refused_by_center(&sb).await,
+        ErrorCode::UpstreamSignatureInvalid
+    );
+    // The document B signed before the compromise stays VALID; the refusals printed
+    // nothing, so the kiosk holds exactly the three documents.
+    let (verdict, _) = verify_pdf(&sb, &client, &center, &after.pdf_path).await;
+    assert_valid(&verdict, "issued under B before its compromise");
+    assert_eq!(pdfs_in(&sb.out), 3);
+    sb.stop().await;
 }

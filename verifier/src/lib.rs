@@ -17,7 +17,12 @@
 //!    decoder's reason;
 //! 3. the rules of [`schemas::trust_list`], in the order of its module documentation.
 
+pub mod document;
+mod pdf;
+mod pdf_text;
 pub mod scan;
+
+pub use document::{verify_input, DocumentVerification, Input, InputKind, SealCheck};
 
 use schemas::seal::SealError;
 use schemas::{
@@ -81,10 +86,29 @@ pub enum Reason {
     KeyRevoked,
     DocumentRevoked,
     TooLong,
+    /// The seal says it was issued later than now (beyond [`CLOCK_SKEW_S`]).
+    IssuedInFuture,
+    /// The input could not be read at all (not a PDF, PNG or JPEG; no QR code found in
+    /// an image; a damaged PDF): nothing was decided.
+    Unreadable,
+    /// A page of a PDF carries no readable seal.
+    NoSeal,
+    /// The seals or pages do not make up one document in order: a page from another
+    /// certificate, pages reordered or missing, a page's request id that is not its
+    /// seal's serial.
+    PageMismatch,
+    /// The front data carried by the PDF is missing or is not what the seal signed.
+    FrontDigestMismatch,
+    /// The printed front does not show the signed name, date of birth or address.
+    FrontTextMismatch,
 }
 
+/// Tolerated difference between the issuer's clock and the verifier's (a seal issued
+/// "in the future" by less than this is accepted).
+pub const CLOCK_SKEW_S: i64 = 300;
+
 impl Reason {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 27] = [
         Self::Ok,
         Self::TrustListInvalid,
         Self::TrustListStale,
@@ -106,6 +130,12 @@ impl Reason {
         Self::KeyRevoked,
         Self::DocumentRevoked,
         Self::TooLong,
+        Self::IssuedInFuture,
+        Self::Unreadable,
+        Self::NoSeal,
+        Self::PageMismatch,
+        Self::FrontDigestMismatch,
+        Self::FrontTextMismatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -131,6 +161,12 @@ impl Reason {
             Self::KeyRevoked => "key_revoked",
             Self::DocumentRevoked => "document_revoked",
             Self::TooLong => "too_long",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::Unreadable => "unreadable",
+            Self::NoSeal => "no_seal",
+            Self::PageMismatch => "page_mismatch",
+            Self::FrontDigestMismatch => "front_digest_mismatch",
+            Self::FrontTextMismatch => "front_text_mismatch",
         }
     }
 
@@ -138,7 +174,7 @@ impl Reason {
     pub fn verdict(self) -> Verdict {
         match self {
             Self::Ok => Verdict::Valid,
-            Self::TrustListInvalid | Self::TrustListStale => Verdict::Unknown,
+            Self::TrustListInvalid | Self::TrustListStale | Self::Unreadable => Verdict::Unknown,
             _ => Verdict::Invalid,
         }
     }
@@ -225,6 +261,9 @@ pub fn check_trust_list<'a>(
     if trusted.format != TRUST_LIST_FORMAT || !keys_are_consistent(&trusted.keys) {
         return Err(Reason::TrustListInvalid);
     }
+    if trusted.issued_at_unix_s > now_unix_s.saturating_add(CLOCK_SKEW_S) {
+        return Err(Reason::TrustListInvalid);
+    }
     if now_unix_s > trusted.next_update_unix_s {
         return Err(Reason::TrustListStale);
     }
@@ -289,7 +328,9 @@ fn judge(seal: &SignedSeal, list: &TrustList, now_unix_s: i64) -> (Reason, Optio
     // i128: seal times are u64, list times and the clock i64; no overflow either way.
     let issued_at = i128::from(payload.issued_at_unix_s);
     let now = i128::from(now_unix_s);
-    let reason = if issued_at < i128::from(key.not_before_unix_s)
+    let reason = if issued_at > now + i128::from(CLOCK_SKEW_S) {
+        Reason::IssuedInFuture
+    } else if issued_at < i128::from(key.not_before_unix_s)
         || issued_at > i128::from(key.usage_end_unix_s)
     {
         Reason::KeyNotValidAtIssue
@@ -335,7 +376,7 @@ struct FieldsView<'a> {
     front_digest: Digest32,
 }
 
-fn serialize_fields<S: Serializer>(
+pub(crate) fn serialize_fields<S: Serializer>(
     fields: &Option<SealPayload>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
@@ -374,11 +415,11 @@ mod tests {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
             let expected = match code {
                 "ok" => Verdict::Valid,
-                c if c.starts_with("trust_list_") => Verdict::Unknown,
+                c if c.starts_with("trust_list_") || c == "unreadable" => Verdict::Unknown,
                 _ => Verdict::Invalid,
             };
             assert_eq!(reason.verdict(), expected, "{code}");
         }
-        assert_eq!(codes.len(), 21);
+        assert_eq!(codes.len(), Reason::ALL.len());
     }
 }

@@ -1,4 +1,5 @@
-//! HTTP routes of the kiosk-facing API.
+//! HTTP routes: the kiosk-facing API ([`configure`], mTLS listener) and what the public
+//! listener serves to relying parties ([`configure_public`]).
 
 mod challenges;
 mod domicile_registrations;
@@ -6,6 +7,7 @@ mod health;
 mod issuances;
 mod menu;
 mod trust_list;
+pub mod verify_page;
 
 use actix_web::{web, HttpRequest};
 use schemas::{ErrorCode, OperatorId};
@@ -32,6 +34,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/v1/domicile-registrations")
                 .route(web::post().to(domicile_registrations::create)),
         )
+        .default_service(web::to(health::not_found));
+}
+
+/// The public listener (no client certificate): only what a relying party needs. The
+/// kiosk API is not routed here at all, so no guard can be forgotten.
+pub fn configure_public(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/health").route(web::get().to(health::health)))
+        .service(resource("/v1/trust-list").route(web::get().to(trust_list::get)))
+        .service(
+            resource("/verify")
+                .route(web::get().to(verify_page::form))
+                .route(web::post().to(verify_page::submit)),
+        )
+        .service(resource("/v1/verify").route(web::post().to(verify_page::api)))
         .default_service(web::to(health::not_found));
 }
 

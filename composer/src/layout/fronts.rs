@@ -98,7 +98,7 @@ pub(crate) fn format_yen(amount_yen: i64) -> String {
         out.push('△');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
             out.push(',');
         }
         out.push(c);

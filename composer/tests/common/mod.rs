@@ -249,7 +249,7 @@ fn register_person(i: usize) -> FamilyRegisterPerson {
         } else {
             relationship[i % relationship.len()].into()
         },
-        sex: if i.is_multiple_of(2) { "男" } else { "女" }.into(),
+        sex: if i % 2 == 0 { "男" } else { "女" }.into(),
         // The eldest daughter married out: 除籍.
         removed: i == 3,
         events: vec![
@@ -360,7 +360,10 @@ pub fn seals_with(
                 page_count: u8::try_from(pages).expect("few pages"),
                 name: "髙橋 一郎".into(),
                 birth_date: 19_750_412,
-                address: Some("岐阜県美濃加茂市太田町1234番地の5".into()),
+                // As the adapter signs: 戸籍 types never carry an address.
+                address: (!schemas::CertificateType::from_seal_doc_type(doc_type)
+                    .is_some_and(|t| t.is_family_register()))
+                .then(|| "岐阜県美濃加茂市太田町1234番地の5".into()),
                 seal_registration_number: seal_registration_number.clone(),
                 front_digest: digest.0,
             };
