@@ -51,7 +51,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | CardSignatureInvalid
         | RequestSignatureInvalid => StatusCode::UNAUTHORIZED,
         IdempotencyConflict | RequestIdReused | RequestInProgress | OutcomeConflict
-        | IllegalTransition => StatusCode::CONFLICT,
+        | IllegalTransition | ControlStepNotAllowed => StatusCode::CONFLICT,
         MunicipalityUnavailable | CatalogueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
