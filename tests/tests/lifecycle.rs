@@ -16,6 +16,7 @@ on_both_backends!(
     print_failed_refunds_and_unknown_is_resolved_by_a_resend,
     duplicate_and_contradicting_reports,
     payment_timeout_sweep_voids_and_a_late_payment_is_refused,
+    a_replayed_session_never_pays_or_prints_twice,
 );
 
 /// The kiosk `direct_issue` uses.
@@ -267,5 +268,70 @@ async fn payment_timeout_sweep_voids_and_a_late_payment_is_refused(backend: Back
         .expect("query")
         .expect("row");
     assert_eq!(row.state, center::db::IssuanceState::Voided);
+    sb.stop().await;
+}
+
+/// A kiosk replaying a session under its idempotency key while the first session is
+/// printing (paid, print outcome not in, or `unknown`) is told the request is in
+/// progress: it never gets the document, so it cannot take a second payment and print
+/// again. Once the print outcome is in, the replay gets the document and its payment
+/// is answered with the recorded status (`printed`), so the kiosk refunds and prints
+/// nothing; the fee is charged once.
+async fn a_replayed_session_never_pays_or_prints_twice(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let card = sb.card("2121130000000001").clone();
+    let key = uuid::Uuid::new_v4().to_string();
+    let prepared = |response: IssuanceResponse| match response {
+        IssuanceResponse::Prepared {
+            request_id,
+            total_fee_yen,
+            ..
+        } => (request_id, total_fee_yen),
+        IssuanceResponse::Refused { reason, .. } => panic!("refused {reason:?}"),
+    };
+    let (id, fee) = prepared(
+        sb.direct_issue_with_key(&card, order(), &key)
+            .await
+            .expect("answered"),
+    );
+    assert_eq!(
+        pay(&sb, id, &payment(PaymentOutcome::Paid, fee)).await.status,
+        IssuanceStatus::Paid
+    );
+    let replay_in_progress = || async {
+        let error = sb
+            .direct_issue_with_key(&card, order(), &key)
+            .await
+            .expect_err("no document while the first session prints");
+        assert_eq!(error.error_code(), Some(ErrorCode::RequestInProgress));
+    };
+    replay_in_progress().await;
+    // Power lost mid-print: still paid, still in progress.
+    printed(&sb, id, &print(PrintOutcome::Unknown)).await;
+    replay_in_progress().await;
+    // The printer's answer after the restart resolves it.
+    let mut resolved = print(PrintOutcome::Ok);
+    resolved.repeat = true;
+    assert_eq!(
+        printed(&sb, id, &resolved).await.status,
+        IssuanceStatus::Printed
+    );
+    let (replayed_id, _) = prepared(
+        sb.direct_issue_with_key(&card, order(), &key)
+            .await
+            .expect("answered"),
+    );
+    assert_eq!(replayed_id, id, "the same request");
+    assert_eq!(
+        pay(&sb, id, &payment(PaymentOutcome::Paid, fee)).await.status,
+        IssuanceStatus::Printed,
+        "a second payment is answered with the recorded status, never `paid`"
+    );
+    let totals = center::db::money_totals(&sb.running.center_pool)
+        .await
+        .expect("totals");
+    assert_eq!(totals.paid_yen, i64::from(fee), "charged once");
     sb.stop().await;
 }
