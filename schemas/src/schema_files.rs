@@ -41,8 +41,14 @@ pub fn all() -> Vec<(&'static str, String)> {
             "ControlInfo.json",
             pretty(schema_for!(crate::kiosk_control::ControlInfo)),
         ),
-        ("PlaceCard.json", pretty(schema_for!(crate::kiosk_control::PlaceCard))),
-        ("EnterPin.json", pretty(schema_for!(crate::kiosk_control::EnterPin))),
+        (
+            "PlaceCard.json",
+            pretty(schema_for!(crate::kiosk_control::PlaceCard)),
+        ),
+        (
+            "EnterPin.json",
+            pretty(schema_for!(crate::kiosk_control::EnterPin)),
+        ),
         (
             "ChooseRoute.json",
             pretty(schema_for!(crate::kiosk_control::ChooseRoute)),
@@ -52,7 +58,10 @@ pub fn all() -> Vec<(&'static str, String)> {
             pretty(schema_for!(crate::kiosk_control::ChooseOrder)),
         ),
         ("Pay.json", pretty(schema_for!(crate::kiosk_control::Pay))),
-        ("SetPrinter.json", pretty(schema_for!(crate::kiosk_control::SetPrinter))),
+        (
+            "SetPrinter.json",
+            pretty(schema_for!(crate::kiosk_control::SetPrinter)),
+        ),
         (
             "CardCertificate.json",
             pretty(schema_for!(crate::CardCertificate)),
