@@ -36,3 +36,17 @@ impl Clock for OffsetClock {
         SystemClock.now_unix_ms() + self.offset_ms.load(Ordering::SeqCst)
     }
 }
+
+/// An instant as people in Japan read it ("2026-11-25 10:00 JST"), for `center verify`
+/// and the verification page; the raw seconds when out of range.
+pub fn format_jst(unix_s: u64) -> String {
+    i64::try_from(unix_s)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .and_then(|t| {
+            jiff::tz::TimeZone::get("Asia/Tokyo")
+                .ok()
+                .map(|tz| t.to_zoned(tz).strftime("%Y-%m-%d %H:%M JST").to_string())
+        })
+        .unwrap_or_else(|| format!("{unix_s} s"))
+}

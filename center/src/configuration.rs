@@ -136,6 +136,15 @@ pub struct NoticeSettings {
     /// Upper bound on one delivery attempt.
     #[serde(default = "default_notice_timeout_ms")]
     pub timeout_ms: u64,
+    /// Refusals by the municipality (4xx other than 408/429) after which a notice is a
+    /// dead letter: no more attempts until `center notices requeue`. Network errors and
+    /// 5xx never count: those are retried with back-off for as long as it takes.
+    #[serde(default = "default_notice_dead_letter_after_rejections")]
+    pub dead_letter_after_rejections: u32,
+}
+
+fn default_notice_dead_letter_after_rejections() -> u32 {
+    3
 }
 
 fn default_notice_interval_ms() -> u64 {
@@ -158,6 +167,7 @@ impl Default for NoticeSettings {
             initial_backoff_ms: default_notice_backoff_ms(),
             max_backoff_ms: default_notice_max_backoff_ms(),
             timeout_ms: default_notice_timeout_ms(),
+            dead_letter_after_rejections: default_notice_dead_letter_after_rejections(),
         }
     }
 }

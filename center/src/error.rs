@@ -50,8 +50,12 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | CardRevoked
         | CardSignatureInvalid
         | RequestSignatureInvalid => StatusCode::UNAUTHORIZED,
-        IdempotencyConflict | RequestIdReused | RequestInProgress | OutcomeConflict
-        | IllegalTransition => StatusCode::CONFLICT,
+        IdempotencyConflict
+        | RequestIdReused
+        | RequestInProgress
+        | OutcomeConflict
+        | IllegalTransition
+        | ControlStepNotAllowed => StatusCode::CONFLICT,
         MunicipalityUnavailable | CatalogueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,

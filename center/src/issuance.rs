@@ -485,6 +485,16 @@ async fn register_or_replay(
                     "the same request is still in progress",
                 )
                 .with_request(request_id))),
+                // Paid and not yet printed: the first session is printing. Handing the
+                // document out again would let a second session (a kiosk replaying the
+                // key) take a second payment, be acknowledged `paid` and print twice.
+                // Once the print outcome is in, a replay gets the document again and
+                // its payment is declined with the recorded status.
+                IssuanceState::Paid => Replay::Final(Err(ApiError::new(
+                    ErrorCode::RequestInProgress,
+                    "the same request is being printed",
+                )
+                .with_request(request_id))),
                 _ => Replay::Recompose,
             };
             return Ok((request_id, Some(replay)));

@@ -42,6 +42,36 @@ enum Command {
         #[command(subcommand)]
         command: settlement_cli::SettlementCommand,
     },
+    /// Outcome notices to the municipalities (交付記録): their delivery state, and
+    /// dead letters put back in the queue.
+    Notices {
+        #[command(subcommand)]
+        command: NoticesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NoticesCommand {
+    /// One line per notice: request id, municipality, state, attempts, last error.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Put dead letters back in the queue (after the municipality fixed its side).
+    Requeue {
+        #[arg(long)]
+        config: PathBuf,
+        /// The request whose notice to requeue.
+        #[arg(
+            long,
+            required_unless_present = "all_dead",
+            conflicts_with = "all_dead"
+        )]
+        request_id: Option<String>,
+        /// Every dead letter.
+        #[arg(long)]
+        all_dead: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +119,43 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Verify(args) => verify_cli::run(args),
+        Command::Notices { command } => {
+            center::telemetry::init("warn", false);
+            let config = match &command {
+                NoticesCommand::List { config } | NoticesCommand::Requeue { config, .. } => config,
+            };
+            let settings = center::configuration::Settings::load(config)?;
+            let pool = center::db::connect(&settings.database_url).await?;
+            let result = match command {
+                NoticesCommand::List { .. } => center::notices::list(&pool).await.map(|rows| {
+                    for row in rows {
+                        let state = match (row.delivered_at_unix_ms, row.dead_at_unix_ms) {
+                            (Some(_), _) => "delivered",
+                            (None, Some(_)) => "dead",
+                            (None, None) => "pending",
+                        };
+                        println!(
+                            "{}  {}  {state:<9}  attempts {}  refusals {}  {}",
+                            row.request_id,
+                            row.municipality_code,
+                            row.attempts,
+                            row.rejections,
+                            row.last_error.unwrap_or_default()
+                        );
+                    }
+                }),
+                NoticesCommand::Requeue { request_id, .. } => center::notices::requeue(
+                    &pool,
+                    request_id.as_deref(),
+                    jiff::Timestamp::now().as_millisecond(),
+                )
+                .await
+                .map(|count| println!("{count} notice(s) requeued")),
+            };
+            pool.close().await;
+            result?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::TrustList {
             command: TrustListCommand::Export { config, out },
         } => {

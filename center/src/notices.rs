@@ -5,6 +5,11 @@
 //! backs off exponentially. Every replica runs the loop; a row is claimed by a
 //! conditional update before it is sent, and the adapter is idempotent by request id,
 //! so a rare double send is harmless.
+//!
+//! A notice the municipality refuses (a 4xx other than 408/429) is retried too, but
+//! after `dead_letter_after_rejections` refusals it becomes a dead letter: an alert
+//! names it, and it waits for `center notices requeue` (after the municipality fixed
+//! its side). Network errors and 5xx are retried with back-off indefinitely.
 
 use std::time::Duration;
 
@@ -34,6 +39,46 @@ pub enum NoticeError {
 pub struct DeliverySummary {
     pub delivered: u64,
     pub failed: u64,
+    /// Of the failed, those that became dead letters in this round.
+    pub dead: u64,
+}
+
+/// Why one attempt failed; `refused` when the municipality answered 4xx (not 408/429).
+struct SendFailure {
+    reason: String,
+    refused: bool,
+}
+
+/// Puts dead letters back in the queue (`center notices requeue`): the given request's,
+/// or every one. Returns how many were requeued.
+pub async fn requeue(
+    pool: &AnyPool,
+    request_id: Option<&str>,
+    now_unix_ms: i64,
+) -> Result<u64, NoticeError> {
+    let result = match request_id {
+        Some(id) => {
+            sqlx::query(
+                "UPDATE outcome_notices SET dead_at_unix_ms = NULL, rejections = 0, \
+                   next_attempt_at_unix_ms = $1 \
+                 WHERE request_id = $2 AND dead_at_unix_ms IS NOT NULL",
+            )
+            .bind(now_unix_ms)
+            .bind(id)
+            .execute(pool)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "UPDATE outcome_notices SET dead_at_unix_ms = NULL, rejections = 0, \
+                   next_attempt_at_unix_ms = $1 WHERE dead_at_unix_ms IS NOT NULL",
+            )
+            .bind(now_unix_ms)
+            .execute(pool)
+            .await?
+        }
+    };
+    Ok(result.rows_affected())
 }
 
 /// Delivery state of one notice, for tests and operators.
@@ -45,12 +90,15 @@ pub struct NoticeRow {
     pub next_attempt_at_unix_ms: i64,
     pub delivered_at_unix_ms: Option<i64>,
     pub last_error: Option<String>,
+    pub rejections: i64,
+    pub dead_at_unix_ms: Option<i64>,
 }
 
 pub async fn list(pool: &AnyPool) -> Result<Vec<NoticeRow>, NoticeError> {
     let rows = sqlx::query(
         "SELECT request_id, municipality_code, attempts, next_attempt_at_unix_ms, \
-           delivered_at_unix_ms, last_error FROM outcome_notices ORDER BY created_at_unix_ms",
+           delivered_at_unix_ms, last_error, rejections, dead_at_unix_ms \
+         FROM outcome_notices ORDER BY created_at_unix_ms",
     )
     .fetch_all(pool)
     .await?;
@@ -63,6 +111,8 @@ pub async fn list(pool: &AnyPool) -> Result<Vec<NoticeRow>, NoticeError> {
                 next_attempt_at_unix_ms: row.try_get("next_attempt_at_unix_ms")?,
                 delivered_at_unix_ms: row.try_get("delivered_at_unix_ms")?,
                 last_error: row.try_get("last_error")?,
+                rejections: row.try_get("rejections")?,
+                dead_at_unix_ms: row.try_get("dead_at_unix_ms")?,
             })
         })
         .collect()
@@ -81,11 +131,13 @@ impl Deliverer<'_> {
     /// Sends every notice due at `now_unix_ms` (at most one batch).
     pub async fn deliver_due(&self, now_unix_ms: i64) -> Result<DeliverySummary, NoticeError> {
         let due = sqlx::query(
-            "SELECT n.request_id, n.attempts, n.next_attempt_at_unix_ms, i.municipality_code, \
+            "SELECT n.request_id, n.attempts, n.rejections, n.next_attempt_at_unix_ms, \
+               i.municipality_code, \
                i.card_digest, i.certificate_type, i.copies, i.page_count, i.paid_yen, \
                i.document_sha256, i.operator_id, i.kiosk_id, i.printed_at_unix_ms \
              FROM outcome_notices n JOIN issuances i ON i.request_id = n.request_id \
-             WHERE n.delivered_at_unix_ms IS NULL AND n.next_attempt_at_unix_ms <= $1 \
+             WHERE n.delivered_at_unix_ms IS NULL AND n.dead_at_unix_ms IS NULL \
+               AND n.next_attempt_at_unix_ms <= $1 \
              ORDER BY n.next_attempt_at_unix_ms LIMIT $2",
         )
         .bind(now_unix_ms)
@@ -96,6 +148,7 @@ impl Deliverer<'_> {
         for row in &due {
             let request_id: String = row.try_get("request_id")?;
             let attempts: i64 = row.try_get("attempts")?;
+            let rejections: i64 = row.try_get("rejections")?;
             let scheduled: i64 = row.try_get("next_attempt_at_unix_ms")?;
             // Claim: push the next attempt past this one's timeout, conditional on no
             // other replica having claimed it since we read it.
@@ -118,7 +171,10 @@ impl Deliverer<'_> {
             }
             let result = match notice_of(row) {
                 Ok(notice) => self.send(notice).await,
-                Err(reason) => Err(reason),
+                Err(reason) => Err(SendFailure {
+                    reason,
+                    refused: false,
+                }),
             };
             match result {
                 Ok(()) => {
@@ -133,21 +189,31 @@ impl Deliverer<'_> {
                     tracing::info!(%request_id, "outcome notice delivered");
                     summary.delivered += 1;
                 }
-                Err(reason) => {
+                Err(SendFailure { reason, refused }) => {
                     let attempts = attempts.saturating_add(1);
+                    let rejections = rejections.saturating_add(i64::from(refused));
+                    let dead =
+                        rejections >= i64::from(self.settings.dead_letter_after_rejections.max(1));
                     let next = now_unix_ms.saturating_add(backoff_ms(self.settings, attempts));
                     sqlx::query(
                         "UPDATE outcome_notices SET attempts = $1, next_attempt_at_unix_ms = $2, \
-                           last_error = $3 WHERE request_id = $4",
+                           last_error = $3, rejections = $4, dead_at_unix_ms = $5 \
+                         WHERE request_id = $6",
                     )
                     .bind(attempts)
                     .bind(next)
                     .bind(&reason)
+                    .bind(rejections)
+                    .bind(dead.then_some(now_unix_ms))
                     .bind(&request_id)
                     .execute(self.pool)
                     .await?;
-                    if attempts >= ALERT_AFTER_ATTEMPTS {
-                        tracing::error!(alert = "notice_undelivered", %request_id, attempts, %reason, "outcome notice still undelivered");
+                    let municipality: String = row.try_get("municipality_code")?;
+                    if dead {
+                        tracing::error!(alert = "notice_dead_letter", %request_id, %municipality, attempts, rejections, %reason, "outcome notice refused by the municipality; no more attempts until requeued");
+                        summary.dead += 1;
+                    } else if attempts >= ALERT_AFTER_ATTEMPTS {
+                        tracing::error!(alert = "notice_undelivered", %request_id, %municipality, attempts, %reason, "outcome notice still undelivered");
                     } else {
                         tracing::warn!(%request_id, attempts, %reason, "outcome notice not delivered; will retry");
                     }
@@ -158,17 +224,21 @@ impl Deliverer<'_> {
         Ok(summary)
     }
 
-    async fn send(&self, notice: IssuanceNotice) -> Result<(), String> {
+    async fn send(&self, notice: IssuanceNotice) -> Result<(), SendFailure> {
+        let transient = |reason: String| SendFailure {
+            reason,
+            refused: false,
+        };
         let municipality = self
             .directory
             .municipality(&notice.municipality_code)
             .ok_or_else(|| {
-                format!(
+                transient(format!(
                     "municipality {} is not configured",
                     notice.municipality_code
-                )
+                ))
             })?;
-        let signed = Signed::sign(notice, self.center_key).map_err(|e| e.to_string())?;
+        let signed = Signed::sign(notice, self.center_key).map_err(|e| transient(e.to_string()))?;
         self.adapters
             .send_notice(
                 &municipality.adapter_url,
@@ -178,12 +248,16 @@ impl Deliverer<'_> {
             .await
             .map(|_ack| ())
             .map_err(|e| match e {
-                UpstreamError::Rejected { status, body } => format!(
-                    "rejected with {status} {}",
-                    body.map(|b| format!("{}: {}", b.code, b.message))
-                        .unwrap_or_default()
-                ),
-                other => other.to_string(),
+                UpstreamError::Rejected { status, body } => SendFailure {
+                    reason: format!(
+                        "rejected with {status} {}",
+                        body.map(|b| format!("{}: {}", b.code, b.message))
+                            .unwrap_or_default()
+                    ),
+                    // 408 and 429 say "not now"; any other 4xx says "not this".
+                    refused: (400..500).contains(&status) && status != 408 && status != 429,
+                },
+                other => transient(other.to_string()),
             })
     }
 }

@@ -124,18 +124,6 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<std::process::ExitCode> {
     }))
 }
 
-fn jst(unix_s: u64) -> String {
-    i64::try_from(unix_s)
-        .ok()
-        .and_then(|s| jiff::Timestamp::from_second(s).ok())
-        .and_then(|t| {
-            jiff::tz::TimeZone::get("Asia/Tokyo")
-                .ok()
-                .map(|tz| t.to_zoned(tz).strftime("%Y-%m-%d %H:%M JST").to_string())
-        })
-        .unwrap_or_else(|| format!("{unix_s} s"))
-}
-
 /// The verdict, the reason, and the signed fields for comparison with the front.
 pub fn human(v: &DocumentVerification) -> String {
     let mut out = format!("{} ({})\n", v.verdict, v.reason.as_str());
@@ -180,8 +168,8 @@ pub fn human(v: &DocumentVerification) -> String {
         }
         out.push_str(&format!(
             "  issued        {}\n  verify until  {}\n",
-            jst(f.issued_at_unix_s),
-            jst(f.verify_until_unix_s)
+            center::clock::format_jst(f.issued_at_unix_s),
+            center::clock::format_jst(f.verify_until_unix_s)
         ));
     }
     if let Some(kid) = v.seals.iter().find_map(|s| s.verification.kid) {

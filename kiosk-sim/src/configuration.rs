@@ -12,6 +12,10 @@
 //! cert = "/abs/pki/operator-seven.pem"
 //! key = "/abs/pki/operator-seven.key.pem"
 //! ca = "/abs/pki/ca.pem"
+//! # optional, test-only: a deliberate fault for the conformance suite's negative
+//! # controls (default "none")
+//! [fault]
+//! mode = "skip_void_on_print_failure"   # or "skip_document_check"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -57,6 +61,48 @@ pub struct KioskSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<PathBuf>,
     pub tls: mtls::TlsFiles,
+    /// Test-only fault switches (absent: none).
+    #[serde(default, skip_serializing_if = "FaultSettings::is_none")]
+    pub fault: FaultSettings,
+}
+
+/// `[fault]`: a deliberately broken kiosk, so that the conformance suite can prove it
+/// catches one (a negative control). Never set in a real deployment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSettings {
+    #[serde(default)]
+    pub mode: FaultMode,
+}
+
+impl FaultSettings {
+    pub fn is_none(&self) -> bool {
+        self.mode == FaultMode::None
+    }
+}
+
+/// Which rule the kiosk breaks on purpose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultMode {
+    /// The honest kiosk.
+    #[default]
+    None,
+    /// A paper jam is reported `ok` and the fee is kept (no void, no refund).
+    SkipVoidOnPrintFailure,
+    /// The document check before printing is skipped, and the kiosk prints the
+    /// previous session's document when it has one (the 2023–24 mix-up).
+    SkipDocumentCheck,
+}
+
+impl FaultMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::SkipVoidOnPrintFailure => "skip_void_on_print_failure",
+            Self::SkipDocumentCheck => "skip_document_check",
+        }
+    }
 }
 
 impl KioskSettings {
@@ -205,6 +251,26 @@ ca = "/abs/pki/ca.pem"
         assert!(KioskSettings::from_toml(&bad_kiosk).is_err());
         let zero = SAMPLE.replace("15000", "0");
         assert!(KioskSettings::from_toml(&zero).is_err());
+    }
+
+    #[test]
+    fn fault_modes_default_to_none_and_reject_unknown_values() {
+        let settings = KioskSettings::from_toml(SAMPLE).unwrap();
+        assert_eq!(settings.fault.mode, FaultMode::None);
+        let jam = format!("{SAMPLE}[fault]\nmode = \"skip_void_on_print_failure\"\n");
+        assert_eq!(
+            KioskSettings::from_toml(&jam).unwrap().fault.mode,
+            FaultMode::SkipVoidOnPrintFailure
+        );
+        let check = format!("{SAMPLE}[fault]\nmode = \"skip_document_check\"\n");
+        assert_eq!(
+            KioskSettings::from_toml(&check).unwrap().fault.mode,
+            FaultMode::SkipDocumentCheck
+        );
+        let unknown = format!("{SAMPLE}[fault]\nmode = \"print_twice\"\n");
+        assert!(KioskSettings::from_toml(&unknown).is_err());
+        let typo = format!("{SAMPLE}[fault]\nmod = \"skip_document_check\"\n");
+        assert!(KioskSettings::from_toml(&typo).is_err());
     }
 
     #[test]

@@ -17,20 +17,41 @@ pub enum SimulatedPayment {
     Cancels,
     /// Walks away: the kiosk's payment time runs out.
     TimesOut,
+    /// Inserts coins and notes worth `inserted_yen`; the change is given back. Less
+    /// than the fee never completes: the money is returned and the time runs out.
+    Coins { inserted_yen: u32 },
+    /// Pays exactly the fee with e-money.
+    Emoney,
 }
 
 impl SimulatedPayment {
     /// The payment outcome for a fee of `fee_yen`.
     pub fn collect(self, fee_yen: u32) -> (PaymentOutcome, u32) {
         match self {
-            Self::Pays => (PaymentOutcome::Paid, fee_yen),
+            Self::Pays | Self::Emoney => (PaymentOutcome::Paid, fee_yen),
+            Self::Coins { inserted_yen } if inserted_yen >= fee_yen => {
+                (PaymentOutcome::Paid, fee_yen)
+            }
+            Self::Coins { .. } | Self::TimesOut => (PaymentOutcome::TimedOut, 0),
             Self::Cancels => (PaymentOutcome::Cancelled, 0),
-            Self::TimesOut => (PaymentOutcome::TimedOut, 0),
+        }
+    }
+
+    /// Change given back for a fee of `fee_yen` (coins only; the whole amount when
+    /// it was not enough).
+    pub fn change_yen(self, fee_yen: u32) -> u32 {
+        match self {
+            Self::Coins { inserted_yen } if inserted_yen >= fee_yen => inserted_yen - fee_yen,
+            Self::Coins { inserted_yen } => inserted_yen,
+            _ => 0,
         }
     }
 
     pub fn method(self) -> PaymentMethod {
-        PaymentMethod::Cash
+        match self {
+            Self::Emoney => PaymentMethod::EMoney,
+            _ => PaymentMethod::Cash,
+        }
     }
 }
 

@@ -7,9 +7,12 @@
 //!                              Ordered → Registered   (本籍地 利用登録 only)
 //! ```
 //!
-//! - `CardPlaced`: the card file is read, the order is valid and on the center's menu
-//!   for the municipality and route (offered, available now, options offered, copies
-//!   within the maximum); otherwise the session fails here, before the PIN.
+//! - `CardPlaced`: the card file is read and the PIN pad is shown. In the one-call
+//!   session ([`Kiosk::issue`]) the order is known up front and must first be valid
+//!   and on the center's menu for the municipality and route (offered, available now,
+//!   options offered, copies within the maximum), or the session fails before the PIN;
+//!   a controlled session ([`crate::session`], [`crate::control`]) checks the menu
+//!   when the resident picks from it, after the PIN.
 //! - `PinVerified`: the card accepted the PIN. A wrong PIN ends the session *before any
 //!   request leaves the kiosk*; the third wrong PIN ends it in `Locked`.
 //! - `Ordered`: the card signed the center's challenge and the order; the issuance
@@ -42,10 +45,10 @@ use schemas::outcome::{
     IssuanceStatus, OutcomeAck, PaymentOutcome, PaymentReport, PrintOutcome, PrintReport,
 };
 use schemas::{
-    order_digest, registration_digest, CardCertificate, CertificateOrder, ChallengeRequest,
-    Digest32, DomicileRegistration, DomicileRegistrationRequest, DomicileRegistrationResponse,
-    ErrorCode, IdempotencyKey, IssuanceRequest, IssuanceResponse, KioskId, MunicipalityCode,
-    RefusalReason, RequestId, SignatureBytes, SigningError,
+    registration_digest, CardCertificate, CertificateOrder, ChallengeRequest, Digest32,
+    DomicileRegistration, DomicileRegistrationRequest, DomicileRegistrationResponse, ErrorCode,
+    IdempotencyKey, IssuanceRequest, IssuanceResponse, KioskId, MunicipalityCode, RefusalReason,
+    RequestId, SignatureBytes, SigningError,
 };
 use serde::Serialize;
 use tracing::Instrument as _;
@@ -53,11 +56,11 @@ use tracing::Instrument as _;
 use crate::atomic_file;
 use crate::card::{CardError, PinSession, SimCard};
 use crate::client::{CenterApi, CenterClient, ClientError};
-use crate::configuration::KioskSettings;
+use crate::configuration::{FaultMode, KioskSettings};
 use crate::devices::{SimulatedPayment, SimulatedPrinter};
-use crate::menu::{answering_municipality, check_order, MenuRefusal};
+use crate::menu::MenuRefusal;
 use crate::outbox::{Outbox, OutboxError, OutcomeReport};
-use crate::pdf_check::{check_document, DocumentCheckError};
+use crate::pdf_check::DocumentCheckError;
 
 /// Bytes in a center challenge nonce (the contract says 32).
 pub const CHALLENGE_NONCE_BYTES: usize = 32;
@@ -336,27 +339,35 @@ enum Delivery {
 /// multi-copy machine.
 #[derive(Debug)]
 pub struct Kiosk<C = CenterClient> {
-    kiosk_id: KioskId,
-    center: C,
+    pub(crate) kiosk_id: KioskId,
+    pub(crate) center: C,
     issuance_attempts: u32,
-    state: KioskState,
-    history: Vec<KioskState>,
-    outbox: Outbox,
+    pub(crate) state: KioskState,
+    pub(crate) history: Vec<KioskState>,
+    pub(crate) outbox: Outbox,
     payment: SimulatedPayment,
     printer: SimulatedPrinter,
+    /// Test-only deliberate fault ([`FaultMode::None`] unless the settings say).
+    pub(crate) fault: FaultMode,
+    /// The last document received, kept only under [`FaultMode::SkipDocumentCheck`]
+    /// (the fault prints it in place of the next one).
+    pub(crate) last_document: Option<Vec<u8>>,
 }
 
 impl Kiosk<CenterClient> {
     /// A kiosk talking to the center named in `settings` over mTLS, with its outbox
     /// in the settings' state directory. The outbox is flushed before each session.
     pub fn from_settings(settings: &KioskSettings) -> Result<Self, KioskError> {
-        Self::new(settings.kiosk_id.clone(), CenterClient::new(settings)?)
-            .with_state_dir(&settings.effective_state_dir())
+        Ok(
+            Self::new(settings.kiosk_id.clone(), CenterClient::new(settings)?)
+                .with_state_dir(&settings.effective_state_dir())?
+                .with_fault(settings.fault.mode),
+        )
     }
 }
 
 /// A kiosk request the card signs over a fresh single-use challenge.
-trait CardSignedRequest {
+pub(crate) trait CardSignedRequest {
     type Answer;
     fn send<C: CenterApi>(
         &self,
@@ -396,7 +407,35 @@ impl<C: CenterApi> Kiosk<C> {
             kiosk_id,
             payment: SimulatedPayment::default(),
             printer: SimulatedPrinter::default(),
+            fault: FaultMode::None,
+            last_document: None,
         }
+    }
+
+    /// Breaks one rule on purpose (test-only; see [`FaultMode`]).
+    pub fn with_fault(mut self, fault: FaultMode) -> Self {
+        if fault != FaultMode::None {
+            tracing::warn!(
+                fault = fault.as_str(),
+                "kiosk runs with a deliberate fault (test only)"
+            );
+        }
+        self.fault = fault;
+        self
+    }
+
+    pub fn fault(&self) -> FaultMode {
+        self.fault
+    }
+
+    /// What the resident of the next sessions does at the payment screen.
+    pub fn payment(&self) -> SimulatedPayment {
+        self.payment
+    }
+
+    /// How the printer ends the next sessions' jobs.
+    pub fn printer(&self) -> SimulatedPrinter {
+        self.printer
     }
 
     /// Keeps the outbox in `state_dir` (created if missing), picking up whatever a
@@ -520,31 +559,15 @@ impl<C: CenterApi> Kiosk<C> {
             request_id = tracing::field::Empty,
         );
         async {
-            self.state = KioskState::Idle;
-            self.history = vec![KioskState::Idle];
-            // Earlier sessions' reports first, so the center hears them in order.
-            if !self.outbox.is_empty() {
-                let summary = self.flush_outbox().await?;
-                if summary.pending > 0 {
-                    tracing::warn!(pending = summary.pending, "outcome reports still undelivered");
-                }
-            }
             let result = self
-                .run(idempotency_key, card_path, pin, order, out_dir)
+                .run_session(idempotency_key, card_path, pin, order, out_dir)
                 .await;
             match &result {
                 Ok(outcome) => {
                     tracing::info!(request_id = %outcome.request_id(), state = ?self.state, "session ended");
                 }
                 Err(error) => {
-                    let end = if error.card_locked() && self.state.may_become(KioskState::Locked) {
-                        KioskState::Locked
-                    } else {
-                        KioskState::Failed
-                    };
-                    if self.state.may_become(end) {
-                        self.enter(end);
-                    }
+                    self.end_failed(error);
                     tracing::warn!(code = error.code(), error = %error, state = ?self.state, "session failed");
                 }
             }
@@ -552,200 +575,6 @@ impl<C: CenterApi> Kiosk<C> {
         }
         .instrument(span)
         .await
-    }
-
-    async fn run(
-        &mut self,
-        idempotency_key: IdempotencyKey,
-        card_path: &Path,
-        pin: &str,
-        order: CertificateOrder,
-        out_dir: &Path,
-    ) -> Result<IssueOutcome, KioskError> {
-        let mut card = SimCard::open(card_path)?;
-        order.validate().map_err(KioskError::InvalidOrder)?;
-        let card_municipality = card.municipality_code();
-        let expected_municipality = answering_municipality(&order.route, card_municipality);
-        // The menu first, as on the kiosk's screen: an order the municipality would
-        // refuse anyway never reaches the PIN pad.
-        let menu = self
-            .center
-            .menu(expected_municipality, order.route.kind())
-            .await?;
-        if menu.municipality_code != expected_municipality || menu.route != order.route.kind() {
-            return Err(KioskError::MenuMismatch {
-                expected: format!("{expected_municipality}/{:?}", order.route.kind()),
-                actual: format!("{}/{:?}", menu.municipality_code, menu.route),
-            });
-        }
-        let shown_fee_yen_per_copy = check_order(&menu, &order)?.fee_yen_per_copy;
-        self.advance(KioskState::CardPlaced)?;
-        let digest = order_digest(&self.kiosk_id, &idempotency_key, &order)?;
-
-        // PIN before anything goes on the wire: a wrong or locked card costs the center
-        // nothing and leaves no half-open request behind.
-        let session = card.verify_pin(pin)?;
-        self.advance(KioskState::PinVerified)?;
-
-        let kiosk_id = self.kiosk_id.clone();
-        let response = self
-            .send_card_signed(
-                &session,
-                digest,
-                |challenge_nonce, card_certificate, card_signature| IssuanceRequest {
-                    idempotency_key: idempotency_key.clone(),
-                    kiosk_id: kiosk_id.clone(),
-                    order: order.clone(),
-                    challenge_nonce,
-                    card_certificate,
-                    card_signature,
-                },
-            )
-            .await?;
-        // The card goes back to the resident now (取り忘れ対策): the center has answered
-        // and nothing after this point needs it.
-        drop(card);
-
-        match response {
-            IssuanceResponse::Refused {
-                request_id,
-                reason,
-                message_ja,
-                ..
-            } => {
-                tracing::Span::current().record("request_id", tracing::field::display(&request_id));
-                if message_ja != RefusalReason::RESIDENT_MESSAGE_JA {
-                    tracing::warn!(%request_id, "center's refusal text is not the generic one; showing the generic one");
-                }
-                self.advance(KioskState::Refused)?;
-                tracing::info!(%request_id, ?reason, "refused");
-                Ok(IssueOutcome::Refused {
-                    request_id,
-                    idempotency_key,
-                    reason,
-                    message_ja: RefusalReason::RESIDENT_MESSAGE_JA,
-                    message_en: RefusalReason::RESIDENT_MESSAGE_EN,
-                })
-            }
-            IssuanceResponse::Prepared {
-                request_id,
-                municipality_code,
-                municipality_name,
-                certificate_title,
-                copies,
-                fee_yen_per_copy,
-                total_fee_yen,
-                document,
-            } => {
-                tracing::Span::current().record("request_id", tracing::field::display(&request_id));
-                let mismatch = |field: &'static str, expected: String, actual: String| {
-                    KioskError::AnswerMismatch {
-                        request_id,
-                        field,
-                        expected,
-                        actual,
-                    }
-                };
-                if municipality_code != expected_municipality {
-                    return Err(mismatch(
-                        "municipality_code",
-                        expected_municipality.to_string(),
-                        municipality_code.to_string(),
-                    ));
-                }
-                if copies != order.copies {
-                    return Err(mismatch(
-                        "copies",
-                        order.copies.to_string(),
-                        copies.to_string(),
-                    ));
-                }
-                let expected_title = order.certificate.title_ja();
-                if certificate_title != expected_title {
-                    return Err(mismatch(
-                        "certificate_title",
-                        expected_title.to_owned(),
-                        certificate_title,
-                    ));
-                }
-                // The resident pays what the menu showed: that fee, exactly × copies.
-                if fee_yen_per_copy != shown_fee_yen_per_copy {
-                    return Err(mismatch(
-                        "fee_yen_per_copy",
-                        shown_fee_yen_per_copy.to_string(),
-                        fee_yen_per_copy.to_string(),
-                    ));
-                }
-                let expected_total = fee_yen_per_copy.checked_mul(u32::from(copies));
-                if expected_total != Some(total_fee_yen) {
-                    return Err(mismatch(
-                        "total_fee_yen",
-                        expected_total.map_or_else(|| "overflow".into(), |t| t.to_string()),
-                        total_fee_yen.to_string(),
-                    ));
-                }
-                check_document(
-                    document.pdf.as_slice(),
-                    &request_id,
-                    &document.sha256,
-                    document.page_count,
-                )
-                .map_err(|source| KioskError::DocumentNotOurs { request_id, source })?;
-                self.advance(KioskState::Prepared)?;
-
-                let paid = self
-                    .collect_fee(request_id, &idempotency_key, total_fee_yen)
-                    .await?;
-                if let Err(outcome) = paid {
-                    return Ok(outcome);
-                }
-                let (print_outcome, pdf_path) =
-                    self.run_printer(out_dir, &request_id, document.pdf.as_slice())?;
-                let print_report_queued = self.send_print_report(request_id, print_outcome).await?;
-                match print_outcome {
-                    PrintOutcome::Ok => {
-                        self.advance(KioskState::Printed)?;
-                        tracing::info!(%request_id, pages = document.page_count, path = %pdf_path.display(), "printed");
-                        Ok(IssueOutcome::Printed(PrintedDocument {
-                            request_id,
-                            idempotency_key,
-                            municipality_code,
-                            municipality_name,
-                            certificate_title,
-                            copies,
-                            fee_yen_per_copy,
-                            total_fee_yen,
-                            page_count: document.page_count,
-                            sha256: document.sha256,
-                            pdf_path,
-                            print_report_queued,
-                        }))
-                    }
-                    PrintOutcome::Failed => {
-                        self.advance(KioskState::Voided)?;
-                        tracing::warn!(%request_id, refund_yen = total_fee_yen, "printer jammed; fee returned");
-                        Ok(IssueOutcome::Refunded {
-                            request_id,
-                            idempotency_key,
-                            refund_yen: total_fee_yen,
-                            cause: RefundCause::PrintFailed,
-                            report_queued: print_report_queued,
-                        })
-                    }
-                    PrintOutcome::Unknown => {
-                        self.advance(KioskState::PrintUnknown)?;
-                        tracing::warn!(%request_id, "print outcome unknown (power loss)");
-                        Ok(IssueOutcome::PrintUnknown {
-                            request_id,
-                            idempotency_key,
-                            paid_yen: total_fee_yen,
-                            pdf_path,
-                            report_queued: print_report_queued,
-                        })
-                    }
-                }
-            }
-        }
     }
 
     /// 本籍地 利用登録: the resident enters the 本籍 and 筆頭者, approves with the PIN,
@@ -776,14 +605,7 @@ impl<C: CenterApi> Kiosk<C> {
                     tracing::info!(registration_id = %response.registration_id, status = ?response.status, "registration answered");
                 }
                 Err(error) => {
-                    let end = if error.card_locked() && self.state.may_become(KioskState::Locked) {
-                        KioskState::Locked
-                    } else {
-                        KioskState::Failed
-                    };
-                    if self.state.may_become(end) {
-                        self.enter(end);
-                    }
+                    self.end_failed(error);
                     tracing::warn!(code = error.code(), error = %error, state = ?self.state, "registration failed");
                 }
             }
@@ -844,7 +666,7 @@ impl<C: CenterApi> Kiosk<C> {
     /// the center consumes one before it looks the key up. The card stays in the reader
     /// until then, its PIN session still open, so the resident is not asked again. An
     /// answer, even an error, is final and never re-sent.
-    async fn send_card_signed<R: CardSignedRequest>(
+    pub(crate) async fn send_card_signed<R: CardSignedRequest>(
         &mut self,
         session: &PinSession<'_>,
         digest: Digest32,
@@ -899,8 +721,9 @@ impl<C: CenterApi> Kiosk<C> {
     /// Fee confirmation and payment. `Ok(Ok(()))` once the center acknowledged `paid`
     /// (state `Paid`); `Ok(Err(outcome))` when the session ends here without a fee
     /// (state `Voided`).
-    async fn collect_fee(
+    pub(crate) async fn collect_fee(
         &mut self,
+        payment: SimulatedPayment,
         request_id: RequestId,
         idempotency_key: &IdempotencyKey,
         total_fee_yen: u32,
@@ -910,13 +733,13 @@ impl<C: CenterApi> Kiosk<C> {
             return Err(OutboxError::Full.into());
         }
         tracing::info!(%request_id, fee_yen = total_fee_yen, "fee shown for confirmation");
-        let (outcome, amount_yen) = self.payment.collect(total_fee_yen);
+        let (outcome, amount_yen) = payment.collect(total_fee_yen);
         let report = |outcome, amount_yen| {
             OutcomeReport::Payment(PaymentReport {
                 kiosk_id: self.kiosk_id.clone(),
                 outcome,
                 amount_yen,
-                method: self.payment.method(),
+                method: payment.method(),
                 repeat: false,
             })
         };
@@ -975,14 +798,15 @@ impl<C: CenterApi> Kiosk<C> {
     }
 
     /// Runs the simulated printer; the PDF stands in for the pages that came out.
-    fn run_printer(
+    pub(crate) fn run_printer(
         &self,
+        printer: SimulatedPrinter,
         out_dir: &Path,
         request_id: &RequestId,
         pdf: &[u8],
     ) -> Result<(PrintOutcome, PathBuf), KioskError> {
-        let outcome = self.printer.outcome();
-        if !self.printer.writes_pages() {
+        let outcome = printer.outcome();
+        if !printer.writes_pages() {
             return Ok((outcome, out_dir.join(format!("{request_id}.pdf"))));
         }
         match print(out_dir, request_id, pdf) {
@@ -999,11 +823,14 @@ impl<C: CenterApi> Kiosk<C> {
         }
     }
 
-    /// Writes the print report to the outbox and sends it; true when it stays queued.
-    async fn send_print_report(
+    /// Writes the print report to the outbox and, when `send_now`, sends it; true when
+    /// it stays queued. (`send_now` is false when the power went out mid-job: the
+    /// report is on disk, and the restarted kiosk sends it.)
+    pub(crate) async fn send_print_report(
         &mut self,
         request_id: RequestId,
         outcome: PrintOutcome,
+        send_now: bool,
     ) -> Result<bool, KioskError> {
         let report = OutcomeReport::Print(PrintReport {
             kiosk_id: self.kiosk_id.clone(),
@@ -1011,6 +838,9 @@ impl<C: CenterApi> Kiosk<C> {
             repeat: false,
         });
         let entry = self.outbox.push(request_id, report)?;
+        if !send_now {
+            return Ok(true);
+        }
         Ok(matches!(
             self.deliver(entry, false).await?,
             Delivery::Undelivered
@@ -1107,7 +937,20 @@ impl<C: CenterApi> Kiosk<C> {
         }
     }
 
-    fn advance(&mut self, next: KioskState) -> Result<(), KioskError> {
+    /// Ends the current session on `error`: `Locked` when the card just locked,
+    /// `Failed` otherwise (a session that already ended stays as it ended).
+    pub fn end_failed(&mut self, error: &KioskError) {
+        let end = if error.card_locked() && self.state.may_become(KioskState::Locked) {
+            KioskState::Locked
+        } else {
+            KioskState::Failed
+        };
+        if self.state.may_become(end) {
+            self.enter(end);
+        }
+    }
+
+    pub(crate) fn advance(&mut self, next: KioskState) -> Result<(), KioskError> {
         if !self.state.may_become(next) {
             return Err(KioskError::Internal(format!(
                 "illegal transition {:?} → {next:?}",
@@ -1118,7 +961,7 @@ impl<C: CenterApi> Kiosk<C> {
         Ok(())
     }
 
-    fn enter(&mut self, next: KioskState) {
+    pub(crate) fn enter(&mut self, next: KioskState) {
         tracing::debug!(from = ?self.state, to = ?next, "kiosk state");
         self.state = next;
         self.history.push(next);

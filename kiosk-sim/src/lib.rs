@@ -24,6 +24,10 @@
 //!    is reported the same way. Undelivered reports stay in the outbox and are re-sent
 //!    with `repeat = true` ([`kiosk::Kiosk::flush_outbox`]).
 //!
+//! [`kiosk::Kiosk::issue`] runs these steps in one call; [`session`] holds them as
+//! separate steps sharing the same code, which the control interface ([`control`],
+//! `kiosk-sim control serve`) drives one HTTP call at a time.
+//!
 //! The binary (`src/main.rs`) wires [`cli::run_issue`], [`cli::run_menu`],
 //! [`cli::run_register_domicile`], [`cli::run_outbox_show`] and
 //! [`cli::run_outbox_flush`] in, and runs the demo (`src/demo.rs`).
@@ -33,15 +37,17 @@ pub mod card;
 pub mod cli;
 pub mod client;
 pub mod configuration;
+pub mod control;
 pub mod devices;
 pub mod kiosk;
 pub mod menu;
 pub mod outbox;
 pub mod pdf_check;
+pub mod session;
 
 pub use card::{CardError, PinSession, SimCard};
 pub use client::{CenterApi, CenterClient, ClientError};
-pub use configuration::{ConfigError, KioskSettings};
+pub use configuration::{ConfigError, FaultMode, FaultSettings, KioskSettings};
 pub use devices::{SimulatedPayment, SimulatedPrinter};
 pub use kiosk::{
     FlushSummary, IssueOutcome, Kiosk, KioskError, KioskState, PrintedDocument, RefundCause,
@@ -49,3 +55,4 @@ pub use kiosk::{
 pub use menu::{check_order, MenuRefusal};
 pub use outbox::{Outbox, OutboxEntry, OutboxError, OutcomeReport, MAX_OUTBOX_ENTRIES};
 pub use pdf_check::{check_document, DocumentCheckError};
+pub use session::{OrderAnswer, PreparedOrder, Session};

@@ -9,6 +9,7 @@ use kiosk_sim::cli::{
     MenuArgs, OutboxArgs, RegisterDomicileArgs,
 };
 
+mod conformance_cli;
 mod demo;
 
 #[derive(Parser)]
@@ -43,6 +44,20 @@ enum Command {
     /// The kiosk's undelivered payment and print reports.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Conformance suite (DESIGN.md §7): plays the center against a municipality's
+    /// adapter (profile `municipality`) and writes report.json, junit.xml and
+    /// summary.txt; exit 0 only when every FAIL clause passed.
+    Conformance(conformance_cli::ConformanceArgs),
+    /// The kiosk control interface (a test, the conformance suite or the touch screen
+    /// drives the kiosk step by step over HTTP on loopback).
+    #[command(subcommand)]
+    Control(ControlCommand),
+}
+
+#[derive(Subcommand)]
+enum ControlCommand {
+    /// Serve /control/v1 on --listen until Ctrl-C.
+    Serve(kiosk_sim::control::ControlServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -88,6 +103,17 @@ async fn main() -> anyhow::Result<()> {
         Command::Outbox(OutboxCommand::Flush(args)) => {
             init_logging("warn");
             exit_on_failure(run_outbox_flush(args).await)
+        }
+        Command::Control(ControlCommand::Serve(args)) => {
+            init_logging("info");
+            kiosk_sim::control::run_control_serve(args).await
+        }
+        Command::Conformance(args) => {
+            // The suite provokes refusals on purpose: the reference adapter's warnings
+            // about them are noise here (RUST_LOG shows them).
+            init_logging("error");
+            let status = conformance_cli::run_conformance(args).await;
+            std::process::exit(i32::from(status));
         }
         Command::Demo { out } => {
             init_logging("warn");

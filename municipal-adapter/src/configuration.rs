@@ -9,7 +9,7 @@
 //! key = "/abs/pki/adapter-x.key.pem"
 //! ca = "/abs/pki/ca.pem"
 //! [fault]            # optional, test-only
-//! mode = "none"      # none | wrong_request_id | wrong_card_digest | foreign_front | bad_signature
+//! mode = "none"      # none | wrong_request_id | … (every mode: crate::fault)
 //! delay_ms = 0
 //! [[municipalities]]
 //! code = "212113"

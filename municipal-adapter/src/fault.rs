@@ -11,6 +11,20 @@
 //! | `foreign_front` | carries another resident's front, while the seals and the card digest are for the requested resident |
 //! | `bad_signature` | is signed by a freshly generated key, not the municipality's |
 //!
+//! The conformance suite's negative controls (each breaks one scenario of
+//! `kiosk-sim conformance --profile municipality`):
+//!
+//! | mode | the adapter … |
+//! | --- | --- |
+//! | `swap_residents_under_load` | while another fetch is in flight, answers with that fetch's resident (front and seals), correctly signed and echoing this request (the 2023–24 incident) |
+//! | `non_idempotent_refetch` | never consults its answer store: a re-fetch is rebuilt, and a different fetch under a used request id is answered |
+//! | `ignore_deadline` | answers fetches whose deadline has passed |
+//! | `notice_not_idempotent` | acknowledges a repeated outcome notice as a new record |
+//! | `fee_mismatch` | states a fee 10 yen above its catalogue's in every issued answer |
+//! | `generic_refusal` | refuses with `card_not_registered` whatever the reason |
+//! | `substitute_unprintable` | replaces characters outside the BMP in names with 〓 (front and seals) |
+//! | `wrong_content_type` | sends certificate answers as `text/plain` |
+//!
 //! `delay_ms` makes every certificate answer that much later (a slow adapter; the
 //! answer is stored first, so a retry replays it).
 
@@ -25,6 +39,14 @@ pub enum FaultMode {
     WrongCardDigest,
     ForeignFront,
     BadSignature,
+    SwapResidentsUnderLoad,
+    NonIdempotentRefetch,
+    IgnoreDeadline,
+    NoticeNotIdempotent,
+    FeeMismatch,
+    GenericRefusal,
+    SubstituteUnprintable,
+    WrongContentType,
 }
 
 impl FaultMode {
@@ -35,7 +57,39 @@ impl FaultMode {
             Self::WrongCardDigest => "wrong_card_digest",
             Self::ForeignFront => "foreign_front",
             Self::BadSignature => "bad_signature",
+            Self::SwapResidentsUnderLoad => "swap_residents_under_load",
+            Self::NonIdempotentRefetch => "non_idempotent_refetch",
+            Self::IgnoreDeadline => "ignore_deadline",
+            Self::NoticeNotIdempotent => "notice_not_idempotent",
+            Self::FeeMismatch => "fee_mismatch",
+            Self::GenericRefusal => "generic_refusal",
+            Self::SubstituteUnprintable => "substitute_unprintable",
+            Self::WrongContentType => "wrong_content_type",
         }
+    }
+
+    /// Every mode but `none`, for the CLI's list and the conformance suite.
+    pub const ALL_FAULTS: [Self; 12] = [
+        Self::WrongRequestId,
+        Self::WrongCardDigest,
+        Self::ForeignFront,
+        Self::BadSignature,
+        Self::SwapResidentsUnderLoad,
+        Self::NonIdempotentRefetch,
+        Self::IgnoreDeadline,
+        Self::NoticeNotIdempotent,
+        Self::FeeMismatch,
+        Self::GenericRefusal,
+        Self::SubstituteUnprintable,
+        Self::WrongContentType,
+    ];
+
+    /// The mode named `name` (`none` included).
+    pub fn parse(name: &str) -> Option<Self> {
+        if name == "none" {
+            return Some(Self::None);
+        }
+        Self::ALL_FAULTS.into_iter().find(|m| m.as_str() == name)
     }
 }
 

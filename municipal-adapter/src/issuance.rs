@@ -125,6 +125,46 @@ pub struct IssuanceService {
     fault: FaultSettings,
     time_zone: TimeZone,
     clock: crate::clock::Clock,
+    /// Fetches being processed (request id, card serial), kept only under the
+    /// `swap_residents_under_load` fault.
+    in_flight: std::sync::Mutex<Vec<(RequestId, schemas::CardSerial)>>,
+}
+
+/// How long a fetch stays in flight under `swap_residents_under_load` before it is
+/// processed: long enough for concurrent fetches to overlap.
+const SWAP_WINDOW_MS: u64 = 25;
+/// At most this many fetches are kept in the in-flight list.
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// Removes its fetch from the in-flight list when the fetch is done.
+struct InFlightEntry<'a> {
+    list: &'a std::sync::Mutex<Vec<(RequestId, schemas::CardSerial)>>,
+    request_id: RequestId,
+}
+
+impl Drop for InFlightEntry<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut list) = self.list.lock() {
+            list.retain(|(id, _)| *id != self.request_id);
+        }
+    }
+}
+
+/// For `substitute_unprintable`: every character outside the BMP (where the rare
+/// characters a certificate font lacks live) replaced by 〓 (geta mark).
+fn substitute_outside_bmp(text: &str) -> String {
+    text.chars()
+        .map(|c| if u32::from(c) > 0xFFFF { '〓' } else { c })
+        .collect()
+}
+
+fn substitute_in_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) => *text = substitute_outside_bmp(text),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(substitute_in_json),
+        serde_json::Value::Object(map) => map.values_mut().for_each(substitute_in_json),
+        _ => {}
+    }
 }
 
 impl IssuanceService {
@@ -151,6 +191,7 @@ impl IssuanceService {
             fault,
             time_zone,
             clock,
+            in_flight: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -243,12 +284,17 @@ impl IssuanceService {
                 .map_err(|e| internal("canonical fetch", e))?,
         )
         .to_string();
-        if let Some(stored) = self
-            .answers
-            .find(fetch.request_id)
-            .await
-            .map_err(|e| internal("answer store", e))?
-        {
+        // `non_idempotent_refetch` never looks: every fetch is built afresh.
+        let look_up_stored = self.fault.mode != FaultMode::NonIdempotentRefetch;
+        let stored = if look_up_stored {
+            self.answers
+                .find(fetch.request_id)
+                .await
+                .map_err(|e| internal("answer store", e))?
+        } else {
+            None
+        };
+        if let Some(stored) = stored {
             return if stored.fetch_sha256 == fetch_sha256 {
                 tracing::info!("replaying the stored answer");
                 Ok(Answered {
@@ -260,19 +306,27 @@ impl IssuanceService {
             };
         }
 
+        let honour_deadline = self.fault.mode != FaultMode::IgnoreDeadline;
         let now_unix_ms = now.as_millisecond();
-        if now_unix_ms >= fetch.deadline_unix_ms {
+        if honour_deadline && now_unix_ms >= fetch.deadline_unix_ms {
             return Err(IssueError::DeadlinePassed {
                 deadline_unix_ms: fetch.deadline_unix_ms,
                 now_unix_ms,
             });
         }
 
+        let _in_flight = if self.fault.mode == FaultMode::SwapResidentsUnderLoad {
+            let entry = self.enter_flight(fetch);
+            tokio::time::sleep(std::time::Duration::from_millis(SWAP_WINDOW_MS)).await;
+            Some(entry)
+        } else {
+            None
+        };
         let answer = self.build_answer(fetch, municipality).await?;
         // Whole-request timeout: work that finished after the deadline is discarded, not
         // stored, because the center has already abandoned the request.
         let finished_unix_ms = self.now().as_millisecond();
-        if finished_unix_ms >= fetch.deadline_unix_ms {
+        if honour_deadline && finished_unix_ms >= fetch.deadline_unix_ms {
             tracing::warn!("the deadline passed while the answer was built; discarded");
             return Err(IssueError::DeadlinePassed {
                 deadline_unix_ms: fetch.deadline_unix_ms,
@@ -305,8 +359,40 @@ impl IssuanceService {
                     replayed: true,
                 })
             }
+            // The fault answers whatever is stored: the fresh bytes go out.
+            StoreOutcome::AlreadyStored(_) if !look_up_stored => Ok(Answered {
+                json,
+                replayed: false,
+            }),
             StoreOutcome::AlreadyStored(_) => Err(IssueError::RequestIdReused(fetch.request_id)),
         }
+    }
+
+    /// Registers `fetch` as in flight (`swap_residents_under_load` only).
+    fn enter_flight(&self, fetch: &CertificateFetch) -> InFlightEntry<'_> {
+        if let Ok(mut list) = self.in_flight.lock() {
+            // Bounded like everything else: beyond it, a fetch is simply not swappable.
+            if list.len() < MAX_IN_FLIGHT {
+                list.push((fetch.request_id, fetch.card_serial.clone()));
+            }
+        }
+        InFlightEntry {
+            list: &self.in_flight,
+            request_id: fetch.request_id,
+        }
+    }
+
+    /// Under `swap_residents_under_load`: the card serial of another fetch in flight,
+    /// if there is one.
+    fn swapped_serial(&self, fetch: &CertificateFetch) -> Option<schemas::CardSerial> {
+        if self.fault.mode != FaultMode::SwapResidentsUnderLoad {
+            return None;
+        }
+        let list = self.in_flight.lock().ok()?;
+        list.iter()
+            .rev()
+            .find(|(id, serial)| *id != fetch.request_id && *serial != fetch.card_serial)
+            .map(|(_, serial)| serial.clone())
     }
 
     /// Steps 5–9: the signed answer for a verified, fresh, in-time fetch.
@@ -328,11 +414,16 @@ impl IssuanceService {
             _ => fetch.request_id,
         };
 
+        // The 2023–24 incident, on purpose: another in-flight request's resident.
+        let swapped = self.swapped_serial(fetch);
         let (looked_up_serial, decision) = match fetch.order.route {
             Route::Residence => {
                 match self
                     .register
-                    .lookup_card(municipality.code, &fetch.card_serial)
+                    .lookup_card(
+                        municipality.code,
+                        swapped.as_ref().unwrap_or(&fetch.card_serial),
+                    )
                     .await
                     .map_err(|e| internal("register", e))?
                 {
@@ -355,13 +446,25 @@ impl IssuanceService {
             ),
         };
 
-        let outcome = match decision {
+        // The swap echoes the requested card, so only the content shows the mix-up.
+        let looked_up_serial = if swapped.is_some() {
+            fetch.card_serial.clone()
+        } else {
+            looked_up_serial
+        };
+        let mut outcome = match decision {
             Decision::Refused(reason) => refused(reason),
             Decision::Issued { front, subject } => {
                 self.issued(fetch, request_id, municipality, &catalogue, front, &subject)
                     .await?
             }
         };
+
+        if self.fault.mode == FaultMode::GenericRefusal {
+            if let AnswerOutcome::Refused { reason } = &mut outcome {
+                *reason = RefusalReason::CardNotRegistered;
+            }
+        }
 
         // The binding echo: computed from the serial the register returned, not copied
         // from the fetch, so a mix-up inside the adapter shows at the center.
@@ -477,9 +580,25 @@ impl IssuanceService {
         seal_serial: RequestId,
         municipality: &Municipality,
         catalogue: &Catalogue,
-        front: FrontSide,
+        front_in: FrontSide,
         subject: &SealSubject,
     ) -> Result<AnswerOutcome, IssueError> {
+        let (front, substituted_subject);
+        let subject = if self.fault.mode == FaultMode::SubstituteUnprintable {
+            let mut value =
+                serde_json::to_value(&front_in).map_err(|e| internal("front JSON", e))?;
+            substitute_in_json(&mut value);
+            front = serde_json::from_value(value).map_err(|e| internal("front JSON", e))?;
+            substituted_subject = SealSubject {
+                name: substitute_outside_bmp(&subject.name),
+                address: subject.address.as_deref().map(substitute_outside_bmp),
+                ..subject.clone()
+            };
+            &substituted_subject
+        } else {
+            front = front_in;
+            subject
+        };
         let certificate = fetch.order.certificate.certificate_type();
         if !front.fits(certificate) {
             return Err(IssueError::Internal(format!(
@@ -498,6 +617,10 @@ impl IssuanceService {
             .offering(certificate)
             .map(|o| o.fee_yen_per_copy)
             .ok_or_else(|| IssueError::Internal(format!("{certificate} has no offering")))?;
+        let fee_yen_per_copy = match self.fault.mode {
+            FaultMode::FeeMismatch => fee_yen_per_copy.saturating_add(10),
+            _ => fee_yen_per_copy,
+        };
         let issued_at_unix_s = u64::try_from(fetch.requested_at_unix_s)
             .map_err(|e| internal("clock before 1970", e))?;
         let seals = build_seals(

@@ -58,6 +58,8 @@ pub enum ErrorCode {
     OutcomeConflict,
     /// A report out of order (print before payment, payment before `prepared`).
     IllegalTransition,
+    /// Kiosk control interface: the step does not fit the kiosk's current screen.
+    ControlStepNotAllowed,
     Internal,
 }
 
@@ -94,6 +96,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::OutcomeConflict => "outcome_conflict",
             Self::IllegalTransition => "illegal_transition",
+            Self::ControlStepNotAllowed => "control_step_not_allowed",
             Self::Internal => "internal",
         }
     }
@@ -265,6 +268,7 @@ mod tests {
             MethodNotAllowed,
             OutcomeConflict,
             IllegalTransition,
+            ControlStepNotAllowed,
             Internal,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());

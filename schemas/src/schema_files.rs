@@ -30,6 +30,39 @@ pub fn all() -> Vec<(&'static str, String)> {
         ),
         ("ErrorBody.json", pretty(schema_for!(crate::ErrorBody))),
         (
+            "ConformanceReport.json",
+            pretty(schema_for!(crate::conformance::ConformanceReport)),
+        ),
+        (
+            "ControlState.json",
+            pretty(schema_for!(crate::kiosk_control::ControlState)),
+        ),
+        (
+            "ControlInfo.json",
+            pretty(schema_for!(crate::kiosk_control::ControlInfo)),
+        ),
+        (
+            "PlaceCard.json",
+            pretty(schema_for!(crate::kiosk_control::PlaceCard)),
+        ),
+        (
+            "EnterPin.json",
+            pretty(schema_for!(crate::kiosk_control::EnterPin)),
+        ),
+        (
+            "ChooseRoute.json",
+            pretty(schema_for!(crate::kiosk_control::ChooseRoute)),
+        ),
+        (
+            "ChooseOrder.json",
+            pretty(schema_for!(crate::kiosk_control::ChooseOrder)),
+        ),
+        ("Pay.json", pretty(schema_for!(crate::kiosk_control::Pay))),
+        (
+            "SetPrinter.json",
+            pretty(schema_for!(crate::kiosk_control::SetPrinter)),
+        ),
+        (
             "CardCertificate.json",
             pretty(schema_for!(crate::CardCertificate)),
         ),

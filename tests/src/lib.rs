@@ -202,16 +202,27 @@ impl TestSandbox {
         card: &CardInfo,
         order: CertificateOrder,
     ) -> Result<schemas::IssuanceResponse, kiosk_sim::ClientError> {
+        let key = uuid::Uuid::new_v4().to_string();
+        self.direct_issue_with_key(card, order, &key).await
+    }
+
+    /// [`Self::direct_issue`] under a chosen idempotency key (a fresh challenge and
+    /// card signature each time, as a kiosk replaying a session would send).
+    pub async fn direct_issue_with_key(
+        &self,
+        card: &CardInfo,
+        order: CertificateOrder,
+        key: &str,
+    ) -> Result<schemas::IssuanceResponse, kiosk_sim::ClientError> {
         let settings = self.kiosk_settings("seven", "seven-0064");
         let client = kiosk_sim::CenterClient::new(&settings)?;
         let challenge = client.challenge().await?;
         let nonce = challenge.nonce.as_slice().to_vec();
-        let key = uuid::Uuid::new_v4().to_string();
         let request = signed_request(
             &card.path,
             &pin_of(card),
             &settings.kiosk_id,
-            &key,
+            key,
             &nonce,
             order,
         );

@@ -16,6 +16,8 @@ on_both_backends!(
     print_failed_refunds_and_unknown_is_resolved_by_a_resend,
     duplicate_and_contradicting_reports,
     payment_timeout_sweep_voids_and_a_late_payment_is_refused,
+    a_replayed_session_never_pays_or_prints_twice,
+    a_notice_the_municipality_refuses_becomes_a_dead_letter_until_requeued,
 );
 
 /// The kiosk `direct_issue` uses.
@@ -267,5 +269,170 @@ async fn payment_timeout_sweep_voids_and_a_late_payment_is_refused(backend: Back
         .expect("query")
         .expect("row");
     assert_eq!(row.state, center::db::IssuanceState::Voided);
+    sb.stop().await;
+}
+
+/// A kiosk replaying a session under its idempotency key while the first session is
+/// printing (paid, print outcome not in, or `unknown`) is told the request is in
+/// progress: it never gets the document, so it cannot take a second payment and print
+/// again. Once the print outcome is in, the replay gets the document and its payment
+/// is answered with the recorded status (`printed`), so the kiosk refunds and prints
+/// nothing; the fee is charged once.
+async fn a_replayed_session_never_pays_or_prints_twice(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let card = sb.card("2121130000000001").clone();
+    let key = uuid::Uuid::new_v4().to_string();
+    let prepared = |response: IssuanceResponse| match response {
+        IssuanceResponse::Prepared {
+            request_id,
+            total_fee_yen,
+            ..
+        } => (request_id, total_fee_yen),
+        IssuanceResponse::Refused { reason, .. } => panic!("refused {reason:?}"),
+    };
+    let (id, fee) = prepared(
+        sb.direct_issue_with_key(&card, order(), &key)
+            .await
+            .expect("answered"),
+    );
+    assert_eq!(
+        pay(&sb, id, &payment(PaymentOutcome::Paid, fee))
+            .await
+            .status,
+        IssuanceStatus::Paid
+    );
+    let replay_in_progress = || async {
+        let error = sb
+            .direct_issue_with_key(&card, order(), &key)
+            .await
+            .expect_err("no document while the first session prints");
+        assert_eq!(error.error_code(), Some(ErrorCode::RequestInProgress));
+    };
+    replay_in_progress().await;
+    // Power lost mid-print: still paid, still in progress.
+    printed(&sb, id, &print(PrintOutcome::Unknown)).await;
+    replay_in_progress().await;
+    // The printer's answer after the restart resolves it.
+    let mut resolved = print(PrintOutcome::Ok);
+    resolved.repeat = true;
+    assert_eq!(
+        printed(&sb, id, &resolved).await.status,
+        IssuanceStatus::Printed
+    );
+    let (replayed_id, _) = prepared(
+        sb.direct_issue_with_key(&card, order(), &key)
+            .await
+            .expect("answered"),
+    );
+    assert_eq!(replayed_id, id, "the same request");
+    assert_eq!(
+        pay(&sb, id, &payment(PaymentOutcome::Paid, fee))
+            .await
+            .status,
+        IssuanceStatus::Printed,
+        "a second payment is answered with the recorded status, never `paid`"
+    );
+    let totals = center::db::money_totals(&sb.running.center_pool)
+        .await
+        .expect("totals");
+    assert_eq!(totals.paid_yen, i64::from(fee), "charged once");
+    sb.stop().await;
+}
+
+/// An outcome notice the municipality keeps refusing (here: it no longer holds the
+/// answer it signed, so it answers 404) is retried only `dead_letter_after_rejections`
+/// times, then left as a dead letter (no more attempts) until an operator requeues it.
+async fn a_notice_the_municipality_refuses_becomes_a_dead_letter_until_requeued(backend: Backend) {
+    let Some(sb) = spawn_sandbox_with(backend, |layout| {
+        let path = &layout.center_config;
+        let mut settings: toml::Table = std::fs::read_to_string(path)
+            .expect("center settings")
+            .parse()
+            .expect("toml");
+        let notices: toml::Table = [
+            ("interval_ms", 50),
+            ("initial_backoff_ms", 50),
+            ("max_backoff_ms", 100),
+            ("timeout_ms", 2000),
+            ("dead_letter_after_rejections", 2),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), toml::Value::Integer(v)))
+        .collect();
+        settings.insert("notices".into(), toml::Value::Table(notices));
+        std::fs::write(path, toml::to_string(&settings).expect("toml")).expect("write");
+    })
+    .await
+    else {
+        return;
+    };
+    let (id, fee) = prepared(&sb).await;
+    // The municipality loses the answer it signed (a restored backup, say).
+    let adapter = sb
+        .running
+        .adapter_pool("212113")
+        .await
+        .expect("adapter pool");
+    sqlx::query("DELETE FROM answers WHERE request_id = $1")
+        .bind(id.to_string())
+        .execute(&adapter)
+        .await
+        .expect("answer deleted");
+    adapter.close().await;
+    pay(&sb, id, &payment(PaymentOutcome::Paid, fee)).await;
+    printed(&sb, id, &print(PrintOutcome::Ok)).await;
+
+    let notice = || async {
+        center::notices::list(&sb.running.center_pool)
+            .await
+            .expect("notices")
+            .into_iter()
+            .find(|n| n.request_id == id.to_string())
+            .expect("the print wrote a notice")
+    };
+    let until_dead = || async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let row = notice().await;
+            if row.dead_at_unix_ms.is_some() {
+                return row;
+            }
+            assert!(std::time::Instant::now() < deadline, "never dead: {row:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let dead = until_dead().await;
+    assert_eq!(dead.rejections, 2, "{dead:?}");
+    assert_eq!(dead.attempts, 2, "{dead:?}");
+    assert!(dead.delivered_at_unix_ms.is_none());
+    assert!(
+        dead.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("404")),
+        "{dead:?}"
+    );
+    // No more attempts while dead (the loop runs every 50 ms).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(notice().await.attempts, 2);
+
+    // Requeued: tried again (and, the answer still missing, dead again).
+    let now_ms = center::clock::Clock::now_unix_ms(&*sb.clock);
+    assert_eq!(
+        center::notices::requeue(&sb.running.center_pool, Some(&id.to_string()), now_ms)
+            .await
+            .expect("requeue"),
+        1
+    );
+    assert_eq!(
+        center::notices::requeue(&sb.running.center_pool, Some(&id.to_string()), now_ms)
+            .await
+            .expect("requeue"),
+        0,
+        "only dead letters are requeued"
+    );
+    let again = until_dead().await;
+    assert_eq!(again.attempts, 4, "{again:?}");
     sb.stop().await;
 }

@@ -338,13 +338,7 @@ async fn verify(
     input: OwnedInput,
 ) -> Result<DocumentVerification, ApiError> {
     let now_unix_s = state.clock.now_unix_ms().div_euclid(1000);
-    let list = state
-        .trust_list
-        .current(&state.center_key, now_unix_s)
-        .map_err(|error| {
-            tracing::error!(%error, "cannot sign the trust list");
-            ApiError::new(ErrorCode::Internal, "the trust list is unavailable")
-        })?;
+    let list = super::trust_list::current(state, now_unix_s)?;
     let center_public = state.center_key.public();
     let _permit = gate.slots.acquire().await.map_err(ApiError::internal)?;
     web::block(move || {
@@ -600,19 +594,6 @@ fn birth_date(yyyymmdd: u32, lang: Lang) -> String {
     }
 }
 
-/// An instant in Asia/Tokyo.
-fn jst(unix_s: u64) -> String {
-    i64::try_from(unix_s)
-        .ok()
-        .and_then(|s| jiff::Timestamp::from_second(s).ok())
-        .and_then(|t| {
-            jiff::tz::TimeZone::get("Asia/Tokyo")
-                .ok()
-                .map(|tz| t.to_zoned(tz).strftime("%Y-%m-%d %H:%M JST").to_string())
-        })
-        .unwrap_or_else(|| format!("{unix_s} s"))
-}
-
 /// A trust list's age in words.
 fn age(age_s: i64, lang: Lang) -> String {
     let age_s = age_s.max(0);
@@ -707,12 +688,12 @@ fn render_fields(out: &mut String, lang: Lang, fields: &SealPayload, state: &App
     row(
         out,
         lang.pick("発行日時", "Issued"),
-        &escape(&jst(fields.issued_at_unix_s)),
+        &escape(&crate::clock::format_jst(fields.issued_at_unix_s)),
     );
     row(
         out,
         lang.pick("検証期限", "Verify until"),
-        &escape(&jst(fields.verify_until_unix_s)),
+        &escape(&crate::clock::format_jst(fields.verify_until_unix_s)),
     );
     out.push_str("</table>");
 }

@@ -35,7 +35,11 @@ pub async fn fetch_certificate(
     match result {
         Ok(answered) => {
             let mut response = HttpResponse::Ok();
-            response.content_type(ContentType::json());
+            if service.fault().mode == crate::fault::FaultMode::WrongContentType {
+                response.content_type(ContentType::plaintext());
+            } else {
+                response.content_type(ContentType::json());
+            }
             if answered.replayed {
                 response.insert_header((REPLAY_HEADER, "true"));
             }

@@ -63,7 +63,9 @@ pub async fn issuance_notice(
             }
             .with_request_id(request_id)
         })?;
-    let recorded = outcome == RecordOutcome::Recorded;
+    // `notice_not_idempotent` acknowledges a repeat as if it were a new record.
+    let recorded = outcome == RecordOutcome::Recorded
+        || service.fault().mode == crate::fault::FaultMode::NoticeNotIdempotent;
     tracing::info!(
         municipality = %notice.municipality_code,
         certificate_type = %notice.certificate_type,

@@ -1,0 +1,100 @@
+//! The clause catalogue: every assertion the suites make names one of these clauses
+//! (id, severity, one-line requirement). Ids are `<profile letter>-<TOPIC>-<number>`
+//! and never change meaning; a new requirement gets a new id.
+
+use schemas::conformance::Severity;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clause {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub requirement: &'static str,
+}
+
+const fn fail(id: &'static str, requirement: &'static str) -> Clause {
+    Clause {
+        id,
+        severity: Severity::Fail,
+        requirement,
+    }
+}
+
+const fn warn(id: &'static str, requirement: &'static str) -> Clause {
+    Clause {
+        id,
+        severity: Severity::Warn,
+        requirement,
+    }
+}
+
+/// Every clause of the municipality profile.
+pub const MUNICIPALITY: &[Clause] = &[
+    fail("M-RUN-1", "A scenario completes within its time bound and the target answers over mTLS."),
+    fail("M-SCHEMA-1", "Every certificate answer is application/json and deserialises strictly as Signed<CertificateAnswer> (schemas::municipal_api)."),
+    fail("M-SCHEMA-2", "Every error answer is an application/json ErrorBody whose HTTP status is the one of its code."),
+    fail("M-SCHEMA-3", "The catalogue, the notice acknowledgement and /v1/info deserialise strictly into their schemas types."),
+    fail("M-SIG-1", "The answer is signed by the municipality's key and names that key's kid."),
+    fail("M-SIG-2", "Every seal decodes strictly (KC1 text, canonical CBOR) and verifies under the municipality's key and kid."),
+    fail("M-SIG-3", "One seal per front page, numbered 1..n, each covering the answer's front data (front digest) and the ordered document type."),
+    fail("M-BIND-1", "The answer and each of its seals echo the fetch's request id."),
+    fail("M-BIND-2", "The answer echoes the fetch's card digest."),
+    fail("M-BIND-3", "The answer names the municipality the fetch was sent to."),
+    fail("M-CONC-1", "Under 100 concurrent fetches for 100 distinct residents, every fetch is answered with an issued certificate."),
+    fail("M-CONC-2", "Under concurrent load each answer's front and seals name the requested resident (name and date of birth): zero cross-binding."),
+    warn("M-PERF-1", "100 concurrent fetches are all answered within 10 seconds."),
+    fail("M-IDEM-1", "A re-fetch with the same request id (new deadline) returns the byte-identical signed answer."),
+    fail("M-IDEM-2", "A different fetch under a request id already answered is refused with request_id_reused (409)."),
+    fail("M-DEADLINE-1", "A fetch whose deadline has already passed is refused with upstream_timeout (504), never answered."),
+    fail("M-DEADLINE-2", "A fetch refused for its deadline leaves nothing behind: the same request id with a fresh deadline is answered normally."),
+    fail("M-REFUSE-1", "Each of the suite's special residents is refused with its refusal reason."),
+    fail("M-REFUSE-2", "A card serial bound to no resident is refused with card_not_registered."),
+    fail("M-REFUSE-3", "A household selection naming a position that is not a current member is refused with member_selection_invalid."),
+    fail("M-FONT-1", "A name with a character outside the certificate font is issued with the name exactly as registered (front and seals) or refused with unprintable_character; never substituted or dropped."),
+    fail("M-CAT-1", "The catalogue is signed by the municipality's key, names the municipality and validates."),
+    fail("M-CAT-2", "The fee in every issued answer equals the catalogue's fee for the type."),
+    fail("M-CAT-3", "Every type the catalogue offers is issued for the full-service resident with a front of that type; a type not offered is refused type_not_offered."),
+    fail("M-NOTICE-1", "A signed outcome notice for an issued answer is accepted and recorded (200, recorded = true)."),
+    fail("M-NOTICE-2", "The same notice sent again is accepted without a second record (200, recorded = false)."),
+    fail("M-NOTICE-3", "A different notice under a recorded request id is refused with request_id_reused (409)."),
+];
+
+/// The clause `id` (of any profile).
+pub fn clause(id: &str) -> Option<&'static Clause> {
+    MUNICIPALITY.iter().find(|c| c.id == id)
+}
+
+/// `M-TOPIC-1`: profile letter, upper-case topic, number without leading zero.
+pub fn is_well_formed(id: &str) -> bool {
+    let mut parts = id.split('-');
+    let (Some(profile), Some(topic), Some(number), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    matches!(profile, "M" | "K")
+        && !topic.is_empty()
+        && topic.bytes().all(|b| b.is_ascii_uppercase())
+        && !number.is_empty()
+        && !number.starts_with('0')
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for c in MUNICIPALITY {
+            assert!(is_well_formed(c.id), "{}", c.id);
+            assert!(c.id.starts_with("M-"), "{}", c.id);
+            assert!(seen.insert(c.id), "duplicate {}", c.id);
+            assert!(!c.requirement.is_empty() && c.requirement.len() <= 300);
+        }
+        assert!(!is_well_formed("M-bind-1"));
+        assert!(!is_well_formed("M-BIND-01"));
+        assert!(!is_well_formed("X-BIND-1"));
+        assert!(!is_well_formed("M-BIND"));
+    }
+}

@@ -1,0 +1,122 @@
+//! `kiosk-sim conformance`: the conformance suites (DESIGN.md §7, guide in
+//! `conformance/README.md`). Exit 0 when every FAIL clause passed, 1 when one failed,
+//! 2 when the run could not start.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// The suite plays the center (and its municipalities) and drives a kiosk.
+    Kiosk,
+    /// The suite plays the center against a municipality's adapter.
+    Municipality,
+}
+
+#[derive(Args, Debug)]
+pub struct ConformanceArgs {
+    #[arg(long, value_enum)]
+    pub profile: ProfileArg,
+    /// `reference` (start the reference implementation in-process) or the target's
+    /// https:// URL.
+    #[arg(long)]
+    pub target: String,
+    /// Directory for report.json, junit.xml and summary.txt (created).
+    #[arg(long)]
+    pub report: PathBuf,
+    /// Negative control: a fault mode of the reference target (test use only).
+    #[arg(long)]
+    pub fault: Option<String>,
+    /// URL target: file with the base64 seed of the center key the adapter trusts.
+    #[arg(long)]
+    pub center_key: Option<PathBuf>,
+    /// URL target: client certificate with the center role (PEM).
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// URL target: its private key (PEM).
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// URL target: CA of the adapter's server certificate (PEM).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// URL target: the municipality's Ed25519 public key (base64).
+    #[arg(long)]
+    pub municipality_key: Option<String>,
+    /// URL target: the municipality code the suite residents were imported under.
+    #[arg(long, default_value = conformance::municipality::residents::SUITE_CODE)]
+    pub municipality: String,
+}
+
+/// Runs the suite and returns the process exit status.
+pub async fn run_conformance(args: ConformanceArgs) -> u8 {
+    match args.profile {
+        ProfileArg::Kiosk => {
+            eprintln!(
+                "kiosk-sim conformance: キオスク・プロファイルはこのビルドではまだ利用できません \
+                 (the kiosk profile is not available in this build yet)"
+            );
+            conformance::EXIT_NOT_RUN
+        }
+        ProfileArg::Municipality => {
+            let spec = match target_spec(&args) {
+                Ok(spec) => spec,
+                Err(message) => {
+                    eprintln!("kiosk-sim conformance: {message}");
+                    return conformance::EXIT_NOT_RUN;
+                }
+            };
+            match conformance::run_municipality(spec, args.fault.as_deref(), &args.report).await {
+                Ok(report) => {
+                    // A closed stdout (`| head`) must not turn a result into a panic.
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(out, "{}", conformance::report::summary_text(&report));
+                    let _ = writeln!(out, "reports: {}", args.report.display());
+                    conformance::exit_status(&report)
+                }
+                Err(error) => {
+                    eprintln!("kiosk-sim conformance: the run could not start: {error}");
+                    conformance::EXIT_NOT_RUN
+                }
+            }
+        }
+    }
+}
+
+fn target_spec(args: &ConformanceArgs) -> Result<conformance::TargetSpec, String> {
+    if args.target == "reference" {
+        return Ok(conformance::TargetSpec::Reference);
+    }
+    if !args.target.starts_with("https://") {
+        return Err(format!(
+            "--target must be `reference` or an https:// URL, not {:?}",
+            args.target
+        ));
+    }
+    let missing = |flag: &str| format!("--target URL needs {flag}");
+    let municipality_key = args
+        .municipality_key
+        .as_deref()
+        .ok_or_else(|| missing("--municipality-key"))?;
+    let municipality_key: schemas::PublicKey = serde_json::from_value(serde_json::Value::String(
+        municipality_key.trim().to_owned(),
+    ))
+    .map_err(|e| format!("--municipality-key: {e}"))?;
+    let municipality = schemas::MunicipalityCode::parse(&args.municipality)
+        .map_err(|e| format!("--municipality: {e}"))?;
+    Ok(conformance::TargetSpec::Url(conformance::UrlTarget {
+        url: args.target.clone(),
+        center_key_file: args
+            .center_key
+            .clone()
+            .ok_or_else(|| missing("--center-key"))?,
+        tls: mtls::TlsFiles {
+            cert: args.tls_cert.clone().ok_or_else(|| missing("--tls-cert"))?,
+            key: args.tls_key.clone().ok_or_else(|| missing("--tls-key"))?,
+            ca: args.ca.clone().ok_or_else(|| missing("--ca"))?,
+        },
+        municipality_key,
+        municipality,
+    }))
+}
