@@ -58,9 +58,32 @@ pub const MUNICIPALITY: &[Clause] = &[
     fail("M-NOTICE-3", "A different notice under a recorded request id is refused with request_id_reused (409)."),
 ];
 
+/// Every clause of the kiosk profile.
+pub const KIOSK: &[Clause] = &[
+    fail("K-RUN-1", "A scenario completes within its time bound and the kiosk's control interface answers every step that fits the screen."),
+    fail("K-FLOW-1", "Card, PIN, route and order lead to confirm_fee with the session's request id, the municipality and a fee."),
+    fail("K-FLOW-2", "Once paid, the certificate is printed (in the printed list, in the tray) and the screen asks for the card."),
+    fail("K-PAY-1", "Coins below the fee keep the kiosk paying and give the coins back; coins above the fee give the exact change."),
+    fail("K-DOC-1", "The printed PDF, fetched from the control interface, carries the session's request id on every page (/KofuRequestId), with the page count announced."),
+    fail("K-DOC-2", "The printed document is always the session's own: in consecutive sessions, every printed PDF's request id equals that session's request id."),
+    fail("K-CENTER-1", "After a print the center has the issuance printed and the fee charged once."),
+    fail("K-PIN-1", "A wrong PIN costs one attempt and keeps the PIN pad; the right PIN then proceeds and resets the counter."),
+    fail("K-PIN-2", "Three wrong PINs lock the card: the locked screen, no further PIN, no request id."),
+    fail("K-REFUSE-1", "A refusal shows only the generic message (RefusalReason::RESIDENT_MESSAGE_JA / _EN), no fee, and no payment is accepted."),
+    fail("K-IDEM-1", "An identical duplicate (same idempotency key, same order) is answered with the same request id and charged once."),
+    fail("K-IDEM-2", "A conflicting duplicate (same idempotency key, another order) never reaches payment and nothing is printed."),
+    fail("K-VOID-1", "Cancel and walk-away void the session: the voided screen, nothing printed, no document."),
+    fail("K-VOID-2", "A cancelled or abandoned session keeps no fee at the center (issuance voided, no money charged)."),
+    fail("K-JAM-1", "A printer jam ends on the voided screen with nothing printed and the refund announced."),
+    fail("K-JAM-2", "After a jam the center has the issuance voided and keeps no fee."),
+    fail("K-POWER-1", "A power loss mid-print keeps the unknown print report in the outbox; after the restart the outbox is re-sent and empty."),
+    fail("K-POWER-2", "After the restart the center has the issuance printed and the document printed is the session's own."),
+    warn("K-REMIND-1", "A card or certificate left behind keeps its take_card / take_certificate screen until taken, and no new card is accepted meanwhile."),
+];
+
 /// The clause `id` (of any profile).
 pub fn clause(id: &str) -> Option<&'static Clause> {
-    MUNICIPALITY.iter().find(|c| c.id == id)
+    MUNICIPALITY.iter().chain(KIOSK.iter()).find(|c| c.id == id)
 }
 
 /// `M-TOPIC-1`: profile letter, upper-case topic, number without leading zero.
@@ -89,6 +112,12 @@ mod tests {
         for c in MUNICIPALITY {
             assert!(is_well_formed(c.id), "{}", c.id);
             assert!(c.id.starts_with("M-"), "{}", c.id);
+            assert!(seen.insert(c.id), "duplicate {}", c.id);
+            assert!(!c.requirement.is_empty() && c.requirement.len() <= 300);
+        }
+        for c in KIOSK {
+            assert!(is_well_formed(c.id), "{}", c.id);
+            assert!(c.id.starts_with("K-"), "{}", c.id);
             assert!(seen.insert(c.id), "duplicate {}", c.id);
             assert!(!c.requirement.is_empty() && c.requirement.len() <= 300);
         }

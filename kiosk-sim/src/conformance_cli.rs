@@ -3,7 +3,8 @@
 //! 2 when the run could not start.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
@@ -53,11 +54,14 @@ pub struct ConformanceArgs {
 pub async fn run_conformance(args: ConformanceArgs) -> u8 {
     match args.profile {
         ProfileArg::Kiosk => {
-            eprintln!(
-                "kiosk-sim conformance: キオスク・プロファイルはこのビルドではまだ利用できません \
-                 (the kiosk profile is not available in this build yet)"
-            );
-            conformance::EXIT_NOT_RUN
+            let spec = if args.target == "reference" {
+                conformance::KioskTargetSpec::Reference(Arc::new(InProcessKiosk))
+            } else {
+                // Fails at set-up with "kiosk URL targets: not in this build" (exit 2).
+                conformance::KioskTargetSpec::Url(args.target.clone())
+            };
+            let result = conformance::run_kiosk(spec, args.fault.as_deref(), &args.report).await;
+            finish(result, &args)
         }
         ProfileArg::Municipality => {
             let spec = match target_spec(&args) {
@@ -67,20 +71,61 @@ pub async fn run_conformance(args: ConformanceArgs) -> u8 {
                     return conformance::EXIT_NOT_RUN;
                 }
             };
-            match conformance::run_municipality(spec, args.fault.as_deref(), &args.report).await {
-                Ok(report) => {
-                    // A closed stdout (`| head`) must not turn a result into a panic.
-                    let mut out = std::io::stdout().lock();
-                    let _ = write!(out, "{}", conformance::report::summary_text(&report));
-                    let _ = writeln!(out, "reports: {}", args.report.display());
-                    conformance::exit_status(&report)
-                }
-                Err(error) => {
-                    eprintln!("kiosk-sim conformance: the run could not start: {error}");
-                    conformance::EXIT_NOT_RUN
-                }
-            }
+            let result =
+                conformance::run_municipality(spec, args.fault.as_deref(), &args.report).await;
+            finish(result, &args)
         }
+    }
+}
+
+/// Prints the summary and maps the result to the exit status.
+fn finish(
+    result: Result<schemas::conformance::ConformanceReport, conformance::RunError>,
+    args: &ConformanceArgs,
+) -> u8 {
+    match result {
+        Ok(report) => {
+            // A closed stdout (`| head`) must not turn a result into a panic.
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "{}", conformance::report::summary_text(&report));
+            let _ = writeln!(out, "reports: {}", args.report.display());
+            conformance::exit_status(&report)
+        }
+        Err(error) => {
+            eprintln!("kiosk-sim conformance: the run could not start: {error}");
+            conformance::EXIT_NOT_RUN
+        }
+    }
+}
+
+/// The reference kiosk for the kiosk profile: kiosk-sim's control server, in this
+/// process, on a loopback port of its own.
+struct InProcessKiosk;
+
+impl conformance::KioskLauncher for InProcessKiosk {
+    fn launch(
+        &self,
+        settings_file: &Path,
+        state_dir: &Path,
+    ) -> Result<conformance::LaunchedKiosk, String> {
+        let settings = kiosk_sim::KioskSettings::load(settings_file)
+            .map_err(|e| format!("kiosk settings: {e}"))?;
+        let controller = kiosk_sim::control::Controller::new(settings, state_dir.to_owned())
+            .map_err(|e| format!("kiosk: {e}"))?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| format!("control listener: {e}"))?;
+        let server = kiosk_sim::control::server::start(controller, listener)
+            .map_err(|e| format!("control server: {e}"))?;
+        let handle = server.server.handle();
+        tokio::spawn(server.server);
+        Ok(conformance::LaunchedKiosk {
+            control_url: format!(
+                "http://{}{}",
+                server.local_addr,
+                schemas::kiosk_control::CONTROL_BASE_PATH
+            ),
+            handle: Some(handle),
+        })
     }
 }
 

@@ -95,6 +95,16 @@ pub struct Session {
     paid: bool,
 }
 
+impl Session {
+    /// Pages and copies of the prepared document, once the center prepared it (what a
+    /// job interrupted by a power loss is remembered as).
+    pub(crate) fn prepared_pages_and_copies(&self) -> Option<(u32, u8)> {
+        self.prepared
+            .as_ref()
+            .map(|p| (p.document.page_count, p.copies))
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")

@@ -436,6 +436,7 @@ impl Controller {
             PrinterBehaviour::Jam => SimulatedPrinter::JamsBeforeFirstPage,
             PrinterBehaviour::PowerLoss => SimulatedPrinter::LosesPower,
         };
+        let (job_pages, job_copies) = session.prepared_pages_and_copies().unwrap_or((0, 0));
         let result = self
             .kiosk
             .print_paid(session, printer, &out_dir, true)
@@ -467,8 +468,8 @@ impl Controller {
                 self.certificate_in_tray = pdf_path.exists();
                 self.power_lost = Some(PrintedRef {
                     request_id,
-                    pages: 0,
-                    copies: 0,
+                    pages: job_pages,
+                    copies: job_copies,
                 });
                 self.message = message("電源が切れました。", "The power went out.");
             }

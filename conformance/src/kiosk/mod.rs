@@ -1,0 +1,95 @@
+//! Profile `kiosk`: the suite plays the center (the reference center and adapters of
+//! a fresh sandbox, in-process) and drives a kiosk through its control interface
+//! ([`schemas::kiosk_control`]), checking what the kiosk shows and prints and what the
+//! center recorded. Each scenario gets a fresh kiosk in front of the same center.
+
+pub mod scenarios;
+mod target;
+
+pub use target::{
+    Exchange, Kiosk, KioskLauncher, KioskSetupError, KioskTarget, KioskTargetSpec, LaunchedKiosk,
+    BUSINESS_MORNING, KIOSK_FAULTS,
+};
+
+use std::time::{Duration, Instant};
+
+use schemas::conformance::{ConformanceReport, Profile};
+
+use crate::report::{build_report, RunInfo};
+use crate::runner::run_scenario;
+
+/// Per-scenario time bound.
+pub const SCENARIO_BOUND: Duration = Duration::from_secs(120);
+
+/// Every scenario of the profile: (id, title).
+pub const SCENARIOS: [(&str, &str); 11] = [
+    (
+        "kiosk.happy_path_coins",
+        "住民票の写し paid with coins, change given, printed and taken",
+    ),
+    (
+        "kiosk.happy_path_emoney",
+        "印鑑登録証明書, two copies, paid with e-money, printed and taken",
+    ),
+    (
+        "kiosk.own_document",
+        "The printed document is always the session's own (consecutive sessions)",
+    ),
+    ("kiosk.wrong_pin", "A wrong PIN, then the right one"),
+    ("kiosk.pin_lock", "Three wrong PINs lock the card"),
+    (
+        "kiosk.refusal_generic_message",
+        "A refusal shows only the generic message",
+    ),
+    (
+        "kiosk.duplicates",
+        "Identical and conflicting duplicates (idempotency key)",
+    ),
+    (
+        "kiosk.cancel_and_walk_away",
+        "Cancel and walk-away void the session, no fee at the center",
+    ),
+    (
+        "kiosk.printer_jam",
+        "A printer jam voids the issuance and refunds",
+    ),
+    (
+        "kiosk.power_loss",
+        "Power loss mid-print, restart, the outbox re-sends",
+    ),
+    (
+        "kiosk.left_behind",
+        "Card and certificate left behind: the reminders persist",
+    ),
+];
+
+/// Runs every scenario against `spec` (with `fault`, a kiosk fault switch, on the
+/// reference target).
+pub async fn run(
+    spec: KioskTargetSpec,
+    fault: Option<&str>,
+) -> Result<ConformanceReport, KioskSetupError> {
+    let started_at = jiff::Timestamp::now().to_string();
+    let started = Instant::now();
+    let target = KioskTarget::start(spec, fault).await?;
+    let mut results = Vec::with_capacity(SCENARIOS.len());
+    for (id, title) in SCENARIOS {
+        tracing::info!(scenario = id, "running");
+        let t = &target;
+        let result = run_scenario(id, title, SCENARIO_BOUND, |log| async move {
+            scenarios::run(id, t, log).await
+        })
+        .await;
+        results.push(result);
+    }
+    let info = RunInfo {
+        profile: Profile::Kiosk,
+        target: "reference".to_owned(),
+        target_software: target.software.clone(),
+        fault: fault.map(str::to_owned),
+        started_at,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    target.stop().await;
+    Ok(build_report(info, results))
+}
