@@ -22,7 +22,7 @@ use crate::runner::run_scenario;
 pub const SCENARIO_BOUND: Duration = Duration::from_secs(120);
 
 /// Every scenario of the profile: (id, title).
-pub const SCENARIOS: [(&str, &str); 11] = [
+pub const SCENARIOS: [(&str, &str); 13] = [
     (
         "kiosk.happy_path_coins",
         "住民票の写し paid with coins, change given, printed and taken",
@@ -30,6 +30,14 @@ pub const SCENARIOS: [(&str, &str); 11] = [
     (
         "kiosk.happy_path_emoney",
         "印鑑登録証明書, two copies, paid with e-money, printed and taken",
+    ),
+    (
+        "kiosk.every_type",
+        "Every certificate type is ordered, paid, printed as its own document and taken",
+    ),
+    (
+        "kiosk.every_refusal",
+        "Every refusal the municipality gives shows only the generic message, nothing printed",
     ),
     (
         "kiosk.own_document",

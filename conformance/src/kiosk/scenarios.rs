@@ -42,6 +42,8 @@ pub async fn run(id: &str, target: &KioskTarget, mut log: ScenarioLog) -> Scenar
     let _ = match id {
         "kiosk.happy_path_coins" => happy_path_coins(&mut d).await,
         "kiosk.happy_path_emoney" => happy_path_emoney(&mut d).await,
+        "kiosk.every_type" => every_type(&mut d).await,
+        "kiosk.every_refusal" => every_refusal(&mut d).await,
         "kiosk.own_document" => own_document(&mut d).await,
         "kiosk.wrong_pin" => wrong_pin(&mut d).await,
         "kiosk.pin_lock" => pin_lock(&mut d).await,
@@ -460,6 +462,111 @@ async fn happy_path_emoney(d: &mut Drive<'_>) -> Option<()> {
         format!("e-money: no change ({:?})", paid.change_yen),
     );
     d.take_everything().await
+}
+
+/// One order of each of the eight certificate types (card 0001 holds every ledger).
+fn every_type_kind() -> [CertificateKind; 8] {
+    [
+        CertificateKind::ResidentRecord {
+            scope: HouseholdScope::Household,
+            include_domicile: true,
+            include_relationship: true,
+        },
+        CertificateKind::ResidentRecordItems {
+            scope: HouseholdScope::SelfOnly,
+            include_relationship: false,
+        },
+        CertificateKind::SealRegistration,
+        CertificateKind::IncomeTax { fiscal_year: None },
+        CertificateKind::TaxPayment { fiscal_year: None },
+        CertificateKind::FamilyRegisterAll,
+        CertificateKind::FamilyRegisterIndividual,
+        CertificateKind::FamilyRegisterAttachment {
+            include_domicile: false,
+        },
+    ]
+}
+
+async fn every_type(d: &mut Drive<'_>) -> Option<()> {
+    let card = d.card(FULL_CARD)?;
+    for kind in every_type_kind() {
+        let Some(shown) = d.up_to_the_fee(&card, kind.clone(), 1, None).await else {
+            d.log
+                .check("K-FLOW-1", false, format!("{kind:?} did not reach the fee"));
+            // Leave the kiosk idle for the next type.
+            let _ = d.k.post("take-card", None).await;
+            continue;
+        };
+        d.pay_and_check_print(&shown, Pay::Emoney, 1, "K-DOC-1")
+            .await?;
+        d.take_everything().await?;
+    }
+    Some(())
+}
+
+/// Sandbox residents the municipality refuses whatever the day (the adapter's special
+/// residents, `municipal-adapter/src/samples.rs`), with what they order.
+fn refused_orders() -> Vec<(&'static str, CertificateKind)> {
+    let household = CertificateKind::ResidentRecord {
+        scope: HouseholdScope::Household,
+        include_domicile: false,
+        include_relationship: false,
+    };
+    vec![
+        ("2121130000000093", resident_record()), // 支援措置 (DV support measures)
+        ("2121130000000060", household),         // 支援措置 in the household
+        ("2121130000000092", resident_record()), // 転出 (moved out)
+        ("2121130000000091", resident_record()), // 死亡 (deceased)
+        ("2121130000000061", resident_record()), // 消除 (erased record)
+        ("2121130000000094", resident_record()), // 15歳未満
+        ("2121130000000064", CertificateKind::SealRegistration), // no 印鑑登録
+        (
+            "2121130000000066",
+            CertificateKind::IncomeTax { fiscal_year: None },
+        ), // no tax record
+        ("2121130000000067", CertificateKind::FamilyRegisterAll), // 戸籍 being amended
+    ]
+}
+
+async fn every_refusal(d: &mut Drive<'_>) -> Option<()> {
+    let before = d.money().await?;
+    for (serial, kind) in refused_orders() {
+        let card = d.card(serial)?;
+        d.place(&card).await?;
+        d.pin(&card.pin).await?;
+        let refused = d.order(kind.clone(), 1, None).await?;
+        d.log.check(
+            "K-REFUSE-1",
+            refused.screen == Screen::Refused
+                && refused.message_ja.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_JA)
+                && refused.message_en.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_EN)
+                && refused.fee_yen.is_none(),
+            format!(
+                "card {serial} {kind:?}: screen {:?}, message {:?}, fee {:?}",
+                refused.screen, refused.message_ja, refused.fee_yen
+            ),
+        );
+        let taken = d.step("take-card", None).await?;
+        d.log.check(
+            "K-REFUSE-1",
+            taken.screen == Screen::Idle && taken.printed.is_empty(),
+            format!(
+                "card {serial} taken: {:?}, printed {}",
+                taken.screen,
+                taken.printed.len()
+            ),
+        );
+    }
+    let after = d.money().await?;
+    d.log.check(
+        "K-REFUSE-1",
+        after.paid_yen == before.paid_yen,
+        format!(
+            "no fee for refusals: paid {} yen before, {} after",
+            before.paid_yen, after.paid_yen
+        ),
+    );
+    Some(())
 }
 
 async fn own_document(d: &mut Drive<'_>) -> Option<()> {
