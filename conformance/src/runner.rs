@@ -114,6 +114,24 @@ impl ScenarioLog {
     }
 }
 
+/// Runs every `(id, title)` scenario in order, each with [`run_scenario`] and `bound`.
+pub async fn run_scenarios<F, Fut>(
+    scenarios: &[(&'static str, &'static str)],
+    bound: Duration,
+    mut scenario: F,
+) -> Vec<ScenarioResult>
+where
+    F: FnMut(&'static str, ScenarioLog) -> Fut,
+    Fut: Future<Output = ScenarioLog>,
+{
+    let mut results = Vec::with_capacity(scenarios.len());
+    for &(id, title) in scenarios {
+        tracing::info!(scenario = id, "running");
+        results.push(run_scenario(id, title, bound, |log| scenario(id, log)).await);
+    }
+    results
+}
+
 /// Runs one scenario within `bound`; a scenario that runs out of time fails `M-RUN-1`
 /// (`K-RUN-1` for a `kiosk.` scenario)
 /// with whatever it had collected lost (the future is dropped).

@@ -492,14 +492,25 @@ pub fn pdfs_in(dir: &Path) -> usize {
 
 /// Sets `[timeouts]` entries of the center's settings before start.
 pub fn set_center_timeouts(layout: &sandbox::Layout, entries: &[(&str, i64)]) {
+    set_center_integers(layout, "timeouts", entries);
+}
+
+/// Sets integer entries of the center's `[notices]` table (delivery of outcome
+/// notices), creating the table when the settings have none.
+pub fn set_center_notices(layout: &sandbox::Layout, entries: &[(&str, i64)]) {
+    set_center_integers(layout, "notices", entries);
+}
+
+fn set_center_integers(layout: &sandbox::Layout, table: &str, entries: &[(&str, i64)]) {
     let text = std::fs::read_to_string(&layout.center_config).expect("center.toml");
     let mut config: toml::Table = text.parse().expect("center.toml parses");
-    let timeouts = config
-        .get_mut("timeouts")
-        .and_then(|t| t.as_table_mut())
-        .expect("[timeouts]");
+    let values = config
+        .entry(table)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .unwrap_or_else(|| panic!("[{table}] is a table"));
     for (key, value) in entries {
-        timeouts.insert((*key).into(), toml::Value::Integer(*value));
+        values.insert((*key).into(), toml::Value::Integer(*value));
     }
     std::fs::write(
         &layout.center_config,

@@ -346,23 +346,16 @@ async fn a_replayed_session_never_pays_or_prints_twice(backend: Backend) {
 /// times, then left as a dead letter (no more attempts) until an operator requeues it.
 async fn a_notice_the_municipality_refuses_becomes_a_dead_letter_until_requeued(backend: Backend) {
     let Some(sb) = spawn_sandbox_with(backend, |layout| {
-        let path = &layout.center_config;
-        let mut settings: toml::Table = std::fs::read_to_string(path)
-            .expect("center settings")
-            .parse()
-            .expect("toml");
-        let notices: toml::Table = [
-            ("interval_ms", 50),
-            ("initial_backoff_ms", 50),
-            ("max_backoff_ms", 100),
-            ("timeout_ms", 2000),
-            ("dead_letter_after_rejections", 2),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), toml::Value::Integer(v)))
-        .collect();
-        settings.insert("notices".into(), toml::Value::Table(notices));
-        std::fs::write(path, toml::to_string(&settings).expect("toml")).expect("write");
+        set_center_notices(
+            layout,
+            &[
+                ("interval_ms", 50),
+                ("initial_backoff_ms", 50),
+                ("max_backoff_ms", 100),
+                ("timeout_ms", 2000),
+                ("dead_letter_after_rejections", 2),
+            ],
+        )
     })
     .await
     else {

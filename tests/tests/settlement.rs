@@ -313,22 +313,15 @@ async fn the_issuance_record_lists_exactly_what_was_printed_and_the_day_settles(
 
 async fn a_failing_adapter_gets_the_notice_later_with_back_off(backend: Backend) {
     let Some(sb) = spawn_sandbox_with(backend, |layout| {
-        let path = &layout.center_config;
-        let mut settings: toml::Table = std::fs::read_to_string(path)
-            .expect("center settings")
-            .parse()
-            .expect("toml");
-        let notices: toml::Table = [
-            ("interval_ms", 50),
-            ("initial_backoff_ms", 200),
-            ("max_backoff_ms", 800),
-            ("timeout_ms", 2000),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), toml::Value::Integer(v)))
-        .collect();
-        settings.insert("notices".into(), toml::Value::Table(notices));
-        std::fs::write(path, toml::to_string(&settings).expect("toml")).expect("write");
+        set_center_notices(
+            layout,
+            &[
+                ("interval_ms", 50),
+                ("initial_backoff_ms", 200),
+                ("max_backoff_ms", 800),
+                ("timeout_ms", 2000),
+            ],
+        )
     })
     .await
     else {

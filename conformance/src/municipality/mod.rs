@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use schemas::conformance::{ConformanceReport, Profile};
 
 use crate::report::{build_report, RunInfo};
-use crate::runner::run_scenario;
+use crate::runner::run_scenarios;
 
 /// Per-scenario time bound.
 pub const SCENARIO_BOUND: Duration = Duration::from_secs(90);
@@ -68,16 +68,11 @@ pub async fn run(
     let started_at = jiff::Timestamp::now().to_string();
     let started = Instant::now();
     let target = Target::start(spec, fault).await?;
-    let mut results = Vec::with_capacity(SCENARIOS.len());
-    for (id, title) in SCENARIOS {
-        tracing::info!(scenario = id, "running");
-        let t = &target;
-        let result = run_scenario(id, title, SCENARIO_BOUND, |log| async move {
-            scenarios::run(id, t, log).await
-        })
-        .await;
-        results.push(result);
-    }
+    let t = &target;
+    let results = run_scenarios(&SCENARIOS, SCENARIO_BOUND, |id, log| {
+        scenarios::run(id, t, log)
+    })
+    .await;
     let info = RunInfo {
         profile: Profile::Municipality,
         target: target.label(),
