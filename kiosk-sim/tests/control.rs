@@ -486,6 +486,43 @@ async fn a_refusal_shows_only_the_generic_message() {
     kiosk.stop().await;
 }
 
+/// A card the center does not accept (revoked, expired) cannot be helped at any
+/// kiosk: the resident is sent to the counter with the refusal's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_or_expired_card_sends_the_resident_to_the_counter() {
+    let kiosk = Harness::start(None).await;
+    for kind in [CardKind::Revoked, CardKind::Expired] {
+        let info = kiosk
+            .running
+            .as_ref()
+            .expect("running")
+            .layout
+            .cards
+            .iter()
+            .find(|c| c.kind == kind && c.municipality.to_string() == "212113")
+            .expect("the sandbox card")
+            .clone();
+        let card = read_card(&info.path);
+        kiosk.place(&card).await;
+        kiosk.pin(&card.pin).await;
+        let refused = kiosk.order(resident_record(), 1).await;
+        assert_eq!(refused.screen, Screen::Refused, "{kind:?}");
+        assert_eq!(
+            refused.message_ja.as_deref(),
+            Some(RefusalReason::RESIDENT_MESSAGE_JA),
+            "{kind:?}"
+        );
+        assert_eq!(refused.fee_yen, None);
+        kiosk
+            .not_allowed("payment", Some(json!({"method": "emoney"})))
+            .await;
+        let taken = kiosk.step("take-card", None).await;
+        assert_eq!(taken.screen, Screen::Idle);
+        assert!(taken.printed.is_empty());
+    }
+    kiosk.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_and_walk_away_void_and_print_nothing() {
     let kiosk = Harness::start(None).await;
