@@ -82,6 +82,7 @@ pub const KIOSK: &[Clause] = &[
     fail("K-JAM-2", "After a jam the center has the issuance voided and keeps no fee."),
     fail("K-POWER-1", "A power loss mid-print keeps the unknown print report in the outbox; after the restart the outbox is re-sent and empty."),
     fail("K-POWER-2", "After the restart the center has the issuance printed and the document printed is the session's own."),
+    fail("K-REFUSE-4", "Whatever refusal code the center sends, and however its text words the reason, the kiosk shows only the generic message: no reason on screen, no fee, nothing printed."),
     fail("K-RETRY-1", "An order re-sent after a timeout is the same request at the center (same idempotency key): one request id, at most one fee."),
     warn("K-RETRY-2", "After one timeout the kiosk re-sends the order (same key, fresh challenge) rather than giving up."),
     fail("K-LATE-1", "An answer that arrives after the kiosk gave up is never shown or printed, in that session or a later one, and keeps no fee."),

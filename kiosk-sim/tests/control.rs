@@ -543,6 +543,43 @@ async fn cancel_and_walk_away_void_and_print_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_before_the_order_hands_the_card_back_and_sends_nothing() {
+    let kiosk = Harness::start(None).await;
+    let card = kiosk.card(FULL_CARD);
+    // On the PIN pad, on the route screen, on the menu: nothing was sent yet.
+    for screens_in in 0..3 {
+        let placed = kiosk
+            .step("card", Some(json!({ "card": card.clone() })))
+            .await;
+        assert_eq!(placed.screen, Screen::CardPlaced);
+        if screens_in >= 1 {
+            let pinned = kiosk.step("pin", Some(json!({ "pin": card.pin }))).await;
+            assert_eq!(pinned.screen, Screen::Route);
+        }
+        if screens_in >= 2 {
+            let menu = kiosk
+                .step("route", Some(json!({ "route": "residence" })))
+                .await;
+            assert_eq!(menu.screen, Screen::Menu);
+        }
+        let cancelled = kiosk.step("cancel", None).await;
+        assert_eq!(cancelled.screen, Screen::TakeCard, "after {screens_in}");
+        assert!(cancelled.card_in_reader);
+        assert_eq!(cancelled.request_id, None);
+        assert_eq!(cancelled.fee_yen, None);
+        let taken = kiosk.step("take-card", None).await;
+        assert_eq!(taken.screen, Screen::Idle);
+        assert!(taken.printed.is_empty());
+    }
+    // Once the fee is shown, the order is out: cancel is refused, payment cancel voids.
+    kiosk.up_to_the_fee(&card, resident_record()).await;
+    kiosk.not_allowed("cancel", None).await;
+    let voided = kiosk.pay(Pay::Cancel).await;
+    assert_eq!(voided.screen, Screen::Voided);
+    kiosk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jam_voids_and_refunds() {
     let kiosk = Harness::start(None).await;
     let card = kiosk.card(FULL_CARD);

@@ -9,6 +9,8 @@
 //!   the kiosk only later (a timeout at the kiosk; a late answer);
 //! - [`FrontMode::ForeignDocument`]: a prepared answer carries another request's
 //!   document (its pages name the other request);
+//! - [`FrontMode::RewriteRefusal`]: a refusal names any reason, in words that give it
+//!   away;
 //! - [`CenterFront::set_impostor`]: the listener presents a certificate from a CA the
 //!   kiosk must not trust.
 //!
@@ -61,6 +63,9 @@ pub enum FrontMode {
     /// The next prepared issuance answer carries the document of the last earlier
     /// prepared answer (another request, another resident).
     ForeignDocument,
+    /// Every refused issuance answer names `reason` instead of the municipality's, with
+    /// a text that gives the reason away (a kiosk must show only the generic message).
+    RewriteRefusal { reason: schemas::RefusalReason },
 }
 
 /// One issuance answer as the front handed it on.
@@ -73,7 +78,7 @@ pub struct AnsweredIssuance {
     pub outcome: Option<String>,
     /// Held before it went to the kiosk.
     pub held: bool,
-    /// Carried another request's document.
+    /// Changed by the suite (another request's document, another refusal reason).
     pub doctored: bool,
 }
 
@@ -144,6 +149,21 @@ impl Shared {
                 }
             }
             FrontMode::ForeignDocument => {}
+            FrontMode::RewriteRefusal { reason } if outcome.as_deref() == Some("refused") => {
+                if let Some(Value::Object(answer)) = value.as_mut() {
+                    answer.insert("reason".to_owned(), Value::from(reason.as_str()));
+                    answer.insert(
+                        "message_ja".to_owned(),
+                        Value::from(format!("{} のため発行できません。", reason.as_str())),
+                    );
+                    answer.insert(
+                        "message_en".to_owned(),
+                        Value::from(format!("Refused: {}.", reason.as_str())),
+                    );
+                    doctored = true;
+                }
+            }
+            FrontMode::RewriteRefusal { .. } => {}
         }
         if prepared && !doctored {
             if let (Some(id), Some(document)) = (

@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use schemas::kiosk_control::{ControlState, Pay, Screen};
+use schemas::RefusalReason;
 
 use super::front::{AnsweredIssuance, FrontMode};
-use super::scenarios::{last_printed, resident_record, Drive, FULL_CARD};
+use super::scenarios::{last_printed, resident_record, Drive, FULL_CARD, REFUSED_CARD};
 
 /// Slack on top of a hold before the suite stops waiting for it.
 const HOLD_SLACK: Duration = Duration::from_secs(5);
@@ -342,5 +343,60 @@ pub(super) async fn wrong_server_certificate(d: &mut Drive<'_>) -> Option<()> {
     d.pay_and_check_print(&shown, Pay::Emoney, 1, "K-DOC-1")
         .await?;
     d.take_everything().await?;
+    Some(())
+}
+
+/// Every refusal code there is, each with a text that gives the reason away, put by
+/// the suite into the answer to a refused order: the screen shows only the generic
+/// message (the resident's reason is theirs to hear at the counter, not the next
+/// person's in the queue to read).
+pub(super) async fn every_refusal_code(d: &mut Drive<'_>) -> Option<()> {
+    let card = d.card(REFUSED_CARD)?;
+    let before = d.money().await?;
+    for reason in RefusalReason::ALL {
+        d.place(&card).await?;
+        d.pin(&card.pin).await?;
+        d.t.front.set_mode(FrontMode::RewriteRefusal { reason });
+        let mark = d.t.front.answered().len();
+        let refused = d.order(resident_record(), 1, None).await;
+        d.t.front.set_mode(FrontMode::PassThrough);
+        let refused = refused?;
+        let doctored = d.answers_since(mark).iter().any(|a| a.doctored);
+        d.log.check(
+            "K-RUN-1",
+            doctored,
+            format!("the suite rewrote the refusal as {}", reason.as_str()),
+        );
+        d.log.check(
+            "K-REFUSE-4",
+            refused.screen == Screen::Refused
+                && refused.message_ja.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_JA)
+                && refused.message_en.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_EN)
+                && refused.fee_yen.is_none(),
+            format!(
+                "{}: screen {:?}, message {:?} / {:?}, fee {:?}",
+                reason.as_str(),
+                refused.screen,
+                refused.message_ja,
+                refused.message_en,
+                refused.fee_yen
+            ),
+        );
+        let end = d.take_all(&refused).await?;
+        d.log.check(
+            "K-REFUSE-4",
+            end.screen == Screen::Idle && d.nothing_printed(&end),
+            format!("{}: card back: {:?}", reason.as_str(), end.screen),
+        );
+    }
+    let after = d.money().await?;
+    d.log.check(
+        "K-REFUSE-4",
+        after.paid_yen == before.paid_yen,
+        format!(
+            "no fee for refusals: paid {} yen before, {} after",
+            before.paid_yen, after.paid_yen
+        ),
+    );
     Some(())
 }

@@ -73,6 +73,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "Card and certificate left behind: the reminders persist",
     ),
     (
+        "kiosk.every_refusal_code",
+        "Every refusal code, however the center words it, shows only the generic message",
+    ),
+    (
         "kiosk.retry_after_timeout",
         "The first answer comes after the kiosk's timeout: re-sent under the same key, charged once",
     ),
@@ -98,7 +102,7 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     ),
     (
         "kiosk.center_refusals",
-        "Refusals the center itself decides show only the generic message",
+        "Refusals decided by the card's record, the route and the options chosen show only the generic message",
     ),
 ];
 

@@ -8,7 +8,7 @@ use sandbox::CardKind;
 use schemas::kiosk_control::{ChooseOrder, ChooseRoute, ControlState, Pay, Screen};
 use schemas::{CardFile, CertificateKind, HouseholdScope, MunicipalityCode, RefusalReason, Route};
 
-use super::scenarios::{json, resident_record, Drive, CODE, FULL_CARD};
+use super::scenarios::{json, last_printed, resident_record, Drive, CODE, FULL_CARD};
 
 /// 美濃加茂市's resident who became a resident on [`SPECIAL_DAY`] (転入日当日).
 const MOVED_IN_CARD: &str = "2121130000000062";
@@ -127,11 +127,11 @@ async fn walk(d: &mut Drive<'_>, case: &Case) -> Option<ControlState> {
 }
 
 /// Walks `case` and checks on `clause` that it ends as accepted, that no payment is
-/// taken, that the card comes back (a power cycle first when the session is still
-/// open on the menu: the control interface has no step back from it) with nothing
+/// taken, that the card comes back (取消 first when the session is still open on the
+/// menu) with nothing
 /// printed, and that the center holds the request, if any, as refused. The ending.
 async fn refused_case(d: &mut Drive<'_>, clause: &str, case: Case) -> Option<Ending> {
-    let printed_before = d.state().await?.printed.len();
+    let printed_before = last_printed(&d.state().await?);
     let end = walk(d, &case).await?;
     let how = ending(&end);
     d.log.check(
@@ -156,7 +156,7 @@ async fn refused_case(d: &mut Drive<'_>, clause: &str, case: Case) -> Option<End
         state.screen,
         Screen::Menu | Screen::Route | Screen::CardPlaced
     ) {
-        state = d.step("restart", None).await?;
+        state = d.step("cancel", None).await?;
     }
     if state.card_in_reader {
         state = d.step("take-card", None).await?;
@@ -166,15 +166,15 @@ async fn refused_case(d: &mut Drive<'_>, clause: &str, case: Case) -> Option<End
         state.screen == Screen::Idle
             && !state.card_in_reader
             && !state.certificate_in_tray
-            && state.printed.len() == printed_before,
+            && last_printed(&state) == printed_before,
         format!(
-            "{}: card back: screen {:?}, card in reader {}, pages in tray {}, printed {} → {}",
+            "{}: card back: screen {:?}, card in reader {}, pages in tray {}, last printed {:?} → {:?}",
             case.label,
             state.screen,
             state.card_in_reader,
             state.certificate_in_tray,
             printed_before,
-            state.printed.len()
+            last_printed(&state)
         ),
     );
     if let Some(request_id) = end.request_id {

@@ -63,6 +63,7 @@ pub async fn run(id: &str, target: &KioskTarget, mut log: ScenarioLog) -> Scenar
         "kiosk.printer_jam" => printer_jam(&mut d).await,
         "kiosk.power_loss" => power_loss(&mut d).await,
         "kiosk.left_behind" => left_behind(&mut d).await,
+        "kiosk.every_refusal_code" => super::link::every_refusal_code(&mut d).await,
         "kiosk.retry_after_timeout" => super::link::retry_after_timeout(&mut d).await,
         "kiosk.late_answer_after_void" => super::link::late_answer_after_void(&mut d).await,
         "kiosk.foreign_document" => super::link::foreign_document(&mut d).await,

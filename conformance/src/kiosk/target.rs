@@ -602,9 +602,21 @@ impl Kiosk {
         }
     }
 
-    pub async fn stop(self) {
-        if let Some(handle) = self.handle {
+    pub async fn stop(mut self) {
+        if let Some(handle) = self.handle.take() {
             handle.stop(true).await;
+        }
+    }
+}
+
+impl Drop for Kiosk {
+    /// A scenario cut off at its time bound drops its kiosk without `stop`: the
+    /// in-process server is stopped in the background then.
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { handle.stop(false).await });
+            }
         }
     }
 }

@@ -545,6 +545,18 @@ impl Controller {
         }
     }
 
+    /// `POST /cancel`: 取消 pressed before the order went to the center (PIN pad, route,
+    /// menu). Nothing was sent, so nothing is reported; the session ends and the card
+    /// is handed back. On the fee screen the order is out: `payment` `cancel` voids it.
+    pub fn cancel(&mut self) -> Result<ControlState, StepError> {
+        self.allow("cancel", &[Screen::CardPlaced, Screen::Route, Screen::Menu])?;
+        tracing::info!(screen = ?self.screen, "control: cancelled before the order");
+        self.session = None;
+        self.screen = Screen::TakeCard;
+        self.message = message("カードをお取りください。", "Please take your card.");
+        Ok(self.state())
+    }
+
     /// `POST /take-card`.
     pub fn take_card(&mut self) -> Result<ControlState, StepError> {
         self.allow(
