@@ -371,28 +371,29 @@ impl KioskTarget {
         Err("the kiosk's control interface did not answer within 10 s".into())
     }
 
-    /// The sandbox card with `serial`, as the reader gets it.
-    pub fn card(&self, serial: &str) -> Result<CardFile, String> {
+    /// The first sandbox card that `wanted` picks, as the reader gets it.
+    fn find_card(
+        &self,
+        what: &str,
+        wanted: impl Fn(&CardInfo) -> bool,
+    ) -> Result<CardFile, String> {
         let info = self
             .running()
-            .and_then(|r| r.layout.card(serial).cloned())
-            .ok_or_else(|| format!("no sandbox card {serial}"))?;
+            .and_then(|r| r.layout.cards.iter().find(|c| wanted(c)).cloned())
+            .ok_or_else(|| format!("no sandbox card: {what}"))?;
         read_card(&info)
+    }
+
+    /// The sandbox card with `serial`.
+    pub fn card(&self, serial: &str) -> Result<CardFile, String> {
+        self.find_card(serial, |c| c.serial.as_str() == serial)
     }
 
     /// The sandbox's card of `kind` (revoked, expired, unregistered) for `code`.
     pub fn card_of_kind(&self, code: &str, kind: sandbox::CardKind) -> Result<CardFile, String> {
-        let info = self
-            .running()
-            .and_then(|r| {
-                r.layout
-                    .cards
-                    .iter()
-                    .find(|c| c.kind == kind && c.municipality.to_string() == code)
-                    .cloned()
-            })
-            .ok_or_else(|| format!("no {kind:?} card of {code}"))?;
-        read_card(&info)
+        self.find_card(&format!("{kind:?} of {code}"), |c| {
+            c.kind == kind && c.municipality.to_string() == code
+        })
     }
 
     /// The `index`th plain issuable resident card of `code`.
