@@ -70,6 +70,10 @@ pub const KIOSK: &[Clause] = &[
     fail("K-PIN-1", "A wrong PIN costs one attempt and keeps the PIN pad; the right PIN then proceeds and resets the counter."),
     fail("K-PIN-2", "Three wrong PINs lock the card: the locked screen, no further PIN, no request id."),
     fail("K-REFUSE-1", "A refusal shows only the generic message (RefusalReason::RESIDENT_MESSAGE_JA / _EN), no fee, and no payment is accepted."),
+    fail("K-REFUSE-2", "A refusal that depends on the day or time at the center's clock shows only the generic message, no fee; a type the menu shows unavailable now stays unorderable (no fee, no request id). No payment, nothing printed."),
+    fail("K-REFUSE-3", "A refusal the center or the chosen route and options decide shows only the generic message, no fee; a type off the menu stays unorderable (no fee, no request id). No payment, nothing printed."),
+    fail("K-CARD-1", "A revoked, expired or unregistered card, after the right PIN, ends on the refused screen (generic message) or an error screen naming the municipal counter (窓口): no fee, no payment, nothing printed, card returned."),
+    fail("K-CARD-2", "After a revoked, expired or unregistered card the center took no money and holds no issuance of it past refused."),
     fail("K-IDEM-1", "An identical duplicate (same idempotency key, same order) is answered with the same request id and charged once."),
     fail("K-IDEM-2", "A conflicting duplicate (same idempotency key, another order) never reaches payment and nothing is printed."),
     fail("K-VOID-1", "Cancel and walk-away void the session: the voided screen, nothing printed, no document."),
@@ -78,6 +82,12 @@ pub const KIOSK: &[Clause] = &[
     fail("K-JAM-2", "After a jam the center has the issuance voided and keeps no fee."),
     fail("K-POWER-1", "A power loss mid-print keeps the unknown print report in the outbox; after the restart the outbox is re-sent and empty."),
     fail("K-POWER-2", "After the restart the center has the issuance printed and the document printed is the session's own."),
+    fail("K-REFUSE-4", "Whatever refusal code the center sends, and however its text words the reason, the kiosk shows only the generic message: no reason on screen, no fee, nothing printed."),
+    fail("K-RETRY-1", "An order re-sent after a timeout is the same request at the center (same idempotency key): one request id, at most one fee."),
+    warn("K-RETRY-2", "After one timeout the kiosk re-sends the order (same key, fresh challenge) rather than giving up."),
+    fail("K-LATE-1", "An answer that arrives after the kiosk gave up is never shown or printed, in that session or a later one, and keeps no fee."),
+    fail("K-DOC-3", "A prepared answer whose document carries another request's id is never printed and keeps no fee."),
+    fail("K-TLS-1", "The kiosk talks to the center only over a certificate chaining to the center's CA: with any other, no request goes through and nothing is printed."),
     warn("K-REMIND-1", "A card or certificate left behind keeps its take_card / take_certificate screen until taken, and no new card is accepted meanwhile."),
 ];
 

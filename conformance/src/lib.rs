@@ -27,7 +27,7 @@ use std::path::Path;
 
 use schemas::conformance::ConformanceReport;
 
-pub use kiosk::{KioskLauncher, KioskSetupError, KioskTargetSpec, LaunchedKiosk};
+pub use kiosk::{KioskLauncher, KioskSetupError, KioskTargetSpec, LaunchedKiosk, UrlKiosk};
 pub use municipality::{SetupError, TargetSpec, UrlTarget};
 
 /// Exit status: every FAIL clause passed.

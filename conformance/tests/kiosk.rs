@@ -6,9 +6,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use conformance::{
     run_kiosk, KioskLauncher, KioskSetupError, KioskTargetSpec, LaunchedKiosk, RunError,
+    SetupError, UrlKiosk,
 };
 use schemas::conformance::{ConformanceReport, Outcome, Profile, Severity};
 
@@ -148,7 +150,7 @@ async fn the_clean_reference_kiosk_passes_every_scenario() {
 /// only those.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_kiosk_fault_fails_exactly_its_scenarios() {
-    let table: [(&str, &[&str], &[&str]); 2] = [
+    let table: [(&str, &[&str], &[&str]); 3] = [
         (
             "skip_void_on_print_failure",
             &["kiosk.printer_jam"],
@@ -157,10 +159,23 @@ async fn each_kiosk_fault_fails_exactly_its_scenarios() {
         (
             // The fault prints the previous session's document: only scenarios with
             // consecutive prints on one kiosk can see it (each scenario has a fresh
-            // kiosk; own-document prints three times in a row, every-type eight).
+            // kiosk; own-document prints three times in a row, every-type eight), and
+            // the one where the center's answer carries another request's document.
             "skip_document_check",
-            &["kiosk.every_type", "kiosk.own_document"],
-            &["K-DOC-1", "K-DOC-2"],
+            &[
+                "kiosk.every_type",
+                "kiosk.own_document",
+                "kiosk.foreign_document",
+            ],
+            &["K-DOC-1", "K-DOC-2", "K-DOC-3"],
+        ),
+        (
+            // The timed-out request goes on and its answer is printed for the next
+            // resident; a single held answer followed by a prompt one (the retry
+            // scenario) does not trigger it.
+            "release_lock_on_timeout",
+            &["kiosk.late_answer_after_void"],
+            &["K-LATE-1"],
         ),
     ];
     for (fault, scenarios, clauses) in table {
@@ -194,18 +209,49 @@ async fn unknown_faults_and_url_targets_do_not_run() {
         matches!(unknown, Err(RunError::UnknownFault(ref name, _)) if name == "skip_everything"),
         "{unknown:?}"
     );
-    let url = run_kiosk(
-        KioskTargetSpec::Url("http://127.0.0.1:9/control/v1".into()),
-        None,
+    let url = |control_url: &str, setup: &str| {
+        KioskTargetSpec::Url(UrlKiosk {
+            control_url: control_url.to_owned(),
+            setup_dir: dir.0.join(setup),
+            center_listen: "127.0.0.1:0".parse().expect("address"),
+            kiosk_timeout_ms: 15_000,
+            wait_for_kiosk: Duration::from_secs(2),
+        })
+    };
+    let fault_on_url = run_kiosk(
+        url("http://127.0.0.1:9/control/v1", "a"),
+        Some("skip_document_check"),
         &dir.0,
     )
     .await;
-    match url {
-        Err(RunError::KioskSetup(error @ KioskSetupError::UrlNotInThisBuild)) => {
-            assert!(error.to_string().contains("not in this build"));
+    assert!(
+        matches!(fault_on_url, Err(RunError::Setup(SetupError::FaultOnUrl))),
+        "{fault_on_url:?}"
+    );
+    let bad = run_kiosk(url("ftp://127.0.0.1:9/", "b"), None, &dir.0).await;
+    assert!(
+        matches!(bad, Err(RunError::KioskSetup(KioskSetupError::BadUrl(_)))),
+        "{bad:?}"
+    );
+    // Nobody answers on the control URL: the set-up is written, the run gives up.
+    let silent = run_kiosk(url("http://127.0.0.1:9/control/v1", "c"), None, &dir.0).await;
+    match silent {
+        Err(RunError::KioskSetup(error @ KioskSetupError::KioskNotAnswering { .. })) => {
+            assert!(error.to_string().contains("did not answer"), "{error}");
         }
         other => panic!("{other:?}"),
     }
+    let settings = std::fs::read_to_string(
+        dir.0
+            .join("c")
+            .join("sandbox")
+            .join(conformance::kiosk::URL_SETUP_SETTINGS),
+    )
+    .expect("the kiosk's set-up is written");
+    assert!(
+        settings.contains("center_url = \"https://127.0.0.1:"),
+        "{settings}"
+    );
     assert!(
         !dir.0.join("report.json").exists(),
         "no report when not run"

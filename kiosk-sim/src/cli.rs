@@ -577,7 +577,9 @@ fn exit_status_of(error: &KioskError) -> u8 {
         KioskError::Card(_) => exit::CARD,
         KioskError::NotOnMenu(_) => exit::NOT_ON_MENU,
         KioskError::Center(ClientError::Rejected { .. }) => exit::CENTER_REJECTED,
-        KioskError::Center(ClientError::Transport { .. }) => exit::CENTER_UNREACHABLE,
+        KioskError::Center(ClientError::Transport { .. }) | KioskError::CenterTimeout { .. } => {
+            exit::CENTER_UNREACHABLE
+        }
         KioskError::AnswerMismatch { .. }
         | KioskError::DocumentNotOurs { .. }
         | KioskError::AlreadyPrinted { .. } => exit::NOT_OURS,

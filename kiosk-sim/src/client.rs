@@ -10,6 +10,8 @@
 //! - [`ClientError::UnexpectedResponse`]: an answer that is not the contract.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
 
 use schemas::outcome::{OutcomeAck, PaymentReport, PrintReport};
 use schemas::{
@@ -32,6 +34,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Longest non-contract body quoted in an error.
 const MAX_QUOTED_BODY_CHARS: usize = 200;
+/// A detached issuance ([`DetachedIssuance`]) may run this many request timeouts…
+pub const DETACHED_TIMEOUT_FACTOR: u32 = 10;
+/// …but no longer than this.
+pub const MAX_DETACHED_TIMEOUT_MS: u64 = 120_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -88,6 +94,33 @@ impl ClientError {
     }
 }
 
+/// An issuance request that does not borrow its sender: a `'static` future a kiosk
+/// can spawn, so that it outlives the session that sent it. Only the test-only fault
+/// [`crate::FaultMode::ReleaseLockOnTimeout`] uses it.
+pub struct DetachedIssuance {
+    /// How long a session normally waits for the answer (the link's request timeout).
+    pub session_wait: Duration,
+    /// The request in flight, under its own, much longer deadline.
+    pub answer: Pin<Box<dyn Future<Output = Result<IssuanceResponse, ClientError>> + Send>>,
+}
+
+impl std::fmt::Debug for DetachedIssuance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetachedIssuance")
+            .field("session_wait", &self.session_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The deadline of a detached issuance: [`DETACHED_TIMEOUT_FACTOR`] request timeouts,
+/// at most [`MAX_DETACHED_TIMEOUT_MS`], never shorter than one request timeout.
+pub fn detached_timeout(request_timeout: Duration) -> Duration {
+    request_timeout
+        .saturating_mul(DETACHED_TIMEOUT_FACTOR)
+        .min(Duration::from_millis(MAX_DETACHED_TIMEOUT_MS))
+        .max(request_timeout)
+}
+
 /// What the kiosk needs from the center. [`CenterClient`] is the real one; tests and
 /// conformance tools can put a fake center behind the same [`crate::Kiosk`].
 pub trait CenterApi {
@@ -100,6 +133,13 @@ pub trait CenterApi {
         &self,
         request: &IssuanceRequest,
     ) -> impl Future<Output = Result<IssuanceResponse, ClientError>> + Send;
+
+    /// `POST /v1/issuances` as a [`DetachedIssuance`], for the test-only fault
+    /// [`crate::FaultMode::ReleaseLockOnTimeout`]. `None` (the default) when this link
+    /// cannot detach a request; that fault then behaves as the honest kiosk.
+    fn request_issuance_detached(&self, _request: &IssuanceRequest) -> Option<DetachedIssuance> {
+        None
+    }
 
     /// `GET /v1/municipalities`: every municipality the center serves (本籍地 picker).
     fn municipalities(
@@ -153,6 +193,8 @@ pub struct CenterClient {
     menu_url: String,
     domicile_registrations_url: String,
     kiosk_id: KioskId,
+    /// The deadline `http` applies to every call.
+    request_timeout: Duration,
 }
 
 impl CenterClient {
@@ -166,6 +208,7 @@ impl CenterClient {
             menu_url: settings.endpoint(MENU_PATH),
             domicile_registrations_url: settings.endpoint(DOMICILE_REGISTRATIONS_PATH),
             kiosk_id: settings.kiosk_id.clone(),
+            request_timeout: settings.request_timeout(),
         })
     }
 
@@ -180,6 +223,22 @@ impl CenterClient {
     /// `POST /v1/issuances`.
     pub async fn issue(&self, request: &IssuanceRequest) -> Result<IssuanceResponse, ClientError> {
         self.post(&self.issuances_url, request).await
+    }
+
+    /// `POST /v1/issuances` on a clone of this client (same connection pool), under
+    /// [`detached_timeout`] instead of the client's own deadline.
+    pub fn issue_detached(&self, request: &IssuanceRequest) -> DetachedIssuance {
+        let client = self.clone();
+        let builder = self
+            .http
+            .post(&self.issuances_url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(request)
+            .timeout(detached_timeout(self.request_timeout));
+        DetachedIssuance {
+            session_wait: self.request_timeout,
+            answer: Box::pin(async move { client.exchange(&client.issuances_url, builder).await }),
+        }
     }
 
     /// `GET /v1/municipalities`.
@@ -296,6 +355,10 @@ impl CenterApi for CenterClient {
         self.issue(request)
     }
 
+    fn request_issuance_detached(&self, request: &IssuanceRequest) -> Option<DetachedIssuance> {
+        Some(self.issue_detached(request))
+    }
+
     fn municipalities(
         &self,
     ) -> impl Future<Output = Result<MunicipalityDirectory, ClientError>> + Send {
@@ -384,6 +447,15 @@ mod tests {
         assert_eq!(err.http_status(), Some(409));
         assert!(!err.is_transport());
         assert!(err.to_string().contains("challenge_used"));
+    }
+
+    #[test]
+    fn detached_issuances_wait_ten_timeouts_up_to_two_minutes() {
+        let ms = |ms| Duration::from_millis(ms);
+        assert_eq!(detached_timeout(ms(500)), ms(5_000));
+        assert_eq!(detached_timeout(ms(15_000)), ms(120_000));
+        // Never shorter than the normal deadline, however long that is.
+        assert_eq!(detached_timeout(ms(200_000)), ms(200_000));
     }
 
     #[test]

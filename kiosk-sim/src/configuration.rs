@@ -15,7 +15,7 @@
 //! # optional, test-only: a deliberate fault for the conformance suite's negative
 //! # controls (default "none")
 //! [fault]
-//! mode = "skip_void_on_print_failure"   # or "skip_document_check"
+//! mode = "skip_void_on_print_failure"   # or "skip_document_check", "release_lock_on_timeout"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -93,6 +93,11 @@ pub enum FaultMode {
     /// The document check before printing is skipped, and the kiosk prints the
     /// previous session's document when it has one (the 2023–24 mix-up).
     SkipDocumentCheck,
+    /// An issuance with no answer in time fails the session, but the request is not
+    /// aborted: it runs on in the background and the next session's order takes its
+    /// late answer as its own, so the previous resident's document is printed for the
+    /// next one (the real service's mis-issuance under load).
+    ReleaseLockOnTimeout,
 }
 
 impl FaultMode {
@@ -101,6 +106,7 @@ impl FaultMode {
             Self::None => "none",
             Self::SkipVoidOnPrintFailure => "skip_void_on_print_failure",
             Self::SkipDocumentCheck => "skip_document_check",
+            Self::ReleaseLockOnTimeout => "release_lock_on_timeout",
         }
     }
 }
@@ -267,6 +273,10 @@ ca = "/abs/pki/ca.pem"
             KioskSettings::from_toml(&check).unwrap().fault.mode,
             FaultMode::SkipDocumentCheck
         );
+        let late = format!("{SAMPLE}[fault]\nmode = \"release_lock_on_timeout\"\n");
+        let mode = KioskSettings::from_toml(&late).unwrap().fault.mode;
+        assert_eq!(mode, FaultMode::ReleaseLockOnTimeout);
+        assert_eq!(mode.as_str(), "release_lock_on_timeout");
         let unknown = format!("{SAMPLE}[fault]\nmode = \"print_twice\"\n");
         assert!(KioskSettings::from_toml(&unknown).is_err());
         let typo = format!("{SAMPLE}[fault]\nmod = \"skip_document_check\"\n");

@@ -48,6 +48,21 @@ pub struct ConformanceArgs {
     /// URL target: the municipality code the suite residents were imported under.
     #[arg(long, default_value = conformance::municipality::residents::SUITE_CODE)]
     pub municipality: String,
+    /// Kiosk URL target: where the suite keeps its center and writes the kiosk's
+    /// set-up (`sandbox/kiosk.toml`); reuse it between runs to set the kiosk up once.
+    /// Default: `<report>/setup`.
+    #[arg(long)]
+    pub setup_dir: Option<PathBuf>,
+    /// Kiosk URL target: where the suite's center listens for the kiosk.
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    pub center_listen: std::net::SocketAddr,
+    /// Kiosk URL target: the kiosk's own request timeout; the suite holds answers
+    /// longer than this to provoke its timeout handling.
+    #[arg(long, default_value_t = 15_000)]
+    pub kiosk_timeout_ms: u64,
+    /// Kiosk URL target: how long to wait for the kiosk's control interface to answer.
+    #[arg(long, default_value_t = 300)]
+    pub wait_for_kiosk_s: u64,
 }
 
 /// Runs the suite and returns the process exit status.
@@ -57,8 +72,28 @@ pub async fn run_conformance(args: ConformanceArgs) -> u8 {
             let spec = if args.target == "reference" {
                 conformance::KioskTargetSpec::Reference(Arc::new(InProcessKiosk))
             } else {
-                // Fails at set-up with "kiosk URL targets: not in this build" (exit 2).
-                conformance::KioskTargetSpec::Url(args.target.clone())
+                let setup_dir = args
+                    .setup_dir
+                    .clone()
+                    .unwrap_or_else(|| args.report.join("setup"));
+                println!(
+                    "kiosk profile: the suite's center listens at https://{} and writes the kiosk's set-up to {}; \
+                     start the kiosk from it with its control interface at {} (waiting up to {} s)",
+                    args.center_listen,
+                    setup_dir
+                        .join("sandbox")
+                        .join(conformance::kiosk::URL_SETUP_SETTINGS)
+                        .display(),
+                    args.target,
+                    args.wait_for_kiosk_s
+                );
+                conformance::KioskTargetSpec::Url(conformance::UrlKiosk {
+                    control_url: args.target.clone(),
+                    setup_dir,
+                    center_listen: args.center_listen,
+                    kiosk_timeout_ms: args.kiosk_timeout_ms,
+                    wait_for_kiosk: std::time::Duration::from_secs(args.wait_for_kiosk_s),
+                })
             };
             let result = conformance::run_kiosk(spec, args.fault.as_deref(), &args.report).await;
             finish(result, &args)

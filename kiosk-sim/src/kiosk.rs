@@ -55,7 +55,7 @@ use tracing::Instrument as _;
 
 use crate::atomic_file;
 use crate::card::{CardError, PinSession, SimCard};
-use crate::client::{CenterApi, CenterClient, ClientError};
+use crate::client::{CenterApi, CenterClient, ClientError, DetachedIssuance};
 use crate::configuration::{FaultMode, KioskSettings};
 use crate::devices::{SimulatedPayment, SimulatedPrinter};
 use crate::menu::MenuRefusal;
@@ -177,6 +177,10 @@ pub enum KioskError {
     /// taken then.
     #[error(transparent)]
     Outbox(#[from] OutboxError),
+    /// No answer in time, and the request was left running instead of aborted: only
+    /// under the test-only fault [`FaultMode::ReleaseLockOnTimeout`].
+    #[error("no answer from the center within {waited_ms} ms; the request was left running")]
+    CenterTimeout { waited_ms: u64 },
     #[error("kiosk internal error: {0}")]
     Internal(String),
 }
@@ -196,6 +200,7 @@ impl KioskError {
             Self::OrderDigest(_) | Self::Internal(_) => "internal",
             Self::Center(ClientError::Rejected { body, .. }) => body.code.as_str(),
             Self::Center(error) if error.is_timeout() => "center_timeout",
+            Self::CenterTimeout { .. } => "center_timeout",
             Self::Center(ClientError::Transport { .. }) => "center_unreachable",
             Self::Center(ClientError::Tls(_)) => "tls_setup",
             Self::Center(ClientError::UnexpectedResponse { .. })
@@ -352,6 +357,9 @@ pub struct Kiosk<C = CenterClient> {
     /// The last document received, kept only under [`FaultMode::SkipDocumentCheck`]
     /// (the fault prints it in place of the next one).
     pub(crate) last_document: Option<Vec<u8>>,
+    /// The issuance a failed session left running, only under
+    /// [`FaultMode::ReleaseLockOnTimeout`] (the next order takes its answer).
+    pub(crate) late_answer: Option<LateAnswer>,
 }
 
 impl Kiosk<CenterClient> {
@@ -373,6 +381,18 @@ pub(crate) trait CardSignedRequest {
         &self,
         center: &C,
     ) -> impl std::future::Future<Output = Result<Self::Answer, ClientError>> + Send;
+
+    /// Fault [`FaultMode::ReleaseLockOnTimeout`] only: [`Self::send`], except that a
+    /// request with no answer within the link's usual wait is left running in `late`
+    /// instead of aborted. Only an issuance can be; any other request is sent as usual.
+    fn send_leaving_late<C: CenterApi>(
+        &self,
+        center: &C,
+        _late: &mut Option<LateAnswer>,
+    ) -> impl std::future::Future<Output = Result<Sent<Self::Answer>, KioskError>> + Send {
+        let answer = self.send(center);
+        async move { Ok(Sent::Answered(answer.await)) }
+    }
 }
 
 impl CardSignedRequest for IssuanceRequest {
@@ -382,6 +402,52 @@ impl CardSignedRequest for IssuanceRequest {
         center: &C,
     ) -> impl std::future::Future<Output = Result<IssuanceResponse, ClientError>> + Send {
         center.request_issuance(self)
+    }
+
+    fn send_leaving_late<C: CenterApi>(
+        &self,
+        center: &C,
+        late: &mut Option<LateAnswer>,
+    ) -> impl std::future::Future<Output = Result<Sent<IssuanceResponse>, KioskError>> + Send {
+        enum Way<H> {
+            Honest(H),
+            Detached(DetachedIssuance),
+        }
+        // One late answer pending at most: while one is, a request that times out is
+        // aborted as by the honest kiosk (and its answer dropped).
+        let way = match late
+            .is_none()
+            .then(|| center.request_issuance_detached(self))
+            .flatten()
+        {
+            Some(detached) => Way::Detached(detached),
+            None => Way::Honest(center.request_issuance(self)),
+        };
+        async move {
+            let detached = match way {
+                Way::Honest(answer) => return Ok(Sent::Answered(answer.await)),
+                Way::Detached(detached) => detached,
+            };
+            let (answer, wait) = (detached.answer, detached.session_wait);
+            let sent_at = tokio::time::Instant::now();
+            let mut task = tokio::spawn(async move {
+                let answer = answer.await;
+                if answer.is_ok() && sent_at.elapsed() >= wait {
+                    tracing::error!("FAULT release_lock_on_timeout: the late answer arrived; kept for the next order");
+                }
+                answer
+            });
+            match tokio::time::timeout(wait, &mut task).await {
+                Ok(Ok(answer)) => Ok(Sent::Answered(answer)),
+                Ok(Err(join)) => Err(KioskError::Internal(format!(
+                    "detached issuance request: {join}"
+                ))),
+                Err(_elapsed) => {
+                    *late = Some(LateAnswer(task));
+                    Ok(Sent::LeftRunning { waited: wait })
+                }
+            }
+        }
     }
 }
 
@@ -393,6 +459,28 @@ impl CardSignedRequest for DomicileRegistrationRequest {
     ) -> impl std::future::Future<Output = Result<DomicileRegistrationResponse, ClientError>> + Send
     {
         center.register_domicile(self)
+    }
+}
+
+/// How a send under [`FaultMode::ReleaseLockOnTimeout`] ended.
+pub(crate) enum Sent<A> {
+    Answered(Result<A, ClientError>),
+    /// No answer within `waited`; the request runs on in [`Kiosk::late_answer`].
+    LeftRunning {
+        waited: Duration,
+    },
+}
+
+/// An issuance request a failed session left running, its answer to come
+/// ([`FaultMode::ReleaseLockOnTimeout`] only). Bounded: the request has its own
+/// deadline ([`crate::client::detached_timeout`]), and it is aborted when dropped (a
+/// kiosk restart), so it never outlives its kiosk.
+#[derive(Debug)]
+pub(crate) struct LateAnswer(tokio::task::JoinHandle<Result<IssuanceResponse, ClientError>>);
+
+impl Drop for LateAnswer {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -409,6 +497,7 @@ impl<C: CenterApi> Kiosk<C> {
             printer: SimulatedPrinter::default(),
             fault: FaultMode::None,
             last_document: None,
+            late_answer: None,
         }
     }
 
@@ -707,13 +796,49 @@ impl<C: CenterApi> Kiosk<C> {
             if self.state != KioskState::Ordered {
                 self.advance(KioskState::Ordered)?;
             }
-            match request.send(&self.center).await {
+            let result = if self.fault == FaultMode::ReleaseLockOnTimeout
+                && attempt >= self.issuance_attempts
+            {
+                match request
+                    .send_leaving_late(&self.center, &mut self.late_answer)
+                    .await?
+                {
+                    Sent::Answered(result) => result,
+                    Sent::LeftRunning { waited } => {
+                        tracing::error!(attempt, "FAULT release_lock_on_timeout: no answer in time; session released, request left running");
+                        return Err(KioskError::CenterTimeout {
+                            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                        });
+                    }
+                }
+            } else {
+                request.send(&self.center).await
+            };
+            match result {
                 Err(error) if error.is_transport() && attempt < self.issuance_attempts => {
                     tracing::warn!(attempt, error = %error, "no answer from the center; sending again under the same idempotency key");
                     attempt += 1;
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
                 result => return Ok(result?),
+            }
+        }
+    }
+
+    /// Fault [`FaultMode::ReleaseLockOnTimeout`] only: the answer to the request a
+    /// failed session left running, waited for (within that request's own deadline).
+    /// `None` when there is none, or it ended without an answer.
+    pub(crate) async fn take_late_answer(&mut self) -> Option<IssuanceResponse> {
+        let mut late = self.late_answer.take()?;
+        match (&mut late.0).await {
+            Ok(Ok(answer)) => Some(answer),
+            Ok(Err(error)) => {
+                tracing::warn!(error = %error, "FAULT release_lock_on_timeout: the request left running got no answer");
+                None
+            }
+            Err(join) => {
+                tracing::warn!(error = %join, "FAULT release_lock_on_timeout: the request left running was lost");
+                None
             }
         }
     }

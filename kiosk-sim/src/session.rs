@@ -316,9 +316,20 @@ impl<C: CenterApi> Kiosk<C> {
         // verified PIN; the simulated card keeps no verified status between calls, so
         // a PIN entered at an earlier step is presented again here.
         let pin_session = self.verify_on_card(&mut session.card, pin)?;
-        let kiosk_id = self.kiosk_id.clone();
-        let response = self
-            .send_card_signed(
+        let late = if self.fault == FaultMode::ReleaseLockOnTimeout {
+            self.take_late_answer().await
+        } else {
+            None
+        };
+        let response = if let Some(late) = late {
+            let (IssuanceResponse::Prepared { request_id, .. }
+            | IssuanceResponse::Refused { request_id, .. }) = &late;
+            tracing::error!(%request_id, "FAULT release_lock_on_timeout: the previous session's late answer is taken as this order's answer");
+            self.advance(KioskState::Ordered)?;
+            late
+        } else {
+            let kiosk_id = self.kiosk_id.clone();
+            self.send_card_signed(
                 &pin_session,
                 digest,
                 |challenge_nonce, card_certificate, card_signature| IssuanceRequest {
@@ -330,7 +341,8 @@ impl<C: CenterApi> Kiosk<C> {
                     card_signature,
                 },
             )
-            .await?;
+            .await?
+        };
 
         match response {
             IssuanceResponse::Refused {

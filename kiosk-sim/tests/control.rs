@@ -468,6 +468,14 @@ async fn a_refusal_shows_only_the_generic_message() {
     let refused = kiosk.order(resident_record(), 1).await;
     assert_eq!(refused.screen, Screen::Refused);
     assert!(refused.request_id.is_some());
+    assert_refused_and_card_back(&kiosk, &refused).await;
+    kiosk.stop().await;
+}
+
+/// The generic message only, no fee, no payment accepted; the card comes back and
+/// nothing was printed.
+async fn assert_refused_and_card_back(kiosk: &Harness, refused: &ControlState) {
+    assert_eq!(refused.screen, Screen::Refused);
     assert_eq!(
         refused.message_ja.as_deref(),
         Some(RefusalReason::RESIDENT_MESSAGE_JA)
@@ -483,6 +491,30 @@ async fn a_refusal_shows_only_the_generic_message() {
     let taken = kiosk.step("take-card", None).await;
     assert_eq!(taken.screen, Screen::Idle);
     assert!(taken.printed.is_empty());
+}
+
+/// A card the center does not accept (revoked, expired) cannot be helped at any
+/// kiosk: the resident is sent to the counter with the refusal's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_or_expired_card_sends_the_resident_to_the_counter() {
+    let kiosk = Harness::start(None).await;
+    for kind in [CardKind::Revoked, CardKind::Expired] {
+        let info = kiosk
+            .running
+            .as_ref()
+            .expect("running")
+            .layout
+            .cards
+            .iter()
+            .find(|c| c.kind == kind && c.municipality.to_string() == "212113")
+            .expect("the sandbox card")
+            .clone();
+        let card = read_card(&info.path);
+        kiosk.place(&card).await;
+        kiosk.pin(&card.pin).await;
+        let refused = kiosk.order(resident_record(), 1).await;
+        assert_refused_and_card_back(&kiosk, &refused).await;
+    }
     kiosk.stop().await;
 }
 
@@ -502,6 +534,43 @@ async fn cancel_and_walk_away_void_and_print_nothing() {
         let taken = kiosk.step("take-card", None).await;
         assert_eq!(taken.screen, Screen::Idle, "nothing in the tray");
     }
+    kiosk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_before_the_order_hands_the_card_back_and_sends_nothing() {
+    let kiosk = Harness::start(None).await;
+    let card = kiosk.card(FULL_CARD);
+    // On the PIN pad, on the route screen, on the menu: nothing was sent yet.
+    for screens_in in 0..3 {
+        let placed = kiosk
+            .step("card", Some(json!({ "card": card.clone() })))
+            .await;
+        assert_eq!(placed.screen, Screen::CardPlaced);
+        if screens_in >= 1 {
+            let pinned = kiosk.step("pin", Some(json!({ "pin": card.pin }))).await;
+            assert_eq!(pinned.screen, Screen::Route);
+        }
+        if screens_in >= 2 {
+            let menu = kiosk
+                .step("route", Some(json!({ "route": "residence" })))
+                .await;
+            assert_eq!(menu.screen, Screen::Menu);
+        }
+        let cancelled = kiosk.step("cancel", None).await;
+        assert_eq!(cancelled.screen, Screen::TakeCard, "after {screens_in}");
+        assert!(cancelled.card_in_reader);
+        assert_eq!(cancelled.request_id, None);
+        assert_eq!(cancelled.fee_yen, None);
+        let taken = kiosk.step("take-card", None).await;
+        assert_eq!(taken.screen, Screen::Idle);
+        assert!(taken.printed.is_empty());
+    }
+    // Once the fee is shown, the order is out: cancel is refused, payment cancel voids.
+    kiosk.up_to_the_fee(&card, resident_record()).await;
+    kiosk.not_allowed("cancel", None).await;
+    let voided = kiosk.pay(Pay::Cancel).await;
+    assert_eq!(voided.screen, Screen::Voided);
     kiosk.stop().await;
 }
 

@@ -17,6 +17,9 @@
 //! POST   /control/v1/order       ChooseOrder   -> ControlState   (type, options, copies: asks the center)
 //! POST   /control/v1/payment     Pay           -> ControlState   (coins / e-money / cancel / walk away)
 //! POST   /control/v1/printer     SetPrinter    -> ControlState   (what the printer does with the next job)
+//! POST   /control/v1/cancel                    -> ControlState   (取消 before the order is sent:
+//!                                                                 the card comes back; on the fee
+//!                                                                 screen use payment `cancel`)
 //! POST   /control/v1/take-card                 -> ControlState   (the resident takes the card)
 //! POST   /control/v1/take-certificate          -> ControlState   (the resident takes the pages)
 //! POST   /control/v1/restart                   -> ControlState   (power cycle: the session in memory is lost,

@@ -214,7 +214,20 @@ fn image_count(path: &std::path::Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_documents_paginate_and_every_page_stays_with_its_request() {
-    let Some(sb) = spawn_sandbox(Backend::Sqlite).await else {
+    // Twelve two-page documents at once on a 2-core machine running other tests: this
+    // test is about pages and binding, not speed, so the deadlines are generous (a CI
+    // run once hit the default 8 s adapter timeout here).
+    let Some(sb) = spawn_sandbox_with(Backend::Sqlite, |layout| {
+        set_center_timeouts(
+            layout,
+            &[
+                ("request_deadline_ms", 60_000),
+                ("adapter_timeout_ms", 55_000),
+            ],
+        );
+    })
+    .await
+    else {
         return;
     };
     // The 8-member household (card 0069) prints 世帯全員 on two front pages, and so
@@ -234,7 +247,8 @@ async fn long_documents_paginate_and_every_page_stays_with_its_request() {
         } else {
             (single.clone(), CertificateKind::FamilyRegisterAll)
         };
-        let settings = sb.kiosk_settings("seven", &format!("seven-{:04}", i + 1));
+        let mut settings = sb.kiosk_settings("seven", &format!("seven-{:04}", i + 1));
+        settings.request_timeout_ms = 60_000;
         let out = sb.out.join(format!("k{i}"));
         tasks.spawn(async move {
             let mut kiosk = kiosk_sim::Kiosk::from_settings(&settings).expect("kiosk");

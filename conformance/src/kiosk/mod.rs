@@ -3,12 +3,15 @@
 //! ([`schemas::kiosk_control`]), checking what the kiosk shows and prints and what the
 //! center recorded. Each scenario gets a fresh kiosk in front of the same center.
 
+pub mod front;
+mod link;
+mod refusals;
 pub mod scenarios;
 mod target;
 
 pub use target::{
     Exchange, Kiosk, KioskLauncher, KioskSetupError, KioskTarget, KioskTargetSpec, LaunchedKiosk,
-    BUSINESS_MORNING, KIOSK_FAULTS,
+    UrlKiosk, BUSINESS_MORNING, KIOSK_FAULTS, REFERENCE_KIOSK_TIMEOUT_MS, URL_SETUP_SETTINGS,
 };
 
 use std::time::{Duration, Instant};
@@ -22,7 +25,7 @@ use crate::runner::run_scenarios;
 pub const SCENARIO_BOUND: Duration = Duration::from_secs(120);
 
 /// Every scenario of the profile: (id, title).
-pub const SCENARIOS: [(&str, &str); 13] = [
+pub const SCENARIOS: &[(&str, &str)] = &[
     (
         "kiosk.happy_path_coins",
         "住民票の写し paid with coins, change given, printed and taken",
@@ -69,6 +72,38 @@ pub const SCENARIOS: [(&str, &str); 13] = [
         "kiosk.left_behind",
         "Card and certificate left behind: the reminders persist",
     ),
+    (
+        "kiosk.every_refusal_code",
+        "Every refusal code, however the center words it, shows only the generic message",
+    ),
+    (
+        "kiosk.retry_after_timeout",
+        "The first answer comes after the kiosk's timeout: re-sent under the same key, charged once",
+    ),
+    (
+        "kiosk.late_answer_after_void",
+        "Answers that come after the kiosk gave up are never printed, for anyone",
+    ),
+    (
+        "kiosk.foreign_document",
+        "A document carrying another request's id is never printed",
+    ),
+    (
+        "kiosk.wrong_server_certificate",
+        "A center certificate from another CA: nothing goes through, nothing is printed",
+    ),
+    (
+        "kiosk.card_refused",
+        "Revoked, expired and unregistered cards: no fee, nothing printed, card returned",
+    ),
+    (
+        "kiosk.day_dependent_refusals",
+        "Refusals that depend on the day, with the suite center's clock moved",
+    ),
+    (
+        "kiosk.center_refusals",
+        "Refusals decided by the card's record, the route and the options chosen show only the generic message",
+    ),
 ];
 
 /// Runs every scenario against `spec` (with `fault`, a kiosk fault switch, on the
@@ -81,13 +116,13 @@ pub async fn run(
     let started = Instant::now();
     let target = KioskTarget::start(spec, fault).await?;
     let t = &target;
-    let results = run_scenarios(&SCENARIOS, SCENARIO_BOUND, |id, log| {
+    let results = run_scenarios(SCENARIOS, SCENARIO_BOUND, |id, log| {
         scenarios::run(id, t, log)
     })
     .await;
     let info = RunInfo {
         profile: Profile::Kiosk,
-        target: "reference".to_owned(),
+        target: target.name.clone(),
         target_software: target.software.clone(),
         fault: fault.map(str::to_owned),
         started_at,

@@ -18,13 +18,13 @@ use super::target::{Kiosk, KioskTarget};
 use crate::runner::ScenarioLog;
 
 /// The sandbox municipality whose cards the suite uses.
-const CODE: &str = "212113";
+pub(super) const CODE: &str = "212113";
 /// Issues every type.
-const FULL_CARD: &str = "2121130000000001";
+pub(super) const FULL_CARD: &str = "2121130000000001";
 /// Refused by the municipality (deceased).
-const REFUSED_CARD: &str = "2121130000000091";
+pub(super) const REFUSED_CARD: &str = "2121130000000091";
 /// Coins a resident inserts (more than any single fee: change is due).
-const COINS_YEN: u32 = 1000;
+pub(super) const COINS_YEN: u32 = 1000;
 
 pub async fn run(id: &str, target: &KioskTarget, mut log: ScenarioLog) -> ScenarioLog {
     let kiosk = match target.fresh_kiosk().await {
@@ -34,10 +34,20 @@ pub async fn run(id: &str, target: &KioskTarget, mut log: ScenarioLog) -> Scenar
             return log;
         }
     };
+    // A URL target's one kiosk keeps what it printed in earlier scenarios.
+    let printed_at_start = match kiosk.get("state").await.and_then(|a| a.state()) {
+        Ok(state) => last_printed(&state),
+        Err(e) => {
+            log.check("K-RUN-1", false, format!("the kiosk's state: {e}"));
+            kiosk.stop().await;
+            return log;
+        }
+    };
     let mut d = Drive {
         t: target,
         k: &kiosk,
         log: &mut log,
+        printed_at_start,
     };
     let _ = match id {
         "kiosk.happy_path_coins" => happy_path_coins(&mut d).await,
@@ -53,13 +63,21 @@ pub async fn run(id: &str, target: &KioskTarget, mut log: ScenarioLog) -> Scenar
         "kiosk.printer_jam" => printer_jam(&mut d).await,
         "kiosk.power_loss" => power_loss(&mut d).await,
         "kiosk.left_behind" => left_behind(&mut d).await,
+        "kiosk.every_refusal_code" => super::link::every_refusal_code(&mut d).await,
+        "kiosk.retry_after_timeout" => super::link::retry_after_timeout(&mut d).await,
+        "kiosk.late_answer_after_void" => super::link::late_answer_after_void(&mut d).await,
+        "kiosk.foreign_document" => super::link::foreign_document(&mut d).await,
+        "kiosk.wrong_server_certificate" => super::link::wrong_server_certificate(&mut d).await,
+        "kiosk.card_refused" => super::refusals::card_refused(&mut d).await,
+        "kiosk.day_dependent_refusals" => super::refusals::day_dependent_refusals(&mut d).await,
+        "kiosk.center_refusals" => super::refusals::center_refusals(&mut d).await,
         _ => None,
     };
     kiosk.stop().await;
     log
 }
 
-fn resident_record() -> CertificateKind {
+pub(super) fn resident_record() -> CertificateKind {
     CertificateKind::ResidentRecord {
         scope: HouseholdScope::SelfOnly,
         include_domicile: false,
@@ -67,7 +85,7 @@ fn resident_record() -> CertificateKind {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) -> Value {
+pub(super) fn json<T: serde::Serialize>(value: &T) -> Value {
     // Serialising the suite's own request types cannot fail.
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
@@ -91,15 +109,28 @@ pub fn page_request_ids(pdf: &[u8]) -> Result<Vec<String>, String> {
 }
 
 /// One scenario's kiosk, center and log.
-struct Drive<'a> {
-    t: &'a KioskTarget,
-    k: &'a Kiosk,
-    log: &'a mut ScenarioLog,
+pub(super) struct Drive<'a> {
+    pub(super) t: &'a KioskTarget,
+    pub(super) k: &'a Kiosk,
+    pub(super) log: &'a mut ScenarioLog,
+    /// The kiosk's last printed document when the scenario started.
+    pub(super) printed_at_start: Option<RequestId>,
+}
+
+/// The last document the kiosk printed: its printed list only grows (keeping the
+/// last 100), so an unchanged last entry means nothing new was printed.
+pub(super) fn last_printed(state: &ControlState) -> Option<RequestId> {
+    state.printed.last().map(|p| p.request_id)
 }
 
 impl Drive<'_> {
+    /// Nothing printed since the scenario started.
+    pub(super) fn nothing_printed(&self, state: &ControlState) -> bool {
+        last_printed(state) == self.printed_at_start
+    }
+
     /// A step that must fit the screen: 200 and the kiosk's state, or `K-RUN-1` fails.
-    async fn step(&mut self, step: &str, body: Option<Value>) -> Option<ControlState> {
+    pub(super) async fn step(&mut self, step: &str, body: Option<Value>) -> Option<ControlState> {
         let request = body.as_ref().map(|b| b.to_string().into_bytes());
         match self.k.post(step, body.as_ref()).await {
             Ok(answer) => {
@@ -135,7 +166,7 @@ impl Drive<'_> {
 
     /// A step that must not fit the screen: 409 `control_step_not_allowed`. Returns
     /// whether it was refused so.
-    async fn refused_step(&mut self, step: &str, body: Option<Value>) -> bool {
+    pub(super) async fn refused_step(&mut self, step: &str, body: Option<Value>) -> bool {
         match self.k.post(step, body.as_ref()).await {
             Ok(answer) => {
                 answer.status == 409
@@ -147,7 +178,7 @@ impl Drive<'_> {
         }
     }
 
-    async fn state(&mut self) -> Option<ControlState> {
+    pub(super) async fn state(&mut self) -> Option<ControlState> {
         match self.k.get("state").await {
             Ok(answer) if answer.status == 200 => match answer.state() {
                 Ok(state) => Some(state),
@@ -168,37 +199,37 @@ impl Drive<'_> {
         }
     }
 
-    fn card(&mut self, serial: &str) -> Option<CardFile> {
+    pub(super) fn card(&mut self, serial: &str) -> Option<CardFile> {
         let card = self.t.card(serial);
         self.log.require("K-RUN-1", "the sandbox card", card)
     }
 
-    fn resident_card(&mut self, index: usize) -> Option<CardFile> {
+    pub(super) fn resident_card(&mut self, index: usize) -> Option<CardFile> {
         let card = self.t.resident_card(CODE, index);
         self.log.require("K-RUN-1", "a sandbox resident card", card)
     }
 
-    async fn place(&mut self, card: &CardFile) -> Option<ControlState> {
+    pub(super) async fn place(&mut self, card: &CardFile) -> Option<ControlState> {
         self.step("card", Some(json(&PlaceCard { card: card.clone() })))
             .await
     }
 
-    async fn pin(&mut self, pin: &str) -> Option<ControlState> {
+    pub(super) async fn pin(&mut self, pin: &str) -> Option<ControlState> {
         self.step("pin", Some(json(&EnterPin { pin: pin.into() })))
             .await
     }
 
-    async fn pay(&mut self, pay: Pay) -> Option<ControlState> {
+    pub(super) async fn pay(&mut self, pay: Pay) -> Option<ControlState> {
         self.step("payment", Some(json(&pay))).await
     }
 
-    async fn printer(&mut self, behaviour: PrinterBehaviour) -> Option<ControlState> {
+    pub(super) async fn printer(&mut self, behaviour: PrinterBehaviour) -> Option<ControlState> {
         self.step("printer", Some(json(&SetPrinter { behaviour })))
             .await
     }
 
     /// Route and order from the PIN-verified screen.
-    async fn order(
+    pub(super) async fn order(
         &mut self,
         certificate: CertificateKind,
         copies: u8,
@@ -232,7 +263,7 @@ impl Drive<'_> {
     }
 
     /// Card, PIN, route, order: `K-FLOW-1` on the fee screen.
-    async fn up_to_the_fee(
+    pub(super) async fn up_to_the_fee(
         &mut self,
         card: &CardFile,
         certificate: CertificateKind,
@@ -269,7 +300,7 @@ impl Drive<'_> {
 
     /// Checks the printed PDF of `request_id` on `clause`: in the printed list with
     /// `copies`, fetched as a PDF whose every page carries `request_id`.
-    async fn check_document(
+    pub(super) async fn check_document(
         &mut self,
         clause: &str,
         state: &ControlState,
@@ -332,7 +363,7 @@ impl Drive<'_> {
     }
 
     /// The center's state of `request_id` (as text), or `K-RUN-1` fails.
-    async fn center_state(&mut self, request_id: &RequestId) -> Option<String> {
+    pub(super) async fn center_state(&mut self, request_id: &RequestId) -> Option<String> {
         match self.t.issuance(request_id).await {
             Ok(Some(row)) => Some(row.state.as_str().to_owned()),
             Ok(None) => Some("absent".to_owned()),
@@ -343,14 +374,14 @@ impl Drive<'_> {
         }
     }
 
-    async fn money(&mut self) -> Option<center::db::MoneyTotals> {
+    pub(super) async fn money(&mut self) -> Option<center::db::MoneyTotals> {
         let money = self.t.money().await;
         self.log
             .require("K-RUN-1", "the center's money totals", money)
     }
 
     /// Takes the card then the certificate: the reminder screens in order, then idle.
-    async fn take_everything(&mut self) -> Option<()> {
+    pub(super) async fn take_everything(&mut self) -> Option<()> {
         let taken = self.step("take-card", None).await?;
         let certificate = self.step("take-certificate", None).await?;
         self.log.check(
@@ -370,7 +401,7 @@ impl Drive<'_> {
 
     /// Pays `pay` for the fee on screen and checks the print (`K-FLOW-2`), the PDF
     /// (`doc_clause`) and the center (`K-CENTER-1`).
-    async fn pay_and_check_print(
+    pub(super) async fn pay_and_check_print(
         &mut self,
         shown: &ControlState,
         pay: Pay,
@@ -418,7 +449,7 @@ async fn happy_path_coins(d: &mut Drive<'_>) -> Option<()> {
     d.log.check(
         "K-PAY-1",
         short.screen == Screen::Paying
-            && short.printed.is_empty()
+            && d.nothing_printed(&short)
             && short.change_yen == Some(fee.saturating_sub(10)),
         format!(
             "{} yen for a fee of {fee}: screen {:?}, returned {:?}",
@@ -549,7 +580,7 @@ async fn every_refusal(d: &mut Drive<'_>) -> Option<()> {
         let taken = d.step("take-card", None).await?;
         d.log.check(
             "K-REFUSE-1",
-            taken.screen == Screen::Idle && taken.printed.is_empty(),
+            taken.screen == Screen::Idle && d.nothing_printed(&taken),
             format!(
                 "card {serial} taken: {:?}, printed {}",
                 taken.screen,
@@ -647,7 +678,7 @@ async fn pin_lock(d: &mut Drive<'_>) -> Option<()> {
     let taken = d.step("take-card", None).await?;
     d.log.check(
         "K-PIN-2",
-        taken.screen == Screen::Idle && taken.printed.is_empty(),
+        taken.screen == Screen::Idle && d.nothing_printed(&taken),
         format!("card taken: {:?}", taken.screen),
     );
     Some(())
@@ -678,7 +709,7 @@ async fn refusal(d: &mut Drive<'_>) -> Option<()> {
     let taken = d.step("take-card", None).await?;
     d.log.check(
         "K-REFUSE-1",
-        taken.screen == Screen::Idle && taken.printed.is_empty(),
+        taken.screen == Screen::Idle && d.nothing_printed(&taken),
         format!(
             "card taken: {:?}, printed {}",
             taken.screen,
@@ -729,7 +760,7 @@ async fn duplicates(d: &mut Drive<'_>) -> Option<()> {
         d.take_everything().await?;
     }
     // Same key, another order (two copies): never a fee, never a print.
-    let printed_before = d.state().await?.printed.len();
+    let printed_before = last_printed(&d.state().await?);
     d.place(&card).await?;
     d.pin(&card.pin).await?;
     let conflict = d.order(resident_record(), 2, Some(key)).await?;
@@ -745,11 +776,11 @@ async fn duplicates(d: &mut Drive<'_>) -> Option<()> {
     let end = d.state().await?;
     d.log.check(
         "K-IDEM-2",
-        no_payment && end.printed.len() == printed_before && !end.certificate_in_tray,
+        no_payment && last_printed(&end) == printed_before && !end.certificate_in_tray,
         format!(
-            "no payment accepted ({no_payment}), printed {} → {}",
+            "no payment accepted ({no_payment}), last printed {:?} → {:?}",
             printed_before,
-            end.printed.len()
+            last_printed(&end)
         ),
     );
     Some(())
@@ -767,7 +798,7 @@ async fn cancel_and_walk_away(d: &mut Drive<'_>) -> Option<()> {
             "K-VOID-1",
             voided.screen == Screen::Voided
                 && !voided.certificate_in_tray
-                && voided.printed.is_empty()
+                && d.nothing_printed(&voided)
                 && document == Some(404),
             format!(
                 "{pay:?}: screen {:?}, in tray {}, printed {}, document HTTP {document:?}",
@@ -809,7 +840,7 @@ async fn printer_jam(d: &mut Drive<'_>) -> Option<()> {
         "K-JAM-1",
         jammed.screen == Screen::Voided
             && !jammed.certificate_in_tray
-            && jammed.printed.is_empty()
+            && d.nothing_printed(&jammed)
             && jammed
                 .message_ja
                 .as_deref()

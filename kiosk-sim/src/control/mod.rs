@@ -21,7 +21,7 @@ use schemas::kiosk_control::{
 };
 use schemas::outcome::PrintOutcome;
 use schemas::{
-    CertificateOrder, IdempotencyKey, MunicipalityCode, RefusalReason, RequestId, Route,
+    CertificateOrder, ErrorCode, IdempotencyKey, MunicipalityCode, RefusalReason, RequestId, Route,
 };
 
 use crate::atomic_file;
@@ -69,6 +69,18 @@ fn unavailable() -> Option<Message> {
     message(
         "ただいまお取り扱いできません。店員にお知らせください。",
         "This service is unavailable right now. Please tell the staff.",
+    )
+}
+
+/// The center did not accept the card itself: its certificate is revoked, expired or
+/// not yet valid.
+fn card_not_accepted(error: &KioskError) -> bool {
+    matches!(
+        error,
+        KioskError::Center(center) if matches!(
+            center.error_code(),
+            Some(ErrorCode::CardRevoked | ErrorCode::CardExpired | ErrorCode::CardNotYetValid)
+        )
     )
 }
 
@@ -204,6 +216,14 @@ impl Controller {
         }
         if error.card_locked() {
             self.lock();
+        } else if card_not_accepted(error) {
+            // Nothing can be done for this card at any kiosk: as for a refusal, the
+            // resident is sent to the municipal counter (the real service does the same).
+            self.screen = Screen::Refused;
+            self.message = message(
+                RefusalReason::RESIDENT_MESSAGE_JA,
+                RefusalReason::RESIDENT_MESSAGE_EN,
+            );
         } else {
             self.screen = Screen::Error;
             self.message = unavailable();
@@ -523,6 +543,18 @@ impl Controller {
             self.screen = Screen::Idle;
             self.message = None;
         }
+    }
+
+    /// `POST /cancel`: 取消 pressed before the order went to the center (PIN pad, route,
+    /// menu). Nothing was sent, so nothing is reported; the session ends and the card
+    /// is handed back. On the fee screen the order is out: `payment` `cancel` voids it.
+    pub fn cancel(&mut self) -> Result<ControlState, StepError> {
+        self.allow("cancel", &[Screen::CardPlaced, Screen::Route, Screen::Menu])?;
+        tracing::info!(screen = ?self.screen, "control: cancelled before the order");
+        self.session = None;
+        self.screen = Screen::TakeCard;
+        self.message = message("カードをお取りください。", "Please take your card.");
+        Ok(self.state())
     }
 
     /// `POST /take-card`.

@@ -88,6 +88,10 @@ async fn set_printer(shared: Shared, body: web::Json<SetPrinter>) -> HttpRespons
     answer(shared.lock().await.set_printer(body.into_inner()))
 }
 
+async fn cancel(shared: Shared) -> HttpResponse {
+    answer(shared.lock().await.cancel())
+}
+
 async fn take_card(shared: Shared) -> HttpResponse {
     answer(shared.lock().await.take_card())
 }
@@ -158,6 +162,7 @@ pub fn start(controller: Controller, listener: TcpListener) -> std::io::Result<C
             .route(&format!("{base}/order"), web::post().to(choose_order))
             .route(&format!("{base}/payment"), web::post().to(pay))
             .route(&format!("{base}/printer"), web::post().to(set_printer))
+            .route(&format!("{base}/cancel"), web::post().to(cancel))
             .route(&format!("{base}/take-card"), web::post().to(take_card))
             .route(
                 &format!("{base}/take-certificate"),
