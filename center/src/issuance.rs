@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use schemas::{
-    card_binding_digest, CertificateFetch, CertificateOrder, Digest32, DocumentPdf, ErrorCode,
-    IssuanceRequest, IssuanceResponse, MunicipalityCode, OperatorId, RefusalReason, RequestId,
-    Route, Signed,
+    card_binding_digest, CardProof, CertificateFetch, CertificateOrder, Digest32, DocumentPdf,
+    ErrorCode, IssuanceRequest, IssuanceResponse, MunicipalityCode, OperatorId, RefusalReason,
+    RequestId, Route, Signed,
 };
 use tracing::Instrument as _;
 
@@ -47,23 +47,32 @@ pub async fn issue(
 
     // Card: certificate first (stateless), then its signature over nonce and order,
     // then the single-use nonce, so a forged request cannot burn a kiosk's challenge.
+    let signed = match &request.card {
+        CardProof::Signed(signed) => signed,
+        CardProof::Session(_) => {
+            return Err(ApiError::new(
+                ErrorCode::CardSessionInvalid,
+                "card sessions are not open on this center",
+            ))
+        }
+    };
     let card = state
         .card_authority
-        .check_certificate(&request.card_certificate, started_ms.div_euclid(1000))?;
+        .check_certificate(&signed.card_certificate, started_ms.div_euclid(1000))?;
     let order_digest =
         schemas::order_digest(&request.kiosk_id, &request.idempotency_key, &request.order)
             .map_err(ApiError::internal)?;
     check_card_signature(
         card,
-        request.challenge_nonce.as_slice(),
+        signed.challenge_nonce.as_slice(),
         order_digest,
-        &request.card_signature,
+        &signed.card_signature,
     )?;
     consume_challenge(
         state,
         operator,
         &request.kiosk_id,
-        request.challenge_nonce.as_slice(),
+        signed.challenge_nonce.as_slice(),
         started_ms,
     )
     .await?;

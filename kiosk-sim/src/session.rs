@@ -17,8 +17,8 @@ use std::path::Path;
 
 use schemas::outcome::PrintOutcome;
 use schemas::{
-    order_digest, CertificateOrder, DocumentPdf, IdempotencyKey, IssuanceRequest, IssuanceResponse,
-    MunicipalityCode, RefusalReason, RequestId,
+    order_digest, CardProof, CertificateOrder, DocumentPdf, IdempotencyKey, IssuanceRequest,
+    IssuanceResponse, MunicipalityCode, RefusalReason, RequestId, SignedByCard,
 };
 
 use crate::card::{CardError, PinSession, SimCard};
@@ -336,9 +336,11 @@ impl<C: CenterApi> Kiosk<C> {
                     idempotency_key: idempotency_key.clone(),
                     kiosk_id: kiosk_id.clone(),
                     order: order.clone(),
-                    challenge_nonce,
-                    card_certificate,
-                    card_signature,
+                    card: CardProof::Signed(SignedByCard {
+                        challenge_nonce,
+                        card_certificate,
+                        card_signature,
+                    }),
                 },
             )
             .await?

@@ -17,13 +17,13 @@ use schemas::outcome::{
     IssuanceStatus, OutcomeAck, PaymentOutcome, PaymentReport, PrintOutcome, PrintReport,
 };
 use schemas::{
-    order_digest, registration_digest, CardAuthMessage, CertificateKind, CertificateOption,
-    CertificateOrder, CertificateType, ChallengeRequest, ChallengeResponse, Digest32, DocumentPdf,
-    DomicileRegistration, DomicileRegistrationRequest, DomicileRegistrationResponse,
-    DomicileRegistrationStatus, ErrorBody, ErrorCode, HouseholdScope, IssuanceRequest,
-    IssuanceResponse, KioskId, Menu, MenuItem, MunicipalityCode, MunicipalityDirectory,
-    MunicipalityEntry, PublicKey, RefusalReason, RequestId, Route, RouteKind, ServiceHours,
-    SignedMessage as _,
+    order_digest, registration_digest, CardAuthMessage, CardProof, CertificateKind,
+    CertificateOption, CertificateOrder, CertificateType, ChallengeRequest, ChallengeResponse,
+    Digest32, DocumentPdf, DomicileRegistration, DomicileRegistrationRequest,
+    DomicileRegistrationResponse, DomicileRegistrationStatus, ErrorBody, ErrorCode, HouseholdScope,
+    IssuanceRequest, IssuanceResponse, KioskId, Menu, MenuItem, MunicipalityCode,
+    MunicipalityDirectory, MunicipalityEntry, PublicKey, RefusalReason, RequestId, Route,
+    RouteKind, ServiceHours, SignedMessage as _,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -362,24 +362,27 @@ impl FakeCenter {
 
     fn answer(&self, request: &IssuanceRequest) -> Result<IssuanceResponse, ClientError> {
         // What the real center checks about the card, so the kiosk's signing is tested.
-        let Ok(card) = request.card_certificate.verify(&self.authority) else {
+        let CardProof::Signed(proof) = &request.card else {
+            return Err(Self::rejected(ErrorCode::CardSessionInvalid, 401));
+        };
+        let Ok(card) = proof.card_certificate.verify(&self.authority) else {
             return Err(Self::rejected(ErrorCode::CardCertificateInvalid, 403));
         };
         let digest =
             order_digest(&request.kiosk_id, &request.idempotency_key, &request.order).unwrap();
         let message = CardAuthMessage {
-            nonce: request.challenge_nonce.clone(),
+            nonce: proof.challenge_nonce.clone(),
             order_digest: digest,
         };
         if card
             .public_key
-            .verify(&message.signed_bytes().unwrap(), &request.card_signature)
+            .verify(&message.signed_bytes().unwrap(), &proof.card_signature)
             .is_err()
         {
             return Err(Self::rejected(ErrorCode::CardSignatureInvalid, 403));
         }
         // Single-use challenges, consumed before the idempotency look-up (as the center does).
-        let nonce = &request.challenge_nonce.0;
+        let nonce = &proof.challenge_nonce.0;
         if !self.challenges.lock().unwrap().contains(nonce) {
             return Err(Self::rejected(ErrorCode::ChallengeUnknown, 400));
         }
@@ -826,8 +829,12 @@ async fn a_lost_answer_is_ordered_again_under_the_same_key() {
     };
     assert_eq!(outcome.request_id(), *request_id);
     // ...under a fresh single-use challenge, signed again by the card.
-    assert_ne!(sent[0].challenge_nonce, sent[1].challenge_nonce);
-    assert_ne!(sent[0].card_signature, sent[1].card_signature);
+    let (CardProof::Signed(first), CardProof::Signed(second)) = (&sent[0].card, &sent[1].card)
+    else {
+        panic!("the one-call path signs every order with the card");
+    };
+    assert_ne!(first.challenge_nonce, second.challenge_nonce);
+    assert_ne!(first.card_signature, second.card_signature);
     assert_eq!(kiosk.center().challenge_count(), 2);
     // No PIN was asked again and the counter is intact.
     assert_eq!(read_card_file(&card).pin_attempts_left, 3);

@@ -173,6 +173,7 @@ impl Controller {
             message_en: self.message.as_ref().map(|m| m.en.clone()),
             printed: self.printed.iter().cloned().collect(),
             outbox_pending: u32::try_from(self.kiosk.outbox().len()).unwrap_or(u32::MAX),
+            card_session_open: false,
         }
     }
 
