@@ -336,11 +336,11 @@ impl<C: CenterApi> Kiosk<C> {
                     idempotency_key: idempotency_key.clone(),
                     kiosk_id: kiosk_id.clone(),
                     order: order.clone(),
-                    card: CardProof::Signed(SignedByCard {
+                    card: CardProof::Signed(Box::new(SignedByCard {
                         challenge_nonce,
                         card_certificate,
                         card_signature,
-                    }),
+                    })),
                 },
             )
             .await?

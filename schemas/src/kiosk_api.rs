@@ -221,7 +221,7 @@ pub struct CardSessionRef {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CardProof {
-    Signed(SignedByCard),
+    Signed(Box<SignedByCard>),
     Session(CardSessionRef),
 }
 
