@@ -180,6 +180,13 @@ impl CenterApi for LateCenter {
         })
     }
 
+    async fn open_card_session(
+        &self,
+        _request: &schemas::CardSessionRequest,
+    ) -> Result<schemas::CardSessionResponse, ClientError> {
+        unreachable!("the one-call kiosk has the card sign each order")
+    }
+
     async fn municipalities(&self) -> Result<MunicipalityDirectory, ClientError> {
         unreachable!("not used by an issuance")
     }

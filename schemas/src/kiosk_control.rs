@@ -19,7 +19,9 @@
 //! POST   /control/v1/printer     SetPrinter    -> ControlState   (what the printer does with the next job)
 //! POST   /control/v1/cancel                    -> ControlState   (取消 before the order is sent:
 //!                                                                 the card comes back; on the fee
-//!                                                                 screen use payment `cancel`)
+//!                                                                 screen use payment `cancel`;
+//!                                                                 終了 on refused / voided / error
+//!                                                                 when the card is already out)
 //! POST   /control/v1/take-card                 -> ControlState   (the resident takes the card)
 //! POST   /control/v1/take-certificate          -> ControlState   (the resident takes the pages)
 //! POST   /control/v1/restart                   -> ControlState   (power cycle: the session in memory is lost,
@@ -36,6 +38,10 @@
 //! (`card_session_open`); from then on `take-card` is allowed on every screen of the
 //! visit, and the orders ride on the card session. A kiosk that keeps the card until
 //! the end (or whose card session could not be opened) still ends with `take_card`.
+//! While the card session has orders left, `route` is allowed again once an order has
+//! ended (`take_card`, `take_certificate`, `refused`, `voided`): another certificate in
+//! the same visit, without the card. `GET /menu` and `GET /municipalities` pass the
+//! center's error on (503 `catalogue_unavailable` when it does not answer).
 //!
 //! The screens follow the resident's path (issue 7's touch panel shows the same ones):
 //! `idle → card_placed (PIN pad) → route → menu → confirm_fee → paying → printing →
