@@ -294,8 +294,8 @@ async fn serve(
     let state_dir = args.state_dir.clone().unwrap_or(default_state_dir);
     let controller = Controller::new(settings, state_dir).context("setting up the kiosk")?;
     let listen = args.listen_address();
-    let listener = std::net::TcpListener::bind(listen)
-        .with_context(|| format!("listening on {listen}"))?;
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
     let ui = web::Data::new(UiState {
         cards: Arc::new(cards),
         idle_timeout_s: args.idle_timeout_s,
