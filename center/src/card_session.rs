@@ -17,7 +17,7 @@ use schemas::{
     MAX_ORDERS_PER_CARD_SESSION,
 };
 
-use crate::card_auth::check_card_signature;
+use crate::card_auth::{authenticate, CardPresentation};
 use crate::db::{self, CardSessionRow};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -41,22 +41,18 @@ pub async fn open(
     }
     // As for a signed order: certificate, signature, then the single-use nonce, so a
     // forged opening cannot burn a kiosk's challenge.
-    let card = state
-        .card_authority
-        .check_certificate(&request.card_certificate, now_ms.div_euclid(1000))?;
     let digest =
         card_session_digest(&request.kiosk_id, &request.visit_key).map_err(ApiError::internal)?;
-    check_card_signature(
-        card,
-        request.challenge_nonce.as_slice(),
-        digest,
-        &request.card_signature,
-    )?;
-    crate::issuance::consume_challenge(
+    let card = authenticate(
         state,
         operator,
         &request.kiosk_id,
-        request.challenge_nonce.as_slice(),
+        CardPresentation {
+            certificate: &request.card_certificate,
+            nonce: request.challenge_nonce.as_slice(),
+            signature: &request.card_signature,
+        },
+        digest,
         now_ms,
     )
     .await?;

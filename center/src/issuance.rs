@@ -16,11 +16,9 @@ use schemas::{
 use tracing::Instrument as _;
 
 use crate::binding_guard::{check_answer, Expected, GuardError, VerifiedAnswer};
-use crate::card_auth::check_card_signature;
+use crate::card_auth::{authenticate, CardPresentation};
 use crate::catalogue;
-use crate::db::{
-    self, AuthorizedInsert, ChallengeRejection, IssuanceRow, IssuanceState, TransitionFields,
-};
+use crate::db::{self, AuthorizedInsert, IssuanceRow, IssuanceState, TransitionFields};
 use crate::error::ApiError;
 use crate::order_checks::{check_order, OrderRejection};
 use crate::service_hours;
@@ -52,24 +50,18 @@ pub async fn issue(
         schemas::order_digest(&request.kiosk_id, &request.idempotency_key, &request.order)
             .map_err(ApiError::internal)?;
     let (card, card_session) = match &request.card {
-        // Card: certificate first (stateless), then its signature over nonce and
-        // order, then the single-use nonce, so a forged request cannot burn a kiosk's
-        // challenge.
+        // The card signs this order (see `card_auth::authenticate`).
         CardProof::Signed(signed) => {
-            let card = state
-                .card_authority
-                .check_certificate(&signed.card_certificate, started_ms.div_euclid(1000))?;
-            check_card_signature(
-                card,
-                signed.challenge_nonce.as_slice(),
-                order_digest,
-                &signed.card_signature,
-            )?;
-            consume_challenge(
+            let card = authenticate(
                 state,
                 operator,
                 &request.kiosk_id,
-                signed.challenge_nonce.as_slice(),
+                CardPresentation {
+                    certificate: &signed.card_certificate,
+                    nonce: signed.challenge_nonce.as_slice(),
+                    signature: &signed.card_signature,
+                },
+                order_digest,
                 started_ms,
             )
             .await?;
@@ -377,40 +369,6 @@ pub async fn issue(
     }
     .instrument(span)
     .await
-}
-
-/// Consumes the single-use challenge nonce of `kiosk`, or says why it cannot be.
-pub(crate) async fn consume_challenge(
-    state: &AppState,
-    operator: &OperatorId,
-    kiosk: &schemas::KioskId,
-    nonce: &[u8],
-    now_ms: i64,
-) -> Result<(), ApiError> {
-    let nonce_hex = hex::encode(nonce);
-    match db::consume_challenge(
-        &state.pool,
-        &nonce_hex,
-        operator.as_str(),
-        kiosk.as_str(),
-        now_ms,
-    )
-    .await?
-    {
-        Ok(()) => Ok(()),
-        Err(ChallengeRejection::Unknown) => Err(ApiError::new(
-            ErrorCode::ChallengeUnknown,
-            "unknown challenge",
-        )),
-        Err(ChallengeRejection::Expired) => Err(ApiError::new(
-            ErrorCode::ChallengeExpired,
-            "challenge has expired",
-        )),
-        Err(ChallengeRejection::Used) => Err(ApiError::new(
-            ErrorCode::ChallengeUsed,
-            "challenge was already used",
-        )),
-    }
 }
 
 enum Replay {
