@@ -89,6 +89,23 @@ impl CardAuthority {
     }
 }
 
+/// The kiosk named in a request must be one of the calling operator's (its mTLS
+/// identity).
+pub fn check_kiosk(
+    state: &AppState,
+    operator: &OperatorId,
+    kiosk: &KioskId,
+) -> Result<(), ApiError> {
+    if state.directory.kiosk_belongs_to(operator, kiosk) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::KioskNotAuthorized,
+            "kiosk is not registered for this operator",
+        ))
+    }
+}
+
 /// What the card presented with one signed request.
 pub struct CardPresentation<'a> {
     pub certificate: &'a CardCertificate,

@@ -17,7 +17,7 @@ use schemas::{
     MAX_ORDERS_PER_CARD_SESSION,
 };
 
-use crate::card_auth::{authenticate, CardPresentation};
+use crate::card_auth::{authenticate, check_kiosk, CardPresentation};
 use crate::db::{self, CardSessionRow};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -30,15 +30,7 @@ pub async fn open(
     request: CardSessionRequest,
 ) -> Result<CardSessionResponse, ApiError> {
     let now_ms = state.clock.now_unix_ms();
-    if !state
-        .directory
-        .kiosk_belongs_to(operator, &request.kiosk_id)
-    {
-        return Err(ApiError::new(
-            ErrorCode::KioskNotAuthorized,
-            "kiosk is not registered for this operator",
-        ));
-    }
+    check_kiosk(state, operator, &request.kiosk_id)?;
     // As for a signed order: certificate, signature, then the single-use nonce, so a
     // forged opening cannot burn a kiosk's challenge.
     let digest =

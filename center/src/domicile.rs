@@ -15,7 +15,7 @@ use schemas::{
 };
 
 use crate::adapter_client::UpstreamError;
-use crate::card_auth::{authenticate, CardPresentation};
+use crate::card_auth::{authenticate, check_kiosk, CardPresentation};
 use crate::db::{self, DomicileRegistrationRow};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -100,15 +100,7 @@ pub async fn register(
     request: DomicileRegistrationRequest,
 ) -> Result<DomicileRegistrationResponse, ApiError> {
     let now_ms = state.clock.now_unix_ms();
-    if !state
-        .directory
-        .kiosk_belongs_to(operator, &request.kiosk_id)
-    {
-        return Err(ApiError::new(
-            ErrorCode::KioskNotAuthorized,
-            "kiosk is not registered for this operator",
-        ));
-    }
+    check_kiosk(state, operator, &request.kiosk_id)?;
     request
         .registration
         .validate()

@@ -16,7 +16,7 @@ use schemas::{
 use tracing::Instrument as _;
 
 use crate::binding_guard::{check_answer, Expected, GuardError, VerifiedAnswer};
-use crate::card_auth::{authenticate, CardPresentation};
+use crate::card_auth::{authenticate, check_kiosk, CardPresentation};
 use crate::catalogue;
 use crate::db::{self, AuthorizedInsert, IssuanceRow, IssuanceState, TransitionFields};
 use crate::error::ApiError;
@@ -32,15 +32,7 @@ pub async fn issue(
     let started_ms = state.clock.now_unix_ms();
     let deadline_unix_ms = started_ms + to_i64(state.timeouts.request_deadline_ms);
 
-    if !state
-        .directory
-        .kiosk_belongs_to(operator, &request.kiosk_id)
-    {
-        return Err(ApiError::new(
-            ErrorCode::KioskNotAuthorized,
-            "kiosk is not registered for this operator",
-        ));
-    }
+    check_kiosk(state, operator, &request.kiosk_id)?;
     request
         .order
         .validate()
