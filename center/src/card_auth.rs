@@ -6,10 +6,12 @@ use std::path::Path;
 
 use schemas::{
     CardAuthMessage, CardCertificate, CardCertificateBody, CardSerial, Digest32, ErrorCode,
-    PublicKey, RevocationList, SignatureBytes, SignedMessage as _,
+    KioskId, OperatorId, PublicKey, RevocationList, SignatureBytes, SignedMessage as _,
 };
 
+use crate::db::{self, ChallengeRejection};
 use crate::error::ApiError;
+use crate::startup::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CardAuthorityError {
@@ -84,6 +86,86 @@ impl CardAuthority {
             return Err(ApiError::new(ErrorCode::CardRevoked, "card is revoked"));
         }
         Ok(body)
+    }
+}
+
+/// The kiosk named in a request must be one of the calling operator's (its mTLS
+/// identity).
+pub fn check_kiosk(
+    state: &AppState,
+    operator: &OperatorId,
+    kiosk: &KioskId,
+) -> Result<(), ApiError> {
+    if state.directory.kiosk_belongs_to(operator, kiosk) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::KioskNotAuthorized,
+            "kiosk is not registered for this operator",
+        ))
+    }
+}
+
+/// What the card presented with one signed request.
+pub struct CardPresentation<'a> {
+    pub certificate: &'a CardCertificate,
+    /// The challenge nonce from `POST /v1/challenges`.
+    pub nonce: &'a [u8],
+    /// The card's signature over {nonce, digest}.
+    pub signature: &'a SignatureBytes,
+}
+
+/// Authenticates the card of a signed request from `kiosk` (an order, a card-session
+/// opening, a 利用登録): the certificate first (stateless), then its signature over
+/// the nonce and `digest`, then the single-use nonce, so a forged request cannot burn a
+/// kiosk's challenge. The verified certificate body.
+pub async fn authenticate<'a>(
+    state: &AppState,
+    operator: &OperatorId,
+    kiosk: &KioskId,
+    presented: CardPresentation<'a>,
+    digest: Digest32,
+    now_ms: i64,
+) -> Result<&'a CardCertificateBody, ApiError> {
+    let card = state
+        .card_authority
+        .check_certificate(presented.certificate, now_ms.div_euclid(1000))?;
+    check_card_signature(card, presented.nonce, digest, presented.signature)?;
+    consume_challenge(state, operator, kiosk, presented.nonce, now_ms).await?;
+    Ok(card)
+}
+
+/// Consumes the single-use challenge nonce of `kiosk`, or says why it cannot be.
+pub(crate) async fn consume_challenge(
+    state: &AppState,
+    operator: &OperatorId,
+    kiosk: &KioskId,
+    nonce: &[u8],
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    let nonce_hex = hex::encode(nonce);
+    match db::consume_challenge(
+        &state.pool,
+        &nonce_hex,
+        operator.as_str(),
+        kiosk.as_str(),
+        now_ms,
+    )
+    .await?
+    {
+        Ok(()) => Ok(()),
+        Err(ChallengeRejection::Unknown) => Err(ApiError::new(
+            ErrorCode::ChallengeUnknown,
+            "unknown challenge",
+        )),
+        Err(ChallengeRejection::Expired) => Err(ApiError::new(
+            ErrorCode::ChallengeExpired,
+            "challenge has expired",
+        )),
+        Err(ChallengeRejection::Used) => Err(ApiError::new(
+            ErrorCode::ChallengeUsed,
+            "challenge was already used",
+        )),
     }
 }
 

@@ -57,9 +57,14 @@ pub struct Timeouts {
     /// A `prepared` issuance not paid within this time is voided (`payment_timeout`).
     #[serde(default = "default_payment_timeout_ms")]
     pub payment_timeout_ms: u64,
-    /// How often the sweep runs (payment timeouts, stuck requests, old challenges).
+    /// How often the sweep runs (payment timeouts, stuck requests, old challenges,
+    /// expired card sessions).
     #[serde(default = "default_sweep_interval_ms")]
     pub sweep_interval_ms: u64,
+    /// Lifetime of a card session from its opening (center clock); 1..=
+    /// `schemas::MAX_CARD_SESSION_TTL_S` × 1000.
+    #[serde(default = "default_card_session_ttl_ms")]
+    pub card_session_ttl_ms: u64,
 }
 
 fn default_payment_timeout_ms() -> u64 {
@@ -70,6 +75,10 @@ fn default_sweep_interval_ms() -> u64 {
     10_000
 }
 
+fn default_card_session_ttl_ms() -> u64 {
+    600_000
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Self {
@@ -78,6 +87,7 @@ impl Default for Timeouts {
             challenge_ttl_ms: 120_000,
             payment_timeout_ms: default_payment_timeout_ms(),
             sweep_interval_ms: default_sweep_interval_ms(),
+            card_session_ttl_ms: default_card_session_ttl_ms(),
         }
     }
 }
@@ -316,6 +326,14 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "timeouts.sweep_interval_ms must be in 100..=3600000".into(),
             ));
+        }
+        let max_card_session_ttl_ms = u64::try_from(schemas::MAX_CARD_SESSION_TTL_S)
+            .unwrap_or(0)
+            .saturating_mul(1000);
+        if !(1..=max_card_session_ttl_ms).contains(&t.card_session_ttl_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "timeouts.card_session_ttl_ms must be in 1..={max_card_session_ttl_ms}"
+            )));
         }
         if let Some(public) = self.public_listen {
             // One address cannot serve both: the kiosk API must never be public.

@@ -300,8 +300,44 @@ pub async fn insert_authorized(
     row: &IssuanceRow,
     now_unix_ms: i64,
 ) -> Result<bool, DbError> {
+    Ok(insert_authorized_row(pool, row, None, now_unix_ms).await? == AuthorizedInsert::Inserted)
+}
+
+/// What became of a new request riding on a card session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthorizedInsert {
+    /// Recorded, and (on a card session) one of the session's orders taken.
+    Inserted,
+    /// The operator's idempotency key is already taken: nothing written, no order
+    /// taken (the caller replays or reports a conflict).
+    KeyTaken,
+    /// The card session has no order left, has expired, or is not this kiosk's:
+    /// nothing written.
+    SessionSpent,
+}
+
+/// Inserts a new request in state `authorized` and takes one order of the card
+/// session in the same transaction, so that two concurrent orders cannot both take
+/// the last one and a replayed key (not inserted) takes none.
+pub async fn insert_authorized_on_card_session(
+    pool: &AnyPool,
+    row: &IssuanceRow,
+    card_session_id: &str,
+    now_unix_ms: i64,
+) -> Result<AuthorizedInsert, DbError> {
+    insert_authorized_row(pool, row, Some(card_session_id), now_unix_ms).await
+}
+
+async fn insert_authorized_row(
+    pool: &AnyPool,
+    row: &IssuanceRow,
+    card_session_id: Option<&str>,
+    now_unix_ms: i64,
+) -> Result<AuthorizedInsert, DbError> {
     assert_eq!(row.state, IssuanceState::Authorized);
     let mut tx = pool.begin().await?;
+    // The insert first: a concurrent retry under the same key waits on it, then finds
+    // the key taken and rolls back before touching the session.
     let inserted = sqlx::query(
         "INSERT INTO issuances (request_id, operator_id, kiosk_id, idempotency_key, order_digest, \
          municipality_code, card_digest, certificate_type, copies, state, created_at_unix_ms, updated_at_unix_ms) \
@@ -324,7 +360,28 @@ pub async fn insert_authorized(
     .await?;
     if inserted.rows_affected() != 1 {
         tx.rollback().await?;
-        return Ok(false);
+        return Ok(AuthorizedInsert::KeyTaken);
+    }
+    let mut detail = None;
+    if let Some(session_id) = card_session_id {
+        // Conditional on what the order was checked against, so a concurrent order
+        // taking the last one (on any replica) makes this one fail, not overdraw.
+        let taken = sqlx::query(
+            "UPDATE card_sessions SET orders_used = orders_used + 1 \
+             WHERE card_session_id = $1 AND operator_id = $2 AND kiosk_id = $3 \
+               AND orders_used < max_orders AND expires_at_unix_ms > $4",
+        )
+        .bind(session_id)
+        .bind(&row.operator_id)
+        .bind(&row.kiosk_id)
+        .bind(now_unix_ms)
+        .execute(&mut *tx)
+        .await?;
+        if taken.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(AuthorizedInsert::SessionSpent);
+        }
+        detail = Some(format!("card_session {session_id}"));
     }
     append_event(
         &mut tx,
@@ -333,11 +390,11 @@ pub async fn insert_authorized(
         "authorized",
         None,
         Some(IssuanceState::Authorized),
-        None,
+        detail.as_deref(),
     )
     .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(AuthorizedInsert::Inserted)
 }
 
 /// Fields a transition may set (all optional; `None` leaves the column alone).
@@ -828,6 +885,109 @@ pub async fn set_registration_status(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// What the center keeps about one card session while it lives (ids, the card
+/// certificate, counts and times).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardSessionRow {
+    pub card_session_id: String,
+    pub operator_id: String,
+    pub kiosk_id: String,
+    pub visit_key: String,
+    /// JSON of the card certificate (`schemas::CardCertificate`).
+    pub card_certificate: String,
+    pub municipality_code: String,
+    pub orders_used: i64,
+    pub max_orders: i64,
+    pub created_at_unix_ms: i64,
+    pub expires_at_unix_ms: i64,
+}
+
+const CARD_SESSION_COLUMNS: &str = "card_session_id, operator_id, kiosk_id, visit_key, \
+     card_certificate, municipality_code, orders_used, max_orders, created_at_unix_ms, \
+     expires_at_unix_ms";
+
+fn row_to_card_session(row: &AnyRow) -> Result<CardSessionRow, DbError> {
+    Ok(CardSessionRow {
+        card_session_id: row.try_get("card_session_id")?,
+        operator_id: row.try_get("operator_id")?,
+        kiosk_id: row.try_get("kiosk_id")?,
+        visit_key: row.try_get("visit_key")?,
+        card_certificate: row.try_get("card_certificate")?,
+        municipality_code: row.try_get("municipality_code")?,
+        orders_used: row.try_get("orders_used")?,
+        max_orders: row.try_get("max_orders")?,
+        created_at_unix_ms: row.try_get("created_at_unix_ms")?,
+        expires_at_unix_ms: row.try_get("expires_at_unix_ms")?,
+    })
+}
+
+/// Inserts a new card session. Returns `false` when the kiosk's visit already has one
+/// (the caller then answers with it or reports a conflict).
+pub async fn insert_card_session(pool: &AnyPool, row: &CardSessionRow) -> Result<bool, DbError> {
+    let inserted = sqlx::query(
+        "INSERT INTO card_sessions (card_session_id, operator_id, kiosk_id, visit_key, \
+           card_certificate, municipality_code, orders_used, max_orders, created_at_unix_ms, \
+           expires_at_unix_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (kiosk_id, visit_key) DO NOTHING",
+    )
+    .bind(&row.card_session_id)
+    .bind(&row.operator_id)
+    .bind(&row.kiosk_id)
+    .bind(&row.visit_key)
+    .bind(&row.card_certificate)
+    .bind(&row.municipality_code)
+    .bind(row.orders_used)
+    .bind(row.max_orders)
+    .bind(row.created_at_unix_ms)
+    .bind(row.expires_at_unix_ms)
+    .execute(pool)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+pub async fn find_card_session(
+    pool: &AnyPool,
+    card_session_id: &str,
+) -> Result<Option<CardSessionRow>, DbError> {
+    let sql =
+        format!("SELECT {CARD_SESSION_COLUMNS} FROM card_sessions WHERE card_session_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(card_session_id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(row_to_card_session).transpose()
+}
+
+pub async fn find_card_session_by_visit(
+    pool: &AnyPool,
+    kiosk_id: &str,
+    visit_key: &str,
+) -> Result<Option<CardSessionRow>, DbError> {
+    let sql = format!(
+        "SELECT {CARD_SESSION_COLUMNS} FROM card_sessions WHERE kiosk_id = $1 AND visit_key = $2"
+    );
+    let row = sqlx::query(&sql)
+        .bind(kiosk_id)
+        .bind(visit_key)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(row_to_card_session).transpose()
+}
+
+/// Deletes card sessions expired at or before `now_unix_ms` (and the card certificates
+/// they kept). Returns how many went.
+pub async fn delete_expired_card_sessions(
+    pool: &AnyPool,
+    now_unix_ms: i64,
+) -> Result<u64, DbError> {
+    let done = sqlx::query("DELETE FROM card_sessions WHERE expires_at_unix_ms <= $1")
+        .bind(now_unix_ms)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use schemas::{
 };
 
 use crate::adapter_client::UpstreamError;
-use crate::card_auth::check_card_signature;
+use crate::card_auth::{authenticate, check_kiosk, CardPresentation};
 use crate::db::{self, DomicileRegistrationRow};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -100,15 +100,7 @@ pub async fn register(
     request: DomicileRegistrationRequest,
 ) -> Result<DomicileRegistrationResponse, ApiError> {
     let now_ms = state.clock.now_unix_ms();
-    if !state
-        .directory
-        .kiosk_belongs_to(operator, &request.kiosk_id)
-    {
-        return Err(ApiError::new(
-            ErrorCode::KioskNotAuthorized,
-            "kiosk is not registered for this operator",
-        ));
-    }
+    check_kiosk(state, operator, &request.kiosk_id)?;
     request
         .registration
         .validate()
@@ -116,26 +108,22 @@ pub async fn register(
 
     // Card: as for an issuance, the certificate, then its signature over the nonce and
     // this registration, then the single-use nonce.
-    let card = state
-        .card_authority
-        .check_certificate(&request.card_certificate, now_ms.div_euclid(1000))?;
     let digest = registration_digest(
         &request.kiosk_id,
         &request.idempotency_key,
         &request.registration,
     )
     .map_err(ApiError::internal)?;
-    check_card_signature(
-        card,
-        request.challenge_nonce.as_slice(),
-        digest,
-        &request.card_signature,
-    )?;
-    crate::issuance::consume_challenge(
+    let card = authenticate(
         state,
         operator,
         &request.kiosk_id,
-        request.challenge_nonce.as_slice(),
+        CardPresentation {
+            certificate: &request.card_certificate,
+            nonce: request.challenge_nonce.as_slice(),
+            signature: &request.card_signature,
+        },
+        digest,
         now_ms,
     )
     .await?;

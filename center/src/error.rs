@@ -49,6 +49,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | CardNotYetValid
         | CardRevoked
         | CardSignatureInvalid
+        | CardSessionInvalid
         | RequestSignatureInvalid => StatusCode::UNAUTHORIZED,
         IdempotencyConflict
         | RequestIdReused

@@ -1,23 +1,24 @@
-//! One issuance, end to end at the center (DESIGN.md §4): authenticate the card,
-//! consume the challenge, route (住所地 / 本籍地), record the request, check it against
-//! the service rules and the municipality's catalogue, ask the municipality, guard the
-//! binding, compose, record the outcome. Independent of HTTP so it can be tested and
+//! One issuance, end to end at the center (DESIGN.md §4): authenticate the card (its
+//! signature over this order and a single-use challenge, or the card session it
+//! opened at this kiosk: `card_session`), route (住所地 / 本籍地), record the request,
+//! check it against the service rules and the municipality's catalogue, ask the
+//! municipality, guard the binding, compose, record the outcome. Independent of HTTP so it can be tested and
 //! reused; `routes::issuances` is a thin adapter over it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use schemas::{
-    card_binding_digest, CertificateFetch, CertificateOrder, Digest32, DocumentPdf, ErrorCode,
-    IssuanceRequest, IssuanceResponse, MunicipalityCode, OperatorId, RefusalReason, RequestId,
-    Route, Signed,
+    card_binding_digest, CardProof, CardSessionId, CertificateFetch, CertificateOrder, Digest32,
+    DocumentPdf, ErrorCode, IssuanceRequest, IssuanceResponse, MunicipalityCode, OperatorId,
+    RefusalReason, RequestId, Route, Signed,
 };
 use tracing::Instrument as _;
 
 use crate::binding_guard::{check_answer, Expected, GuardError, VerifiedAnswer};
-use crate::card_auth::check_card_signature;
+use crate::card_auth::{authenticate, check_kiosk, CardPresentation};
 use crate::catalogue;
-use crate::db::{self, ChallengeRejection, IssuanceRow, IssuanceState, TransitionFields};
+use crate::db::{self, AuthorizedInsert, IssuanceRow, IssuanceState, TransitionFields};
 use crate::error::ApiError;
 use crate::order_checks::{check_order, OrderRejection};
 use crate::service_hours;
@@ -31,42 +32,48 @@ pub async fn issue(
     let started_ms = state.clock.now_unix_ms();
     let deadline_unix_ms = started_ms + to_i64(state.timeouts.request_deadline_ms);
 
-    if !state
-        .directory
-        .kiosk_belongs_to(operator, &request.kiosk_id)
-    {
-        return Err(ApiError::new(
-            ErrorCode::KioskNotAuthorized,
-            "kiosk is not registered for this operator",
-        ));
-    }
+    check_kiosk(state, operator, &request.kiosk_id)?;
     request
         .order
         .validate()
         .map_err(|m| ApiError::new(ErrorCode::BadRequest, m))?;
 
-    // Card: certificate first (stateless), then its signature over nonce and order,
-    // then the single-use nonce, so a forged request cannot burn a kiosk's challenge.
-    let card = state
-        .card_authority
-        .check_certificate(&request.card_certificate, started_ms.div_euclid(1000))?;
     let order_digest =
         schemas::order_digest(&request.kiosk_id, &request.idempotency_key, &request.order)
             .map_err(ApiError::internal)?;
-    check_card_signature(
-        card,
-        request.challenge_nonce.as_slice(),
-        order_digest,
-        &request.card_signature,
-    )?;
-    consume_challenge(
-        state,
-        operator,
-        &request.kiosk_id,
-        request.challenge_nonce.as_slice(),
-        started_ms,
-    )
-    .await?;
+    let (card, card_session) = match &request.card {
+        // The card signs this order (see `card_auth::authenticate`).
+        CardProof::Signed(signed) => {
+            let card = authenticate(
+                state,
+                operator,
+                &request.kiosk_id,
+                CardPresentation {
+                    certificate: &signed.card_certificate,
+                    nonce: signed.challenge_nonce.as_slice(),
+                    signature: &signed.card_signature,
+                },
+                order_digest,
+                started_ms,
+            )
+            .await?;
+            (card.clone(), None)
+        }
+        // The card authenticated when the session opened; its certificate is checked
+        // again now, and the order is taken from the session when it is recorded.
+        CardProof::Session(session) => {
+            let card = crate::card_session::card_for_order(
+                state,
+                operator,
+                &request.kiosk_id,
+                session.card_session_id,
+                started_ms,
+            )
+            .await?;
+            (card, Some(session.card_session_id))
+        }
+    };
+    let card = &card;
 
     // Routing: 住所地 is the municipality in the card certificate; 本籍地 is the one
     // the resident chose (its 利用登録 is the municipality's to check).
@@ -87,6 +94,7 @@ pub async fn issue(
         &request,
         order_digest,
         card,
+        card_session,
         municipality.code,
         started_ms,
     )
@@ -355,40 +363,6 @@ pub async fn issue(
     .await
 }
 
-/// Consumes the single-use challenge nonce of `kiosk`, or says why it cannot be.
-pub(crate) async fn consume_challenge(
-    state: &AppState,
-    operator: &OperatorId,
-    kiosk: &schemas::KioskId,
-    nonce: &[u8],
-    now_ms: i64,
-) -> Result<(), ApiError> {
-    let nonce_hex = hex::encode(nonce);
-    match db::consume_challenge(
-        &state.pool,
-        &nonce_hex,
-        operator.as_str(),
-        kiosk.as_str(),
-        now_ms,
-    )
-    .await?
-    {
-        Ok(()) => Ok(()),
-        Err(ChallengeRejection::Unknown) => Err(ApiError::new(
-            ErrorCode::ChallengeUnknown,
-            "unknown challenge",
-        )),
-        Err(ChallengeRejection::Expired) => Err(ApiError::new(
-            ErrorCode::ChallengeExpired,
-            "challenge has expired",
-        )),
-        Err(ChallengeRejection::Used) => Err(ApiError::new(
-            ErrorCode::ChallengeUsed,
-            "challenge was already used",
-        )),
-    }
-}
-
 enum Replay {
     /// The stored outcome is final; answer it again.
     Final(Result<IssuanceResponse, ApiError>),
@@ -446,13 +420,17 @@ async fn check_against_catalogue(
     }
 }
 
-/// Records a new request, or finds the earlier one under the same idempotency key.
+/// Records a new request, or finds the earlier one under the same idempotency key. A
+/// new request on a card session takes one of its orders as it is recorded; a replay
+/// takes none.
+#[allow(clippy::too_many_arguments)]
 async fn register_or_replay(
     state: &AppState,
     operator: &OperatorId,
     request: &IssuanceRequest,
     order_digest: Digest32,
     card: &schemas::CardCertificateBody,
+    card_session: Option<CardSessionId>,
     municipality_code: MunicipalityCode,
     now_ms: i64,
 ) -> Result<(RequestId, Option<Replay>), ApiError> {
@@ -523,7 +501,32 @@ async fn register_or_replay(
             document_sha256: None,
             page_count: None,
         };
-        if db::insert_authorized(&state.pool, &row, now_ms).await? {
+        let inserted = match card_session {
+            None => db::insert_authorized(&state.pool, &row, now_ms).await?,
+            Some(session_id) => match db::insert_authorized_on_card_session(
+                &state.pool,
+                &row,
+                &session_id.to_string(),
+                now_ms,
+            )
+            .await?
+            {
+                AuthorizedInsert::Inserted => {
+                    tracing::info!(
+                        card_session_id = %session_id,
+                        kiosk = %request.kiosk_id,
+                        %request_id,
+                        "order taken on card session"
+                    );
+                    true
+                }
+                AuthorizedInsert::KeyTaken => false,
+                AuthorizedInsert::SessionSpent => {
+                    return Err(crate::card_session::spent(session_id, &request.kiosk_id))
+                }
+            },
+        };
+        if inserted {
             return Ok((request_id, None));
         }
     }

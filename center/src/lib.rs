@@ -3,7 +3,8 @@
 //! guard on the answer, and composes the two-sided PDF for the kiosk.
 //!
 //! Shape: `configuration` → `startup` (builds `AppState`, binds mTLS) → `routes/`
-//! (thin HTTP adapters) → `issuance` (the flow) over `card_auth`, `directory`,
+//! (thin HTTP adapters) → `issuance` (the flow) over `card_auth`, `card_session` (the
+//! card authenticates once per visit, then is returned), `directory`,
 //! `catalogue` (signed catalogues, cache, menu), `service_hours` and `order_checks`
 //! (the service rules), `adapter_client`, `binding_guard` and `db`; `domicile` is the
 //! 本籍地 利用登録 flow; `lifecycle` takes an issuance on from `prepared` (payment and
@@ -15,6 +16,7 @@
 pub mod adapter_client;
 pub mod binding_guard;
 pub mod card_auth;
+pub mod card_session;
 pub mod catalogue;
 pub mod clock;
 pub mod configuration;

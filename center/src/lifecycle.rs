@@ -405,6 +405,8 @@ pub struct SweepSummary {
     pub expired_authorized: u64,
     /// Used or expired challenges older than a day, deleted.
     pub challenges_deleted: u64,
+    /// Expired card sessions, deleted (with the card certificates they kept).
+    pub card_sessions_deleted: u64,
     /// Settlement windows closed because their cut passed (auto-close only).
     pub windows_closed: u64,
 }
@@ -420,8 +422,9 @@ const SWEEP_BATCH: i64 = 500;
 const SWEEP_MAX_ROUNDS: usize = 100;
 
 /// Voids `prepared` issuances unpaid for `payment_timeout_ms`, expires `authorized`
-/// ones whose request deadline (plus a margin) passed, deletes old challenges. Every
-/// move is conditional, so several replicas may sweep at once.
+/// ones whose request deadline (plus a margin) passed, deletes old challenges and
+/// expired card sessions. Every move is conditional, so several replicas may sweep at
+/// once.
 pub async fn sweep(
     pool: &AnyPool,
     timeouts: &Timeouts,
@@ -466,6 +469,7 @@ pub async fn sweep(
         now_unix_ms,
     )
     .await?;
+    summary.card_sessions_deleted = db::delete_expired_card_sessions(pool, now_unix_ms).await?;
     if summary != SweepSummary::default() {
         tracing::info!(?summary, "sweep");
     }

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use schemas::outcome::{OutcomeAck, PaymentReport, PrintReport};
 use schemas::{
-    ChallengeRequest, ChallengeResponse, DomicileRegistrationRequest, DomicileRegistrationResponse,
-    ErrorBody, ErrorCode, IssuanceRequest, IssuanceResponse, KioskId, Menu, MunicipalityCode,
-    MunicipalityDirectory, RequestId, RouteKind,
+    CardSessionRequest, CardSessionResponse, ChallengeRequest, ChallengeResponse,
+    DomicileRegistrationRequest, DomicileRegistrationResponse, ErrorBody, ErrorCode,
+    IssuanceRequest, IssuanceResponse, KioskId, Menu, MunicipalityCode, MunicipalityDirectory,
+    RequestId, RouteKind,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -25,6 +26,7 @@ use serde::Serialize;
 use crate::configuration::KioskSettings;
 
 pub const CHALLENGES_PATH: &str = "/v1/challenges";
+pub const CARD_SESSIONS_PATH: &str = "/v1/card-sessions";
 pub const ISSUANCES_PATH: &str = "/v1/issuances";
 pub const MUNICIPALITIES_PATH: &str = "/v1/municipalities";
 pub const MENU_PATH: &str = "/v1/menu";
@@ -129,6 +131,13 @@ pub trait CenterApi {
         request: &ChallengeRequest,
     ) -> impl Future<Output = Result<ChallengeResponse, ClientError>> + Send;
 
+    /// `POST /v1/card-sessions`: the card, right after the PIN, approves the visit's
+    /// orders once (so it can be returned at once).
+    fn open_card_session(
+        &self,
+        request: &CardSessionRequest,
+    ) -> impl Future<Output = Result<CardSessionResponse, ClientError>> + Send;
+
     fn request_issuance(
         &self,
         request: &IssuanceRequest,
@@ -188,6 +197,7 @@ pub fn route_kind_str(route: RouteKind) -> &'static str {
 pub struct CenterClient {
     http: reqwest::Client,
     challenges_url: String,
+    card_sessions_url: String,
     issuances_url: String,
     municipalities_url: String,
     menu_url: String,
@@ -203,6 +213,7 @@ impl CenterClient {
         Ok(Self {
             http,
             challenges_url: settings.endpoint(CHALLENGES_PATH),
+            card_sessions_url: settings.endpoint(CARD_SESSIONS_PATH),
             issuances_url: settings.endpoint(ISSUANCES_PATH),
             municipalities_url: settings.endpoint(MUNICIPALITIES_PATH),
             menu_url: settings.endpoint(MENU_PATH),
@@ -218,6 +229,14 @@ impl CenterClient {
             kiosk_id: self.kiosk_id.clone(),
         };
         self.post(&self.challenges_url, &request).await
+    }
+
+    /// `POST /v1/card-sessions`.
+    pub async fn open_card_session(
+        &self,
+        request: &CardSessionRequest,
+    ) -> Result<CardSessionResponse, ClientError> {
+        self.post(&self.card_sessions_url, request).await
     }
 
     /// `POST /v1/issuances`.
@@ -346,6 +365,13 @@ impl CenterApi for CenterClient {
         request: &ChallengeRequest,
     ) -> impl Future<Output = Result<ChallengeResponse, ClientError>> + Send {
         self.post(&self.challenges_url, request)
+    }
+
+    fn open_card_session(
+        &self,
+        request: &CardSessionRequest,
+    ) -> impl Future<Output = Result<CardSessionResponse, ClientError>> + Send {
+        CenterClient::open_card_session(self, request)
     }
 
     fn request_issuance(

@@ -15,9 +15,11 @@
 //!   when the resident picks from it, after the PIN.
 //! - `PinVerified`: the card accepted the PIN. A wrong PIN ends the session *before any
 //!   request leaves the kiosk*; the third wrong PIN ends it in `Locked`.
-//! - `Ordered`: the card signed the center's challenge and the order; the issuance
-//!   request is on its way (ordered again under the same idempotency key, with a fresh
-//!   challenge, only when no answer came back).
+//! - `Ordered`: the card signed the center's challenge and the order, or (on the
+//!   control path, [`crate::session`]) the order rides on the card session the card
+//!   opened right after the PIN; the issuance request is on its way (ordered again
+//!   under the same idempotency key, with a fresh challenge for a signed order, only
+//!   when no answer came back).
 //! - `Prepared`: the center's document passed [`crate::pdf_check::check_document`] and
 //!   the answer matches the order: the municipality of the route (住所地: the card's;
 //!   本籍地: the chosen one), copies, title, and the fee the menu showed.
@@ -45,10 +47,11 @@ use schemas::outcome::{
     IssuanceStatus, OutcomeAck, PaymentOutcome, PaymentReport, PrintOutcome, PrintReport,
 };
 use schemas::{
-    registration_digest, CardCertificate, CertificateOrder, ChallengeRequest, Digest32,
-    DomicileRegistration, DomicileRegistrationRequest, DomicileRegistrationResponse, ErrorCode,
-    IdempotencyKey, IssuanceRequest, IssuanceResponse, KioskId, MunicipalityCode, RefusalReason,
-    RequestId, SignatureBytes, SigningError,
+    registration_digest, CardCertificate, CardSessionRequest, CardSessionResponse,
+    CertificateOrder, ChallengeRequest, Digest32, DomicileRegistration,
+    DomicileRegistrationRequest, DomicileRegistrationResponse, ErrorCode, IdempotencyKey,
+    IssuanceRequest, IssuanceResponse, KioskId, MunicipalityCode, RefusalReason, RequestId,
+    SignatureBytes, SigningError,
 };
 use serde::Serialize;
 use tracing::Instrument as _;
@@ -156,6 +159,13 @@ pub enum KioskError {
         expected: String,
         actual: String,
     },
+    /// The center opened a card session for another municipality than the card in the
+    /// reader names: nothing is ordered on it.
+    #[error("card session opened for municipality {actual}, the card names {expected}")]
+    CardSessionMismatch {
+        expected: MunicipalityCode,
+        actual: MunicipalityCode,
+    },
     /// The binding guard's kiosk half failed: never printed.
     #[error("document for request {request_id} failed the check and was not printed: {source}")]
     DocumentNotOurs {
@@ -206,7 +216,7 @@ impl KioskError {
             Self::Center(ClientError::UnexpectedResponse { .. })
             | Self::MalformedChallenge { .. }
             | Self::MenuMismatch { .. } => "center_protocol_error",
-            Self::AnswerMismatch { .. } => "answer_mismatch",
+            Self::AnswerMismatch { .. } | Self::CardSessionMismatch { .. } => "answer_mismatch",
             Self::DocumentNotOurs { .. } => "document_not_ours",
             Self::AlreadyPrinted { .. } => "already_printed",
             Self::Output { .. } => "output_error",
@@ -374,9 +384,13 @@ impl Kiosk<CenterClient> {
     }
 }
 
-/// A kiosk request the card signs over a fresh single-use challenge.
+/// A kiosk request the card signs over a fresh single-use challenge (or, for an
+/// issuance on a card session, a request sent the same way without the card).
 pub(crate) trait CardSignedRequest {
     type Answer;
+    /// Whether sending it moves the session to `Ordered` (an order or a 利用登録; not
+    /// the opening of a card session, which only approves the orders to come).
+    const ORDERS: bool = true;
     fn send<C: CenterApi>(
         &self,
         center: &C,
@@ -459,6 +473,17 @@ impl CardSignedRequest for DomicileRegistrationRequest {
     ) -> impl std::future::Future<Output = Result<DomicileRegistrationResponse, ClientError>> + Send
     {
         center.register_domicile(self)
+    }
+}
+
+impl CardSignedRequest for CardSessionRequest {
+    type Answer = CardSessionResponse;
+    const ORDERS: bool = false;
+    fn send<C: CenterApi>(
+        &self,
+        center: &C,
+    ) -> impl std::future::Future<Output = Result<CardSessionResponse, ClientError>> + Send {
+        center.open_card_session(self)
     }
 }
 
@@ -793,28 +818,10 @@ impl<C: CenterApi> Kiosk<C> {
                 session.certificate().clone(),
                 card_signature,
             );
-            if self.state != KioskState::Ordered {
+            if R::ORDERS && self.state != KioskState::Ordered {
                 self.advance(KioskState::Ordered)?;
             }
-            let result = if self.fault == FaultMode::ReleaseLockOnTimeout
-                && attempt >= self.issuance_attempts
-            {
-                match request
-                    .send_leaving_late(&self.center, &mut self.late_answer)
-                    .await?
-                {
-                    Sent::Answered(result) => result,
-                    Sent::LeftRunning { waited } => {
-                        tracing::error!(attempt, "FAULT release_lock_on_timeout: no answer in time; session released, request left running");
-                        return Err(KioskError::CenterTimeout {
-                            waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
-                        });
-                    }
-                }
-            } else {
-                request.send(&self.center).await
-            };
-            match result {
+            match self.send_once(&request, attempt).await? {
                 Err(error) if error.is_transport() && attempt < self.issuance_attempts => {
                     tracing::warn!(attempt, error = %error, "no answer from the center; sending again under the same idempotency key");
                     attempt += 1;
@@ -822,6 +829,55 @@ impl<C: CenterApi> Kiosk<C> {
                 }
                 result => return Ok(result?),
             }
+        }
+    }
+
+    /// An issuance riding on a card session (no card, no challenge): sent again, the
+    /// same request under the same idempotency key, only when no answer came back, as
+    /// [`Self::send_card_signed`] does; `Ordered` once it is first sent.
+    pub(crate) async fn send_on_card_session(
+        &mut self,
+        request: &IssuanceRequest,
+    ) -> Result<IssuanceResponse, KioskError> {
+        let mut attempt = 1;
+        loop {
+            if self.state != KioskState::Ordered {
+                self.advance(KioskState::Ordered)?;
+            }
+            match self.send_once(request, attempt).await? {
+                Err(error) if error.is_transport() && attempt < self.issuance_attempts => {
+                    tracing::warn!(attempt, error = %error, "no answer from the center; sending again under the same idempotency key");
+                    attempt += 1;
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                result => return Ok(result?),
+            }
+        }
+    }
+
+    /// One send of `request` (attempt number `attempt`). Under the test-only fault
+    /// [`FaultMode::ReleaseLockOnTimeout`] the last attempt is left running when no
+    /// answer comes in time, instead of being aborted.
+    async fn send_once<R: CardSignedRequest>(
+        &mut self,
+        request: &R,
+        attempt: u32,
+    ) -> Result<Result<R::Answer, ClientError>, KioskError> {
+        if self.fault == FaultMode::ReleaseLockOnTimeout && attempt >= self.issuance_attempts {
+            match request
+                .send_leaving_late(&self.center, &mut self.late_answer)
+                .await?
+            {
+                Sent::Answered(result) => Ok(result),
+                Sent::LeftRunning { waited } => {
+                    tracing::error!(attempt, "FAULT release_lock_on_timeout: no answer in time; session released, request left running");
+                    Err(KioskError::CenterTimeout {
+                        waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                    })
+                }
+            }
+        } else {
+            Ok(request.send(&self.center).await)
         }
     }
 

@@ -55,4 +55,4 @@ pub use kiosk::{
 pub use menu::{check_order, MenuRefusal};
 pub use outbox::{Outbox, OutboxEntry, OutboxError, OutcomeReport, MAX_OUTBOX_ENTRIES};
 pub use pdf_check::{check_document, DocumentCheckError};
-pub use session::{OrderAnswer, PreparedOrder, Session};
+pub use session::{OpenCardSession, OrderAnswer, PreparedOrder, Session};

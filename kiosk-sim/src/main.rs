@@ -11,6 +11,7 @@ use kiosk_sim::cli::{
 
 mod conformance_cli;
 mod demo;
+mod ui;
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +53,9 @@ enum Command {
     /// drives the kiosk step by step over HTTP on loopback).
     #[command(subcommand)]
     Control(ControlCommand),
+    /// The kiosk's touch screen in a browser (serves the page and /control/v1 until
+    /// Ctrl-C; --local runs the whole sandbox in this process).
+    Ui(ui::UiArgs),
 }
 
 #[derive(Subcommand)]
@@ -107,6 +111,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Control(ControlCommand::Serve(args)) => {
             init_logging("info");
             kiosk_sim::control::run_control_serve(args).await
+        }
+        Command::Ui(args) => {
+            init_logging("warn");
+            ui::run(args).await
         }
         Command::Conformance(args) => {
             // The suite provokes refusals on purpose: the reference adapter's warnings

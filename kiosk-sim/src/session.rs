@@ -10,6 +10,13 @@
 //! the card, the card signature, the retry rule, the document check, the
 //! print-only-after-paid rule, the refund, the outbox.
 //!
+//! The card is returned at once (DESIGN.md §1): on the control path, right after the
+//! PIN, [`Kiosk::open_card_session`] has the card sign a card-session opening, and the
+//! visit's orders then ride on that card session ([`CardProof::Session`]) without the
+//! card; [`Kiosk::next_order`] starts another order of the same visit. The one-call
+//! session ([`Kiosk::issue_with_key`]) keeps the card in the reader and has it sign the
+//! order itself ([`CardProof::Signed`]).
+//!
 //! The order of the steps is checked here, not trusted from the caller: a step out of
 //! order is a [`KioskError::Internal`] and changes nothing.
 
@@ -17,8 +24,9 @@ use std::path::Path;
 
 use schemas::outcome::PrintOutcome;
 use schemas::{
-    order_digest, CertificateOrder, DocumentPdf, IdempotencyKey, IssuanceRequest, IssuanceResponse,
-    MunicipalityCode, RefusalReason, RequestId,
+    card_session_digest, order_digest, CardProof, CardSessionId, CardSessionRef,
+    CardSessionRequest, CertificateOrder, DocumentPdf, IdempotencyKey, IssuanceRequest,
+    IssuanceResponse, MunicipalityCode, RefusalReason, RequestId, SignedByCard,
 };
 
 use crate::card::{CardError, PinSession, SimCard};
@@ -85,9 +93,27 @@ pub enum OrderAnswer {
     Prepared(PreparedOrder),
 }
 
+/// The card session the center opened for this visit (`POST /v1/card-sessions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenCardSession {
+    pub card_session_id: CardSessionId,
+    /// The residence municipality in the card certificate (住所地).
+    pub card_municipality: MunicipalityCode,
+    /// Center clock.
+    pub expires_at_unix_s: i64,
+    /// Orders the session may still carry, as far as this kiosk knows (the center
+    /// decides; a replay under the same idempotency key does not use one up there).
+    pub orders_left: u8,
+}
+
 /// One resident's session at the kiosk (see the module docs).
 pub struct Session {
+    /// The visit's own key, made when the card was placed: the idempotency key of the
+    /// card session's opening (and, unless chosen otherwise, of the first order).
+    visit_key: IdempotencyKey,
     idempotency_key: IdempotencyKey,
+    /// Once opened, the orders ride on it and the card is no longer needed.
+    card_session: Option<OpenCardSession>,
     card: SimCard,
     pin: Option<EnteredPin>,
     order: Option<CheckedOrder>,
@@ -108,7 +134,9 @@ impl Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
+            .field("visit_key", &self.visit_key)
             .field("idempotency_key", &self.idempotency_key)
+            .field("card_session", &self.card_session)
             .field("card", &self.card)
             .field("pin_entered", &self.pin.is_some())
             .field("order", &self.order)
@@ -144,8 +172,20 @@ impl Session {
         self.card.municipality_code()
     }
 
+    /// The card approved the visit's orders: by a PIN still held for signing, or by
+    /// the card session it opened.
     pub fn pin_verified(&self) -> bool {
-        self.pin.is_some()
+        self.pin.is_some() || self.card_session.is_some()
+    }
+
+    /// The card session of this visit, once the center opened one.
+    pub fn card_session(&self) -> Option<&OpenCardSession> {
+        self.card_session.as_ref()
+    }
+
+    /// The visit's key (see [`Kiosk::open_card_session`]).
+    pub fn visit_key(&self) -> &IdempotencyKey {
+        &self.visit_key
     }
 
     /// The center's request id, once it prepared the document.
@@ -189,7 +229,9 @@ impl<C: CenterApi> Kiosk<C> {
         }
         let card = SimCard::open(card_path)?;
         Ok(Session {
+            visit_key: idempotency_key.clone(),
             idempotency_key,
+            card_session: None,
             card,
             pin: None,
             order: None,
@@ -295,14 +337,6 @@ impl<C: CenterApi> Kiosk<C> {
                 "no order checked against the menu".into(),
             ));
         };
-        let pin: &str = match (pin_now, &session.pin) {
-            (Some(pin), None) => pin,
-            (None, Some(entered)) => &entered.0,
-            (Some(_), Some(_)) => {
-                return Err(KioskError::Internal("the PIN was already verified".into()))
-            }
-            (None, None) => return Err(KioskError::Internal("the PIN was not verified".into())),
-        };
         if session.prepared.is_some() {
             return Err(KioskError::Internal("the order was already sent".into()));
         }
@@ -310,38 +344,69 @@ impl<C: CenterApi> Kiosk<C> {
         let expected_municipality = checked.expected_municipality;
         let shown_fee_yen_per_copy = checked.shown_fee_yen_per_copy;
         let idempotency_key = session.idempotency_key.clone();
-        let digest = order_digest(&self.kiosk_id, &idempotency_key, &order)?;
-        // PIN before anything goes on the wire: a wrong or locked card costs the center
-        // nothing and leaves no half-open request behind. The card signs only under a
-        // verified PIN; the simulated card keeps no verified status between calls, so
-        // a PIN entered at an earlier step is presented again here.
-        let pin_session = self.verify_on_card(&mut session.card, pin)?;
-        let late = if self.fault == FaultMode::ReleaseLockOnTimeout {
-            self.take_late_answer().await
+        let kiosk_id = self.kiosk_id.clone();
+        let response = if let Some(card_session) = &mut session.card_session {
+            if pin_now.is_some() {
+                return Err(KioskError::Internal(
+                    "the card session already holds the card's approval".into(),
+                ));
+            }
+            if card_session.orders_left == 0 {
+                return Err(KioskError::Internal(
+                    "the card session has no orders left".into(),
+                ));
+            }
+            let request = IssuanceRequest {
+                idempotency_key: idempotency_key.clone(),
+                kiosk_id,
+                order: order.clone(),
+                card: CardProof::Session(CardSessionRef {
+                    card_session_id: card_session.card_session_id,
+                }),
+            };
+            let response = match self.late_answer_for_fault().await? {
+                Some(late) => late,
+                None => self.send_on_card_session(&request).await?,
+            };
+            card_session.orders_left = card_session.orders_left.saturating_sub(1);
+            response
         } else {
-            None
-        };
-        let response = if let Some(late) = late {
-            let (IssuanceResponse::Prepared { request_id, .. }
-            | IssuanceResponse::Refused { request_id, .. }) = &late;
-            tracing::error!(%request_id, "FAULT release_lock_on_timeout: the previous session's late answer is taken as this order's answer");
-            self.advance(KioskState::Ordered)?;
-            late
-        } else {
-            let kiosk_id = self.kiosk_id.clone();
-            self.send_card_signed(
-                &pin_session,
-                digest,
-                |challenge_nonce, card_certificate, card_signature| IssuanceRequest {
-                    idempotency_key: idempotency_key.clone(),
-                    kiosk_id: kiosk_id.clone(),
-                    order: order.clone(),
-                    challenge_nonce,
-                    card_certificate,
-                    card_signature,
-                },
-            )
-            .await?
+            let pin: &str = match (pin_now, &session.pin) {
+                (Some(pin), None) => pin,
+                (None, Some(entered)) => &entered.0,
+                (Some(_), Some(_)) => {
+                    return Err(KioskError::Internal("the PIN was already verified".into()))
+                }
+                (None, None) => {
+                    return Err(KioskError::Internal("the PIN was not verified".into()))
+                }
+            };
+            let digest = order_digest(&self.kiosk_id, &idempotency_key, &order)?;
+            // PIN before anything goes on the wire: a wrong or locked card costs the
+            // center nothing and leaves no half-open request behind. The card signs only
+            // under a verified PIN; the simulated card keeps no verified status between
+            // calls, so a PIN entered at an earlier step is presented again here.
+            let pin_session = self.verify_on_card(&mut session.card, pin)?;
+            match self.late_answer_for_fault().await? {
+                Some(late) => late,
+                None => {
+                    self.send_card_signed(
+                        &pin_session,
+                        digest,
+                        |challenge_nonce, card_certificate, card_signature| IssuanceRequest {
+                            idempotency_key: idempotency_key.clone(),
+                            kiosk_id: kiosk_id.clone(),
+                            order: order.clone(),
+                            card: CardProof::Signed(Box::new(SignedByCard {
+                                challenge_nonce,
+                                card_certificate,
+                                card_signature,
+                            })),
+                        },
+                    )
+                    .await?
+                }
+            }
         };
 
         match response {
@@ -455,6 +520,124 @@ impl<C: CenterApi> Kiosk<C> {
                 Ok(OrderAnswer::Prepared(shown))
             }
         }
+    }
+
+    /// Fault [`FaultMode::ReleaseLockOnTimeout`] only: the previous session's late
+    /// answer, taken as this order's (`Ordered` then); `None` for the honest kiosk.
+    async fn late_answer_for_fault(&mut self) -> Result<Option<IssuanceResponse>, KioskError> {
+        if self.fault != FaultMode::ReleaseLockOnTimeout {
+            return Ok(None);
+        }
+        let Some(late) = self.take_late_answer().await else {
+            return Ok(None);
+        };
+        let (IssuanceResponse::Prepared { request_id, .. }
+        | IssuanceResponse::Refused { request_id, .. }) = &late;
+        tracing::error!(%request_id, "FAULT release_lock_on_timeout: the previous session's late answer is taken as this order's answer");
+        self.advance(KioskState::Ordered)?;
+        Ok(Some(late))
+    }
+
+    /// Right after the PIN, the card approves the visit once: it signs a fresh
+    /// challenge and [`card_session_digest`] of this kiosk and the visit's key, and the
+    /// center opens a card session (`POST /v1/card-sessions`; sent again under the same
+    /// visit key, with a fresh challenge, only when no answer came back, bounded as an
+    /// order is). From then on the card may leave the reader: the PIN is forgotten and
+    /// the visit's orders ride on the card session. A center error (the card revoked,
+    /// expired, …) is returned as is and changes nothing in the session.
+    pub async fn open_card_session(
+        &mut self,
+        session: &mut Session,
+    ) -> Result<OpenCardSession, KioskError> {
+        if session.card_session.is_some() {
+            return Err(KioskError::Internal(
+                "the card session is already open".into(),
+            ));
+        }
+        if session.order.is_some() || session.prepared.is_some() {
+            return Err(KioskError::Internal(
+                "a card session is opened before any order".into(),
+            ));
+        }
+        let Some(pin) = &session.pin else {
+            return Err(KioskError::Internal("the PIN was not verified".into()));
+        };
+        let visit_key = session.visit_key.clone();
+        let digest = card_session_digest(&self.kiosk_id, &visit_key)?;
+        let pin_session = self.verify_on_card(&mut session.card, &pin.0)?;
+        let kiosk_id = self.kiosk_id.clone();
+        let response = self
+            .send_card_signed(
+                &pin_session,
+                digest,
+                |challenge_nonce, card_certificate, card_signature| CardSessionRequest {
+                    kiosk_id: kiosk_id.clone(),
+                    visit_key: visit_key.clone(),
+                    challenge_nonce,
+                    card_certificate,
+                    card_signature,
+                },
+            )
+            .await?;
+        let expected = session.card.municipality_code();
+        if response.card_municipality != expected {
+            return Err(KioskError::CardSessionMismatch {
+                expected,
+                actual: response.card_municipality,
+            });
+        }
+        let opened = OpenCardSession {
+            card_session_id: response.card_session_id,
+            card_municipality: response.card_municipality,
+            expires_at_unix_s: response.expires_at_unix_s,
+            orders_left: response.orders_left,
+        };
+        tracing::info!(card_session_id = %opened.card_session_id, orders_left = opened.orders_left, "card session opened; the card may be taken");
+        session.card_session = Some(opened.clone());
+        // Wiped on drop: the card session now holds the card's approval.
+        session.pin = None;
+        Ok(opened)
+    }
+
+    /// Another order in the same visit, on its card session: the last order ended
+    /// (printed, voided or refused), the session is reset to the PIN-verified step under
+    /// a fresh idempotency key. Undelivered reports go out first, as before a session.
+    pub async fn next_order(&mut self, session: &mut Session) -> Result<(), KioskError> {
+        let Some(card_session) = &session.card_session else {
+            return Err(KioskError::Internal(
+                "another order needs the visit's card session".into(),
+            ));
+        };
+        if card_session.orders_left == 0 {
+            return Err(KioskError::Internal(
+                "the card session has no orders left".into(),
+            ));
+        }
+        if !self.state.is_terminal() {
+            return Err(KioskError::Internal(format!(
+                "the order in progress has not ended ({:?})",
+                self.state
+            )));
+        }
+        let idempotency_key = fresh_idempotency_key()?;
+        self.advance(KioskState::Idle)?;
+        self.history = vec![KioskState::Idle];
+        if !self.outbox.is_empty() {
+            let summary = self.flush_outbox().await?;
+            if summary.pending > 0 {
+                tracing::warn!(
+                    pending = summary.pending,
+                    "outcome reports still undelivered"
+                );
+            }
+        }
+        self.advance(KioskState::CardPlaced)?;
+        self.advance(KioskState::PinVerified)?;
+        session.idempotency_key = idempotency_key;
+        session.order = None;
+        session.prepared = None;
+        session.paid = false;
+        Ok(())
     }
 
     /// The resident confirms the fee and pays (or cancels, or walks away). `None`

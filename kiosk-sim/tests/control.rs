@@ -210,6 +210,14 @@ impl Harness {
             .status
     }
 
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/{path}", self.base))
+            .send()
+            .await
+            .expect("control read")
+    }
+
     async fn state(&self) -> ControlState {
         self.http
             .get(format!("{}/state", self.base))
@@ -437,7 +445,8 @@ async fn a_wrong_pin_then_the_right_one_and_three_wrong_lock() {
         Some(3),
         "the right PIN resets the counter"
     );
-    kiosk.not_allowed("take-card", None).await;
+    assert!(right.card_session_open, "{right:?}");
+    kiosk.not_allowed("take-certificate", None).await;
     // A power cycle ends that session; the card is still in the reader.
     let restarted = kiosk.step("restart", None).await;
     assert_eq!(restarted.screen, Screen::TakeCard);
@@ -511,8 +520,15 @@ async fn a_revoked_or_expired_card_sends_the_resident_to_the_counter() {
             .clone();
         let card = read_card(&info.path);
         kiosk.place(&card).await;
-        kiosk.pin(&card.pin).await;
-        let refused = kiosk.order(resident_record(), 1).await;
+        // The center turns the card away when it would open the card session, right
+        // after the PIN: the visit ends as a refused order does.
+        let refused = kiosk.pin(&card.pin).await;
+        assert!(!refused.card_session_open);
+        assert!(refused.card_in_reader);
+        assert_eq!(refused.request_id, None, "nothing was ordered");
+        kiosk
+            .not_allowed("route", Some(json!({"route": "residence"})))
+            .await;
         assert_refused_and_card_back(&kiosk, &refused).await;
     }
     kiosk.stop().await;
@@ -698,11 +714,11 @@ async fn steps_out_of_order_are_refused_and_change_nothing() {
     let error: ErrorBody = response.json().await.expect("error body");
     assert_eq!(error.code, ErrorCode::BadRequest);
     assert_eq!(kiosk.state().await, before);
-    // Fee shown: no second order, no taking the card mid-payment.
+    // Fee shown: no second order, nothing to take from the tray. (The card may be
+    // taken: see the_card_is_taken_after_the_pin_and_the_visit_prints_twice.)
     kiosk.pin(&card.pin).await;
     kiosk.order(resident_record(), 1).await;
     kiosk.not_allowed("order", Some(order)).await;
-    kiosk.not_allowed("take-card", None).await;
     kiosk.not_allowed("take-certificate", None).await;
     // Printed: the card first, then the certificate.
     kiosk.pay(Pay::Emoney).await;
@@ -757,5 +773,196 @@ async fn fault_skip_document_check_prints_another_requests_document() {
     assert!(page_request_ids(&pdf)
         .iter()
         .all(|id| *id == first_id.to_string()));
+    kiosk.stop().await;
+}
+
+async fn route(kiosk: &Harness) -> ControlState {
+    kiosk
+        .step(
+            "route",
+            Some(
+                serde_json::to_value(ChooseRoute {
+                    route: Route::Residence,
+                })
+                .expect("json"),
+            ),
+        )
+        .await
+}
+
+async fn choose(kiosk: &Harness, certificate: CertificateKind, copies: u8) -> ControlState {
+    kiosk
+        .step(
+            "order",
+            Some(
+                serde_json::to_value(ChooseOrder {
+                    certificate,
+                    copies,
+                    idempotency_key: None,
+                })
+                .expect("json"),
+            ),
+        )
+        .await
+}
+
+/// The card is returned at once (DESIGN.md §1): taken right after the PIN, and the
+/// visit still orders, pays and prints two certificates; at the end there is no card
+/// reminder, only the certificates'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_card_is_taken_after_the_pin_and_the_visit_prints_twice() {
+    let kiosk = Harness::start(None).await;
+    let card = kiosk.card(FULL_CARD);
+    kiosk.place(&card).await;
+    let pinned = kiosk.pin(&card.pin).await;
+    assert_eq!(pinned.screen, Screen::Route, "{pinned:?}");
+    assert!(pinned.card_session_open && pinned.card_in_reader);
+    assert_eq!(
+        pinned.message_ja.as_deref(),
+        Some("カードをお取りください。")
+    );
+    assert_eq!(pinned.message_en.as_deref(), Some("Please take your card."));
+    let taken = kiosk.step("take-card", None).await;
+    assert_eq!(taken.screen, Screen::Route, "the visit goes on");
+    assert!(!taken.card_in_reader && taken.card_session_open);
+    assert_eq!(taken.pin_attempts_left, None);
+    kiosk.not_allowed("take-card", None).await;
+
+    // 住民票の写し, coins with change.
+    assert_eq!(route(&kiosk).await.screen, Screen::Menu);
+    let shown = choose(&kiosk, resident_record(), 1).await;
+    assert_eq!(shown.screen, Screen::ConfirmFee, "{shown:?}");
+    let fee = shown.fee_yen.expect("fee");
+    let paid = kiosk.pay(Pay::Coins { inserted_yen: 1000 }).await;
+    assert_eq!(
+        paid.screen,
+        Screen::TakeCertificate,
+        "no card reminder: {paid:?}"
+    );
+    assert_eq!(paid.change_yen, Some(1000 - fee));
+    assert!(paid.certificate_in_tray && !paid.card_in_reader);
+    assert!(paid.card_session_open);
+    assert_printed_document(&kiosk, &paid, 1).await;
+    let first_id = paid.request_id.expect("id");
+
+    // Another certificate in the same visit: 印鑑登録証明書, two copies, e-money.
+    let again = route(&kiosk).await;
+    assert_eq!(again.screen, Screen::Menu, "{again:?}");
+    assert_eq!(again.request_id, None);
+    assert_eq!(again.fee_yen, None);
+    assert!(
+        again.certificate_in_tray,
+        "the first pages are still in the tray"
+    );
+    let shown = choose(&kiosk, CertificateKind::SealRegistration, 2).await;
+    assert_eq!(shown.screen, Screen::ConfirmFee, "{shown:?}");
+    assert_ne!(shown.request_id, Some(first_id));
+    let paid = kiosk.pay(Pay::Emoney).await;
+    assert_eq!(paid.screen, Screen::TakeCertificate, "{paid:?}");
+    assert_eq!(paid.printed.len(), 2);
+    assert_printed_document(&kiosk, &paid, 2).await;
+    kiosk.not_allowed("take-card", None).await;
+
+    let done = kiosk.step("take-certificate", None).await;
+    assert_eq!(done.screen, Screen::Idle);
+    assert!(!done.certificate_in_tray && !done.card_in_reader);
+    assert!(!done.card_session_open, "the visit is over");
+    kiosk
+        .not_allowed("route", Some(json!({"route": "residence"})))
+        .await;
+    kiosk.stop().await;
+}
+
+/// The card may also be taken on the menu, the fee screen and mid-payment; with the
+/// card out, an order refused by the municipality is left with 取消 (cancel).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_card_may_be_taken_on_any_screen_of_the_visit() {
+    let kiosk = Harness::start(None).await;
+    let card = kiosk.card(FULL_CARD);
+    // On the fee screen.
+    kiosk.up_to_the_fee(&card, resident_record()).await;
+    let taken = kiosk.step("take-card", None).await;
+    assert_eq!(taken.screen, Screen::ConfirmFee);
+    assert!(taken.fee_yen.is_some() && !taken.card_in_reader);
+    let paid = kiosk.pay(Pay::Emoney).await;
+    assert_eq!(paid.screen, Screen::TakeCertificate, "{paid:?}");
+    assert_eq!(
+        kiosk.step("take-certificate", None).await.screen,
+        Screen::Idle
+    );
+
+    // On the menu, then a cancelled payment: voided, the card already out.
+    kiosk.place(&card).await;
+    kiosk.pin(&card.pin).await;
+    route(&kiosk).await;
+    let taken = kiosk.step("take-card", None).await;
+    assert_eq!(taken.screen, Screen::Menu);
+    choose(&kiosk, resident_record(), 1).await;
+    let short = kiosk.pay(Pay::Coins { inserted_yen: 10 }).await;
+    assert_eq!(short.screen, Screen::Paying);
+    kiosk.not_allowed("take-card", None).await;
+    let voided = kiosk.pay(Pay::Cancel).await;
+    assert_eq!(voided.screen, Screen::Voided);
+    assert!(!voided.card_in_reader && voided.card_session_open);
+    kiosk.not_allowed("take-card", None).await;
+    let done = kiosk.step("cancel", None).await;
+    assert_eq!(done.screen, Screen::Idle, "nothing in the tray, no card");
+    assert_eq!(done.printed.len(), 1, "only the first visit printed");
+
+    // Refused by the municipality with the card out.
+    let refused_card = kiosk.card(REFUSED_CARD);
+    kiosk.place(&refused_card).await;
+    kiosk.pin(&refused_card.pin).await;
+    kiosk.step("take-card", None).await;
+    route(&kiosk).await;
+    let refused = choose(&kiosk, resident_record(), 1).await;
+    assert_eq!(refused.screen, Screen::Refused);
+    assert_eq!(
+        refused.message_ja.as_deref(),
+        Some(RefusalReason::RESIDENT_MESSAGE_JA)
+    );
+    kiosk.not_allowed("take-card", None).await;
+    kiosk
+        .not_allowed("payment", Some(json!({"method": "emoney"})))
+        .await;
+    let done = kiosk.step("cancel", None).await;
+    assert_eq!(done.screen, Screen::Idle);
+    assert!(!done.card_session_open);
+    kiosk.stop().await;
+}
+
+/// The touch screen's pickers come from the center through the kiosk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn menu_and_municipalities_are_answered() {
+    let kiosk = Harness::start(None).await;
+    let response = kiosk.get("municipalities").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let directory: schemas::MunicipalityDirectory = response.json().await.expect("directory");
+    assert!(directory
+        .municipalities
+        .iter()
+        .any(|m| m.code.to_string() == "212113"));
+
+    let card = kiosk.card(FULL_CARD);
+    for before_route in [false, true] {
+        if before_route {
+            kiosk.place(&card).await;
+            kiosk.pin(&card.pin).await;
+        }
+        let response = kiosk.get("menu").await;
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        let error: ErrorBody = response.json().await.expect("error body");
+        assert_eq!(error.code, ErrorCode::ControlStepNotAllowed);
+    }
+    route(&kiosk).await;
+    let response = kiosk.get("menu").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let menu: schemas::Menu = response.json().await.expect("menu");
+    assert_eq!(menu.municipality_code.to_string(), "212113");
+    assert_eq!(menu.route, schemas::RouteKind::Residence);
+    assert!(menu
+        .items
+        .iter()
+        .any(|item| item.certificate == schemas::CertificateType::ResidentRecord));
     kiosk.stop().await;
 }

@@ -78,7 +78,10 @@ impl LateCenter {
     /// The center's work, done when the request arrives: the answer, bound to a fresh
     /// request id whose pages carry it (or the stored one for a known key).
     fn process(&self, request: &IssuanceRequest) -> IssuanceResponse {
-        let serial = request
+        let schemas::CardProof::Signed(proof) = &request.card else {
+            panic!("the fake center takes signed orders only");
+        };
+        let serial = proof
             .card_certificate
             .verify(&self.0.authority)
             .unwrap()
@@ -175,6 +178,13 @@ impl CenterApi for LateCenter {
                 Ok(answer)
             }),
         })
+    }
+
+    async fn open_card_session(
+        &self,
+        _request: &schemas::CardSessionRequest,
+    ) -> Result<schemas::CardSessionResponse, ClientError> {
+        unreachable!("the one-call kiosk has the card sign each order")
     }
 
     async fn municipalities(&self) -> Result<MunicipalityDirectory, ClientError> {

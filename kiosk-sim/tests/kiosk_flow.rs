@@ -11,19 +11,20 @@ use std::sync::Mutex;
 use common::{build_pdf, read_card_file, Fixture, TempDir, MUNICIPALITY, PIN};
 use kiosk_sim::{
     CardError, CenterApi, ClientError, IssueOutcome, Kiosk, KioskError, KioskState, MenuRefusal,
-    OutcomeReport, RefundCause, SimulatedPayment, SimulatedPrinter,
+    OrderAnswer, OutcomeReport, RefundCause, SimulatedPayment, SimulatedPrinter,
 };
 use schemas::outcome::{
     IssuanceStatus, OutcomeAck, PaymentOutcome, PaymentReport, PrintOutcome, PrintReport,
 };
 use schemas::{
-    order_digest, registration_digest, CardAuthMessage, CertificateKind, CertificateOption,
-    CertificateOrder, CertificateType, ChallengeRequest, ChallengeResponse, Digest32, DocumentPdf,
-    DomicileRegistration, DomicileRegistrationRequest, DomicileRegistrationResponse,
-    DomicileRegistrationStatus, ErrorBody, ErrorCode, HouseholdScope, IssuanceRequest,
-    IssuanceResponse, KioskId, Menu, MenuItem, MunicipalityCode, MunicipalityDirectory,
-    MunicipalityEntry, PublicKey, RefusalReason, RequestId, Route, RouteKind, ServiceHours,
-    SignedMessage as _,
+    card_session_digest, order_digest, registration_digest, CardAuthMessage, CardProof,
+    CardSessionId, CardSessionRef, CardSessionRequest, CardSessionResponse, CertificateKind,
+    CertificateOption, CertificateOrder, CertificateType, ChallengeRequest, ChallengeResponse,
+    Digest32, DocumentPdf, DomicileRegistration, DomicileRegistrationRequest,
+    DomicileRegistrationResponse, DomicileRegistrationStatus, ErrorBody, ErrorCode, HouseholdScope,
+    IdempotencyKey, IssuanceRequest, IssuanceResponse, KioskId, Menu, MenuItem, MunicipalityCode,
+    MunicipalityDirectory, MunicipalityEntry, PublicKey, RefusalReason, RequestId, Route,
+    RouteKind, ServiceHours, SignedMessage as _,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +45,23 @@ enum Behaviour {
     LoseFirstChallenge,
     /// The center's payment timeout voids every issuance before the kiosk reports.
     PaymentTimeoutAtCenter,
+    /// Opens the first card session but loses the answer.
+    LoseFirstCardSessionAnswer,
+    /// The card is revoked: no card session (a signed order would be refused too).
+    RevokedCard,
 }
+
+/// The fake center's record of one card session.
+#[derive(Clone, Debug)]
+struct FakeCardSession {
+    id: CardSessionId,
+    kiosk_id: KioskId,
+    serial: String,
+    orders_left: u8,
+}
+
+/// Orders a fake card session may carry.
+const FAKE_ORDERS_PER_SESSION: u8 = 2;
 
 /// What happens to outcome reports on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +93,10 @@ struct FakeCenter {
     challenges: Mutex<Vec<Vec<u8>>>,
     used_nonces: Mutex<HashSet<Vec<u8>>>,
     issuances: Mutex<Vec<IssuanceRequest>>,
+    /// Every card-session opening that reached the center.
+    card_session_openings: Mutex<Vec<CardSessionRequest>>,
+    /// Per visit key.
+    card_sessions: Mutex<HashMap<String, FakeCardSession>>,
     /// Idempotency: the answer stored per key, replayed for the same key.
     answers: Mutex<HashMap<String, IssuanceResponse>>,
     /// What the menu says, per (municipality, route); a pair not listed gets
@@ -144,6 +165,8 @@ impl FakeCenter {
             challenges: Mutex::new(Vec::new()),
             used_nonces: Mutex::new(HashSet::new()),
             issuances: Mutex::new(Vec::new()),
+            card_session_openings: Mutex::new(Vec::new()),
+            card_sessions: Mutex::new(HashMap::new()),
             answers: Mutex::new(HashMap::new()),
             menus: Mutex::new(HashMap::new()),
             menu_requests: Mutex::new(Vec::new()),
@@ -360,16 +383,20 @@ impl FakeCenter {
         }
     }
 
-    fn answer(&self, request: &IssuanceRequest) -> Result<IssuanceResponse, ClientError> {
-        // What the real center checks about the card, so the kiosk's signing is tested.
+    /// What the real center checks of a card-session opening: card certificate, the
+    /// card's signature over nonce and session digest, a single-use challenge; the same
+    /// visit key answers the same session.
+    fn open(&self, request: &CardSessionRequest) -> Result<CardSessionResponse, ClientError> {
+        self.card_session_openings
+            .lock()
+            .unwrap()
+            .push(request.clone());
         let Ok(card) = request.card_certificate.verify(&self.authority) else {
             return Err(Self::rejected(ErrorCode::CardCertificateInvalid, 403));
         };
-        let digest =
-            order_digest(&request.kiosk_id, &request.idempotency_key, &request.order).unwrap();
         let message = CardAuthMessage {
             nonce: request.challenge_nonce.clone(),
-            order_digest: digest,
+            order_digest: card_session_digest(&request.kiosk_id, &request.visit_key).unwrap(),
         };
         if card
             .public_key
@@ -378,8 +405,63 @@ impl FakeCenter {
         {
             return Err(Self::rejected(ErrorCode::CardSignatureInvalid, 403));
         }
-        // Single-use challenges, consumed before the idempotency look-up (as the center does).
         let nonce = &request.challenge_nonce.0;
+        if !self.challenges.lock().unwrap().contains(nonce)
+            || !self.used_nonces.lock().unwrap().insert(nonce.clone())
+        {
+            return Err(Self::rejected(ErrorCode::ChallengeUsed, 409));
+        }
+        if self.behaviour == Behaviour::RevokedCard {
+            return Err(Self::rejected(ErrorCode::CardRevoked, 403));
+        }
+        let mut sessions = self.card_sessions.lock().unwrap();
+        let session = sessions
+            .entry(request.visit_key.to_string())
+            .or_insert_with(|| FakeCardSession {
+                id: CardSessionId::new_random(),
+                kiosk_id: request.kiosk_id.clone(),
+                serial: card.serial.as_str().to_owned(),
+                orders_left: FAKE_ORDERS_PER_SESSION,
+            });
+        if session.serial != card.serial.as_str() {
+            return Err(Self::rejected(ErrorCode::IdempotencyConflict, 409));
+        }
+        Ok(CardSessionResponse {
+            card_session_id: session.id,
+            card_municipality: card.municipality_code,
+            expires_at_unix_s: 4_000_000_000,
+            orders_left: session.orders_left,
+        })
+    }
+
+    fn card_session_count(&self) -> usize {
+        self.card_sessions.lock().unwrap().len()
+    }
+
+    fn answer(&self, request: &IssuanceRequest) -> Result<IssuanceResponse, ClientError> {
+        // What the real center checks about the card, so the kiosk's signing is tested.
+        let proof = match &request.card {
+            CardProof::Signed(proof) => proof,
+            CardProof::Session(reference) => return self.answer_on_session(request, reference),
+        };
+        let Ok(card) = proof.card_certificate.verify(&self.authority) else {
+            return Err(Self::rejected(ErrorCode::CardCertificateInvalid, 403));
+        };
+        let digest =
+            order_digest(&request.kiosk_id, &request.idempotency_key, &request.order).unwrap();
+        let message = CardAuthMessage {
+            nonce: proof.challenge_nonce.clone(),
+            order_digest: digest,
+        };
+        if card
+            .public_key
+            .verify(&message.signed_bytes().unwrap(), &proof.card_signature)
+            .is_err()
+        {
+            return Err(Self::rejected(ErrorCode::CardSignatureInvalid, 403));
+        }
+        // Single-use challenges, consumed before the idempotency look-up (as the center does).
+        let nonce = &proof.challenge_nonce.0;
         if !self.challenges.lock().unwrap().contains(nonce) {
             return Err(Self::rejected(ErrorCode::ChallengeUnknown, 400));
         }
@@ -407,6 +489,44 @@ impl FakeCenter {
                     refund_yen: 0,
                     print: None,
                 });
+        }
+        self.answers.lock().unwrap().insert(key, response.clone());
+        Ok(response)
+    }
+
+    /// An order riding on a card session of this kiosk with orders left; a replay
+    /// (same key) uses none.
+    fn answer_on_session(
+        &self,
+        request: &IssuanceRequest,
+        reference: &CardSessionRef,
+    ) -> Result<IssuanceResponse, ClientError> {
+        let key = request.idempotency_key.to_string();
+        let mut sessions = self.card_sessions.lock().unwrap();
+        let Some(session) = sessions
+            .values_mut()
+            .find(|s| s.id == reference.card_session_id && s.kiosk_id == request.kiosk_id)
+        else {
+            return Err(Self::rejected(ErrorCode::CardSessionInvalid, 401));
+        };
+        if let Some(stored) = self.answers.lock().unwrap().get(&key) {
+            return Ok(stored.clone());
+        }
+        if session.orders_left == 0 {
+            return Err(Self::rejected(ErrorCode::CardSessionInvalid, 401));
+        }
+        session.orders_left -= 1;
+        let response = self.compose(request);
+        if let IssuanceResponse::Prepared { request_id, .. } = &response {
+            self.issued.lock().unwrap().insert(
+                *request_id,
+                Issued {
+                    status: IssuanceStatus::Prepared,
+                    paid_yen: 0,
+                    refund_yen: 0,
+                    print: None,
+                },
+            );
         }
         self.answers.lock().unwrap().insert(key, response.clone());
         Ok(response)
@@ -477,6 +597,21 @@ async fn transport_error() -> ClientError {
 }
 
 impl CenterApi for FakeCenter {
+    fn open_card_session(
+        &self,
+        request: &CardSessionRequest,
+    ) -> impl Future<Output = Result<CardSessionResponse, ClientError>> + Send {
+        let first = self.card_session_openings.lock().unwrap().is_empty();
+        let answer = self.open(request);
+        let lose = first && self.behaviour == Behaviour::LoseFirstCardSessionAnswer;
+        async move {
+            if lose {
+                return Err(transport_error().await);
+            }
+            answer
+        }
+    }
+
     fn request_challenge(
         &self,
         _request: &ChallengeRequest,
@@ -645,6 +780,14 @@ async fn honest_center_prints_a_checked_document() {
     let sent = kiosk.center().issuances.lock().unwrap()[0].clone();
     assert_eq!(sent.idempotency_key, printed.idempotency_key);
     assert_eq!(sent.kiosk_id.as_str(), "tokyo-0001");
+    // The one-call path keeps the card in the reader and has it sign the order.
+    assert!(matches!(sent.card, CardProof::Signed(_)), "{:?}", sent.card);
+    assert!(kiosk
+        .center()
+        .card_session_openings
+        .lock()
+        .unwrap()
+        .is_empty());
 
     // A second session gets a new idempotency key and a new document.
     let again = kiosk.issue(&card, PIN, order(1), &out).await.unwrap();
@@ -826,8 +969,12 @@ async fn a_lost_answer_is_ordered_again_under_the_same_key() {
     };
     assert_eq!(outcome.request_id(), *request_id);
     // ...under a fresh single-use challenge, signed again by the card.
-    assert_ne!(sent[0].challenge_nonce, sent[1].challenge_nonce);
-    assert_ne!(sent[0].card_signature, sent[1].card_signature);
+    let (CardProof::Signed(first), CardProof::Signed(second)) = (&sent[0].card, &sent[1].card)
+    else {
+        panic!("the one-call path signs every order with the card");
+    };
+    assert_ne!(first.challenge_nonce, second.challenge_nonce);
+    assert_ne!(first.card_signature, second.card_signature);
     assert_eq!(kiosk.center().challenge_count(), 2);
     // No PIN was asked again and the counter is intact.
     assert_eq!(read_card_file(&card).pin_attempts_left, 3);
@@ -1691,4 +1838,119 @@ async fn a_crash_before_the_payment_was_acknowledged_refunds_and_cancels() {
     );
     assert_eq!(pdf_count(&out), 0);
     assert!(restarted.outbox().is_empty());
+}
+
+fn visit_key() -> IdempotencyKey {
+    IdempotencyKey::parse(uuid::Uuid::new_v4().simple().to_string()).unwrap()
+}
+
+/// The control path: right after the PIN the card opens a card session and leaves the
+/// reader; the visit's two orders ride on the session, each under its own key.
+#[tokio::test]
+async fn a_card_session_carries_two_orders_after_the_card_is_taken() {
+    let dir = TempDir::new("flow-card-session");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let out = dir.path().join("out");
+    let mut kiosk = kiosk(&fixture, Behaviour::Honest);
+    let visit = visit_key();
+    let mut session = kiosk.begin_session(visit.clone(), &card).await.unwrap();
+    kiosk.enter_pin(&mut session, PIN).unwrap();
+    let opened = kiosk.open_card_session(&mut session).await.unwrap();
+    assert_eq!(opened.card_municipality, home());
+    assert_eq!(opened.orders_left, FAKE_ORDERS_PER_SESSION);
+    assert_eq!(
+        kiosk.state(),
+        KioskState::PinVerified,
+        "nothing ordered yet"
+    );
+    let opening = kiosk.center().card_session_openings.lock().unwrap()[0].clone();
+    assert_eq!(opening.visit_key, visit);
+    assert_eq!(opening.kiosk_id.as_str(), "tokyo-0001");
+    // The card is taken: nothing below reads it.
+    std::fs::remove_file(&card).unwrap();
+
+    let mut printed = Vec::new();
+    for copies in [1, 2] {
+        if copies == 2 {
+            kiosk.next_order(&mut session).await.unwrap();
+        }
+        kiosk.check_menu(&mut session, order(copies)).await.unwrap();
+        let answer = kiosk.place_order(&mut session).await.unwrap();
+        assert!(matches!(answer, OrderAnswer::Prepared(_)), "{answer:?}");
+        let paid = kiosk
+            .pay(&mut session, SimulatedPayment::Emoney)
+            .await
+            .unwrap();
+        assert!(paid.is_none(), "{paid:?}");
+        let outcome = kiosk
+            .print_paid(&mut session, SimulatedPrinter::Prints, &out, false)
+            .await
+            .unwrap();
+        let IssueOutcome::Printed(document) = outcome else {
+            panic!("expected a print, got {outcome:?}");
+        };
+        assert_eq!(document.copies, copies);
+        printed.push(document);
+    }
+    assert_ne!(printed[0].request_id, printed[1].request_id);
+    // The first order goes under the visit's key, the next one under a fresh key.
+    assert_eq!(printed[0].idempotency_key, visit);
+    assert_ne!(printed[1].idempotency_key, visit);
+    let sent = kiosk.center().issuances.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    for request in &sent {
+        let CardProof::Session(reference) = &request.card else {
+            panic!(
+                "an order of the visit rides on its card session: {:?}",
+                request.card
+            );
+        };
+        assert_eq!(reference.card_session_id, opened.card_session_id);
+    }
+    assert_eq!(
+        kiosk.center().challenge_count(),
+        1,
+        "the card signed once, at the opening"
+    );
+    // Both orders used: no third order on this session.
+    assert_eq!(session.card_session().unwrap().orders_left, 0);
+    assert!(kiosk.next_order(&mut session).await.is_err());
+}
+
+#[tokio::test]
+async fn a_lost_card_session_answer_is_asked_again_under_the_same_visit_key() {
+    let dir = TempDir::new("flow-card-session-retry");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let mut kiosk = kiosk(&fixture, Behaviour::LoseFirstCardSessionAnswer);
+    let visit = visit_key();
+    let mut session = kiosk.begin_session(visit.clone(), &card).await.unwrap();
+    kiosk.enter_pin(&mut session, PIN).unwrap();
+    let opened = kiosk.open_card_session(&mut session).await.unwrap();
+    let openings = kiosk.center().card_session_openings.lock().unwrap().clone();
+    assert_eq!(openings.len(), 2);
+    assert!(openings.iter().all(|o| o.visit_key == visit));
+    assert_ne!(openings[0].challenge_nonce, openings[1].challenge_nonce);
+    assert_eq!(kiosk.center().card_session_count(), 1, "the same session");
+    assert_eq!(
+        session.card_session().map(|c| c.card_session_id),
+        Some(opened.card_session_id)
+    );
+    assert_eq!(read_card_file(&card).pin_attempts_left, 3);
+}
+
+#[tokio::test]
+async fn a_card_the_center_refuses_opens_no_card_session_and_orders_nothing() {
+    let dir = TempDir::new("flow-card-session-revoked");
+    let fixture = Fixture::new();
+    let card = fixture.write_card(dir.path());
+    let mut kiosk = kiosk(&fixture, Behaviour::RevokedCard);
+    let mut session = kiosk.begin_session(visit_key(), &card).await.unwrap();
+    kiosk.enter_pin(&mut session, PIN).unwrap();
+    let error = kiosk.open_card_session(&mut session).await.unwrap_err();
+    assert_eq!(error.code(), "card_revoked");
+    assert!(session.card_session().is_none());
+    assert_eq!(kiosk.state(), KioskState::PinVerified);
+    assert_eq!(kiosk.center().issuance_count(), 0);
 }

@@ -28,6 +28,9 @@ pub enum ErrorCode {
     CardRevoked,
     /// The card's signature over the challenge and order does not verify.
     CardSignatureInvalid,
+    /// The card session named by an order is unknown, expired, another kiosk's, or has
+    /// no orders left: the resident places the card again.
+    CardSessionInvalid,
     MunicipalityUnknown,
     /// The municipality's server could not be reached or answered with an error.
     MunicipalityUnavailable,
@@ -82,6 +85,7 @@ impl ErrorCode {
             Self::CardNotYetValid => "card_not_yet_valid",
             Self::CardRevoked => "card_revoked",
             Self::CardSignatureInvalid => "card_signature_invalid",
+            Self::CardSessionInvalid => "card_session_invalid",
             Self::MunicipalityUnknown => "municipality_unknown",
             Self::MunicipalityUnavailable => "municipality_unavailable",
             Self::UpstreamTimeout => "upstream_timeout",
@@ -254,6 +258,7 @@ mod tests {
             CardNotYetValid,
             CardRevoked,
             CardSignatureInvalid,
+            CardSessionInvalid,
             MunicipalityUnknown,
             MunicipalityUnavailable,
             UpstreamTimeout,

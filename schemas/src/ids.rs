@@ -229,6 +229,36 @@ impl std::str::FromStr for RequestId {
     }
 }
 
+/// The center's id for a card session: the card authenticated once at a kiosk (PIN,
+/// then returned) and the resident's orders of that visit ride on it. Random (UUID v4),
+/// unguessable; valid only for the kiosk that opened it, for a bounded time.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(transparent)]
+pub struct CardSessionId(pub uuid::Uuid);
+
+impl CardSessionId {
+    pub fn new_random() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+}
+
+impl std::fmt::Display for CardSessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl std::str::FromStr for CardSessionId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s)
+            .map(Self)
+            .map_err(|e| IdError::RequestId(e.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! POST /v1/challenges             ChallengeRequest  -> ChallengeResponse
+//! POST /v1/card-sessions           CardSessionRequest -> CardSessionResponse | ErrorBody
 //! POST /v1/issuances               IssuanceRequest   -> IssuanceResponse | ErrorBody
 //! GET  /v1/municipalities          -> MunicipalityDirectory      (see crate::catalogue)
 //! GET  /v1/menu?municipality=&route= -> Menu                     (see crate::catalogue)
@@ -10,6 +11,15 @@
 //! POST /v1/issuances/{id}/payment  PaymentReport -> OutcomeAck       (see crate::outcome)
 //! POST /v1/issuances/{id}/print    PrintReport   -> OutcomeAck       (see crate::outcome)
 //! ```
+//!
+//! The card proves the resident's PIN approval in one of two ways ([`CardProof`]):
+//! - `signed`: the card signs this very order (challenge nonce and [`order_digest`]);
+//!   the card stays in the reader until the order is sent (the one-call kiosk CLI);
+//! - `session`: right after the PIN the card signs a card-session opening (challenge
+//!   nonce and [`card_session_digest`]) and is returned at once, as at the real
+//!   kiosks (DESIGN.md §1); the visit's orders then name the card session, which the
+//!   center honours only for that kiosk, for a bounded time and a bounded number of
+//!   orders, re-checking the card's validity and revocation at each order.
 //!
 //! Retries: a challenge is single use, so a kiosk that got no answer fetches a fresh
 //! challenge, has the card sign again, and re-sends under the **same idempotency
@@ -23,7 +33,7 @@ use crate::card::CardCertificate;
 use crate::certificate::{CertificateKind, Route};
 use crate::crypto::{canonical_bytes, sha256, SignatureBytes, SigningError};
 use crate::error::RefusalReason;
-use crate::ids::{IdempotencyKey, KioskId, MunicipalityCode, RequestId};
+use crate::ids::{CardSessionId, IdempotencyKey, KioskId, MunicipalityCode, RequestId};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -132,17 +142,96 @@ pub fn order_digest(
     Ok(Digest32::of(&bytes))
 }
 
+/// Longest a card session lives (the center may configure it shorter): a visit at
+/// the kiosk, not a login.
+pub const MAX_CARD_SESSION_TTL_S: i64 = 900;
+/// Most orders one card session may carry (a resident may print several types in one
+/// visit).
+pub const MAX_ORDERS_PER_CARD_SESSION: u8 = 10;
+
+/// The digest the card signs together with the nonce to open a card session: it binds
+/// the card holder's PIN approval to this kiosk and this visit (`visit_key`, the
+/// kiosk's id for the visit, also the idempotency key of the opening). Its canonical
+/// input differs in shape from [`order_digest`]'s, so neither can stand for the other.
+pub fn card_session_digest(
+    kiosk_id: &KioskId,
+    visit_key: &IdempotencyKey,
+) -> Result<Digest32, SigningError> {
+    #[derive(Serialize)]
+    struct CardSessionDigestInput<'a> {
+        purpose: &'static str,
+        kiosk_id: &'a KioskId,
+        visit_key: &'a IdempotencyKey,
+    }
+    let bytes = canonical_bytes(&CardSessionDigestInput {
+        purpose: "card-session",
+        kiosk_id,
+        visit_key,
+    })?;
+    Ok(Digest32::of(&bytes))
+}
+
+/// `POST /v1/card-sessions`: the card authenticates once, right after the PIN.
+/// Re-sent under the same `visit_key` (with a fresh challenge) after a lost answer,
+/// it is answered with the same session.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardSessionRequest {
+    pub kiosk_id: KioskId,
+    pub visit_key: IdempotencyKey,
+    /// The nonce from `POST /v1/challenges`.
+    pub challenge_nonce: Base64Bytes,
+    pub card_certificate: CardCertificate,
+    /// The card's signature over [`crate::CardAuthMessage`] {nonce,
+    /// [`card_session_digest`]}.
+    pub card_signature: SignatureBytes,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardSessionResponse {
+    pub card_session_id: CardSessionId,
+    /// The residence municipality in the card certificate (住所地).
+    pub card_municipality: MunicipalityCode,
+    /// Center clock; the session's orders must reach the center before it.
+    pub expires_at_unix_s: i64,
+    /// Orders the session may still carry.
+    pub orders_left: u8,
+}
+
+/// The card signs this very order.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignedByCard {
+    /// The nonce from `POST /v1/challenges`.
+    pub challenge_nonce: Base64Bytes,
+    pub card_certificate: CardCertificate,
+    /// The card's signature over [`crate::CardAuthMessage`] {nonce, order digest}.
+    pub card_signature: SignatureBytes,
+}
+
+/// The order rides on a card session opened at this kiosk.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardSessionRef {
+    pub card_session_id: CardSessionId,
+}
+
+/// How the card approves an order (see the module docs).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum CardProof {
+    Signed(Box<SignedByCard>),
+    Session(CardSessionRef),
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IssuanceRequest {
     pub idempotency_key: IdempotencyKey,
     pub kiosk_id: KioskId,
     pub order: CertificateOrder,
-    /// The nonce from `POST /v1/challenges`.
-    pub challenge_nonce: Base64Bytes,
-    pub card_certificate: CardCertificate,
-    /// The card's signature over [`crate::CardAuthMessage`] {nonce, order digest}.
-    pub card_signature: SignatureBytes,
+    pub card: CardProof,
 }
 
 /// The composed two-sided document.

@@ -19,14 +19,29 @@
 //! POST   /control/v1/printer     SetPrinter    -> ControlState   (what the printer does with the next job)
 //! POST   /control/v1/cancel                    -> ControlState   (取消 before the order is sent:
 //!                                                                 the card comes back; on the fee
-//!                                                                 screen use payment `cancel`)
+//!                                                                 screen use payment `cancel`;
+//!                                                                 終了 on refused / voided / error
+//!                                                                 when the card is already out)
 //! POST   /control/v1/take-card                 -> ControlState   (the resident takes the card)
 //! POST   /control/v1/take-certificate          -> ControlState   (the resident takes the pages)
 //! POST   /control/v1/restart                   -> ControlState   (power cycle: the session in memory is lost,
 //!                                                                 the outbox is kept and re-sent)
 //! GET    /control/v1/documents/{request_id}    -> application/pdf (what was printed, for checking)
 //! GET    /control/v1/info                      -> ControlInfo
+//! GET    /control/v1/menu                      -> crate::Menu   (the chosen municipality's menu for the
+//!                                                                chosen route; 409 before a route is chosen)
+//! GET    /control/v1/municipalities            -> crate::MunicipalityDirectory (本籍地 picker)
 //! ```
+//!
+//! The card is returned at once (DESIGN.md §1): once the PIN is verified the kiosk
+//! opens a card session with the center (`POST /v1/card-sessions`) and says so
+//! (`card_session_open`); from then on `take-card` is allowed on every screen of the
+//! visit, and the orders ride on the card session. A kiosk that keeps the card until
+//! the end (or whose card session could not be opened) still ends with `take_card`.
+//! While the card session has orders left, `route` is allowed again once an order has
+//! ended (`take_card`, `take_certificate`, `refused`, `voided`): another certificate in
+//! the same visit, without the card. `GET /menu` and `GET /municipalities` pass the
+//! center's error on (503 `catalogue_unavailable` when it does not answer).
 //!
 //! The screens follow the resident's path (issue 7's touch panel shows the same ones):
 //! `idle → card_placed (PIN pad) → route → menu → confirm_fee → paying → printing →
@@ -172,6 +187,10 @@ pub struct ControlState {
     pub printed: Vec<PrintedRef>,
     /// Outcome reports not yet acknowledged by the center.
     pub outbox_pending: u32,
+    /// The card authenticated (PIN, card session opened): the card may be taken now
+    /// and the visit goes on without it.
+    #[serde(default)]
+    pub card_session_open: bool,
 }
 
 /// `GET /control/v1/info`: who is being driven.

@@ -43,7 +43,8 @@ pub use domicile::*;
 pub use error::{ErrorBody, ErrorCode, RefusalReason};
 pub use front::*;
 pub use ids::{
-    CardSerial, IdError, IdempotencyKey, KioskId, MunicipalityCode, OperatorId, RequestId,
+    CardSerial, CardSessionId, IdError, IdempotencyKey, KioskId, MunicipalityCode, OperatorId,
+    RequestId,
 };
 pub use kiosk_api::*;
 pub use municipal_api::*;

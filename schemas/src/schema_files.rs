@@ -21,6 +21,14 @@ pub fn all() -> Vec<(&'static str, String)> {
             pretty(schema_for!(crate::ChallengeResponse)),
         ),
         (
+            "CardSessionRequest.json",
+            pretty(schema_for!(crate::CardSessionRequest)),
+        ),
+        (
+            "CardSessionResponse.json",
+            pretty(schema_for!(crate::CardSessionResponse)),
+        ),
+        (
             "IssuanceRequest.json",
             pretty(schema_for!(crate::IssuanceRequest)),
         ),

@@ -391,9 +391,11 @@ pub fn signed_request(
         idempotency_key,
         kiosk_id: kiosk_id.clone(),
         order,
-        challenge_nonce: nonce.to_vec().into(),
-        card_certificate: session.certificate().clone(),
-        card_signature: session.sign_auth(nonce, digest).expect("card signs"),
+        card: schemas::CardProof::Signed(Box::new(schemas::SignedByCard {
+            challenge_nonce: nonce.to_vec().into(),
+            card_certificate: session.certificate().clone(),
+            card_signature: session.sign_auth(nonce, digest).expect("card signs"),
+        })),
     }
 }
 

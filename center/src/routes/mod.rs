@@ -1,6 +1,7 @@
 //! HTTP routes: the kiosk-facing API ([`configure`], mTLS listener) and what the public
 //! listener serves to relying parties ([`configure_public`]).
 
+mod card_sessions;
 mod challenges;
 mod domicile_registrations;
 mod health;
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health").route(web::get().to(health::health)))
         .service(resource("/ready").route(web::get().to(health::ready)))
         .service(resource("/v1/challenges").route(web::post().to(challenges::create)))
+        .service(resource("/v1/card-sessions").route(web::post().to(card_sessions::create)))
         .service(resource("/v1/issuances").route(web::post().to(issuances::create)))
         .service(
             resource("/v1/issuances/{request_id}/payment")
@@ -89,6 +91,7 @@ mod tests {
         for (method, path) in [
             (Method::GET, "/v1/issuances"),
             (Method::GET, "/v1/challenges"),
+            (Method::GET, "/v1/card-sessions"),
             (Method::POST, "/v1/menu"),
             (Method::DELETE, "/v1/municipalities"),
             (Method::GET, "/v1/domicile-registrations"),

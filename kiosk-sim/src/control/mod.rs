@@ -7,6 +7,16 @@
 //! which step fits the screen, and runs each step through the same session code as
 //! `kiosk-sim issue`. [`server`] puts it behind HTTP, one step at a time (a mutex: one
 //! session per kiosk, as at a real machine).
+//!
+//! The card is returned at once (DESIGN.md §1): right after the PIN the kiosk opens a
+//! card session with the center, and from then on the resident may take the card on
+//! any screen of the visit; the visit's orders ride on the card session. While it has
+//! orders left, `route` on a screen that ends an order (`take_card` after a print,
+//! `take_certificate`, `refused`, `voided`) starts another order of the same visit.
+//! When the card is already out, an order that ends without a certificate is left with
+//! `cancel` (終了). A center that does not open a card session (other than by refusing
+//! the card) leaves the kiosk as before: the card signs the order and is taken at the
+//! end.
 
 pub mod server;
 
@@ -21,14 +31,17 @@ use schemas::kiosk_control::{
 };
 use schemas::outcome::PrintOutcome;
 use schemas::{
-    CertificateOrder, ErrorCode, IdempotencyKey, MunicipalityCode, RefusalReason, RequestId, Route,
+    CertificateOrder, ErrorCode, IdempotencyKey, Menu, MunicipalityCode, MunicipalityDirectory,
+    RefusalReason, RequestId, Route,
 };
 
 use crate::atomic_file;
 use crate::card::CardError;
+use crate::client::ClientError;
 use crate::configuration::KioskSettings;
 use crate::devices::{SimulatedPayment, SimulatedPrinter};
 use crate::kiosk::{IssueOutcome, Kiosk, KioskError};
+use crate::menu::answering_municipality;
 use crate::outbox::OutcomeReport;
 use crate::session::{fresh_idempotency_key, OrderAnswer, Session};
 
@@ -47,7 +60,29 @@ pub enum StepError {
     /// 500 `internal`.
     #[error("{0}")]
     Internal(String),
+    /// A read passed on to the center (menu, municipalities) failed: the center's own
+    /// error body and status, or 503 `catalogue_unavailable` when it did not answer.
+    #[error(transparent)]
+    Center(ClientError),
 }
+
+/// Screens on which an order of the visit is under way: with a card session open the
+/// card may be taken there and the visit goes on.
+const MID_VISIT_SCREENS: [Screen; 4] = [
+    Screen::Route,
+    Screen::Menu,
+    Screen::ConfirmFee,
+    Screen::Paying,
+];
+
+/// Screens that end an order; with the card session open and orders left, `route`
+/// starts the next order of the visit there.
+const ORDER_ENDED_SCREENS: [Screen; 4] = [
+    Screen::TakeCard,
+    Screen::TakeCertificate,
+    Screen::Refused,
+    Screen::Voided,
+];
 
 /// A message on the screen, Japanese first with its English gloss.
 #[derive(Clone, Debug)]
@@ -69,6 +104,20 @@ fn unavailable() -> Option<Message> {
     message(
         "ただいまお取り扱いできません。店員にお知らせください。",
         "This service is unavailable right now. Please tell the staff.",
+    )
+}
+
+fn route_prompt() -> Option<Message> {
+    message(
+        "住所地（お住まいの市区町村）か本籍地かを選んでください。",
+        "Choose your place of residence or your place of domicile.",
+    )
+}
+
+fn menu_prompt() -> Option<Message> {
+    message(
+        "証明書の種類と通数を選んでください。",
+        "Choose the certificate and the number of copies.",
     )
 }
 
@@ -173,7 +222,57 @@ impl Controller {
             message_en: self.message.as_ref().map(|m| m.en.clone()),
             printed: self.printed.iter().cloned().collect(),
             outbox_pending: u32::try_from(self.kiosk.outbox().len()).unwrap_or(u32::MAX),
+            card_session_open: self.card_session_open(),
         }
+    }
+
+    /// The visit's card session is open: the card may leave the reader.
+    fn card_session_open(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.card_session().is_some())
+    }
+
+    /// The visit may go on with another order on its card session.
+    fn may_order_again(&self) -> bool {
+        self.power_lost.is_none()
+            && self
+                .session
+                .as_ref()
+                .and_then(|s| s.card_session())
+                .is_some_and(|c| c.orders_left > 0)
+    }
+
+    /// `GET /menu`: the chosen municipality's menu for the chosen route, from the
+    /// center (as the kiosk itself checks an order against it).
+    pub async fn menu(&self) -> Result<Menu, StepError> {
+        let (Some(route), Some(session)) = (&self.route, &self.session) else {
+            return Err(StepError::NotAllowed {
+                step: "menu",
+                screen: self.screen,
+            });
+        };
+        if self.power_lost.is_some() {
+            return Err(StepError::NotAllowed {
+                step: "menu",
+                screen: self.screen,
+            });
+        }
+        let municipality = answering_municipality(route, session.card_municipality());
+        self.kiosk
+            .center()
+            .menu(municipality, route.kind())
+            .await
+            .map_err(StepError::Center)
+    }
+
+    /// `GET /municipalities`: every municipality the center serves (本籍地 picker).
+    pub async fn municipalities(&self) -> Result<MunicipalityDirectory, StepError> {
+        self.kiosk
+            .center()
+            .municipalities()
+            .await
+            .map_err(StepError::Center)
     }
 
     /// The PDF printed for `request_id`, while it is among the last
@@ -275,8 +374,9 @@ impl Controller {
         Ok(self.state())
     }
 
-    /// `POST /pin`.
-    pub fn enter_pin(&mut self, body: EnterPin) -> Result<ControlState, StepError> {
+    /// `POST /pin`: the card verifies the PIN; then the card session is opened, and
+    /// the card may be taken.
+    pub async fn enter_pin(&mut self, body: EnterPin) -> Result<ControlState, StepError> {
         self.allow("pin", &[Screen::CardPlaced])?;
         let Some(session) = self.session.as_mut() else {
             return Err(StepError::Internal("no session with the card".into()));
@@ -284,13 +384,21 @@ impl Controller {
         let result = self.kiosk.enter_pin(session, &body.pin);
         self.pin_attempts_left = Some(session.pin_attempts_left());
         match result {
-            Ok(()) => {
-                self.screen = Screen::Route;
-                self.message = message(
-                    "住所地（お住まいの市区町村）か本籍地かを選んでください。",
-                    "Choose your place of residence or your place of domicile.",
-                );
-            }
+            Ok(()) => match self.kiosk.open_card_session(session).await {
+                Ok(_) => {
+                    self.screen = Screen::Route;
+                    self.message = message("カードをお取りください。", "Please take your card.");
+                }
+                // Nothing can be done for this card: refused as a signed order would be.
+                Err(error) if card_not_accepted(&error) => self.fail(&error),
+                Err(error @ KioskError::Center(_)) => {
+                    // The center did not open one: the card stays and signs the order.
+                    tracing::warn!(code = error.code(), error = %error, "control: no card session; the card signs the order");
+                    self.screen = Screen::Route;
+                    self.message = route_prompt();
+                }
+                Err(error) => self.fail(&error),
+            },
             Err(KioskError::Card(CardError::BadPinFormat)) => {
                 self.message = message("暗証番号は数字4桁です。", "The PIN is 4 digits.");
             }
@@ -306,15 +414,28 @@ impl Controller {
         Ok(self.state())
     }
 
-    /// `POST /route`.
-    pub fn choose_route(&mut self, body: ChooseRoute) -> Result<ControlState, StepError> {
-        self.allow("route", &[Screen::Route])?;
+    /// `POST /route`: on the route screen; or, to start another order of the visit on
+    /// its card session, on a screen that ended the last order.
+    pub async fn choose_route(&mut self, body: ChooseRoute) -> Result<ControlState, StepError> {
+        if ORDER_ENDED_SCREENS.contains(&self.screen) && self.may_order_again() {
+            let Some(session) = self.session.as_mut() else {
+                return Err(StepError::Internal("no session with the card".into()));
+            };
+            if let Err(error) = self.kiosk.next_order(session).await {
+                self.fail(&error);
+                return Ok(self.state());
+            }
+            tracing::info!(screen = ?self.screen, "control: another order in the same visit");
+            self.request_id = None;
+            self.municipality = None;
+            self.fee_yen = None;
+            self.change_yen = None;
+        } else {
+            self.allow("route", &[Screen::Route])?;
+        }
         self.route = Some(body.route);
         self.screen = Screen::Menu;
-        self.message = message(
-            "証明書の種類と通数を選んでください。",
-            "Choose the certificate and the number of copies.",
-        );
+        self.message = menu_prompt();
         Ok(self.state())
     }
 
@@ -369,7 +490,7 @@ impl Controller {
         }
         match self.kiosk.place_order(session).await {
             Ok(OrderAnswer::Refused(outcome)) => {
-                self.session = None;
+                self.end_order();
                 self.request_id = Some(outcome.request_id());
                 self.screen = Screen::Refused;
                 self.message = message(
@@ -461,10 +582,9 @@ impl Controller {
             .kiosk
             .print_paid(session, printer, &out_dir, true)
             .await;
-        self.session = None;
+        self.end_order();
         match result {
             Ok(IssueOutcome::Printed(printed)) => {
-                self.screen = Screen::TakeCard;
                 // Under the skip-void fault a jam is "printed" with nothing in the tray.
                 if printed.pdf_path.exists() {
                     self.certificate_in_tray = true;
@@ -474,16 +594,24 @@ impl Controller {
                         copies: printed.copies,
                     });
                 }
-                self.message = message(
-                    "カードと証明書をお取りください。",
-                    "Please take your card and your certificate.",
-                );
+                if self.card_in_reader {
+                    self.screen = Screen::TakeCard;
+                    self.message = message(
+                        "カードと証明書をお取りください。",
+                        "Please take your card and your certificate.",
+                    );
+                } else {
+                    // The card went back after the PIN: no card reminder.
+                    self.after_session_screen();
+                }
             }
             Ok(IssueOutcome::PrintUnknown {
                 request_id,
                 pdf_path,
                 ..
             }) => {
+                // Only a restart helps now, and it loses the visit.
+                self.session = None;
                 self.screen = Screen::Printing;
                 self.certificate_in_tray = pdf_path.exists();
                 self.power_lost = Some(PrintedRef {
@@ -499,9 +627,17 @@ impl Controller {
         Ok(self.state())
     }
 
+    /// An order ended: without a card session, so did the session; with one, the
+    /// visit goes on (another order, or taking what is left).
+    fn end_order(&mut self) {
+        if !self.card_session_open() {
+            self.session = None;
+        }
+    }
+
     /// Voided or refunded: no certificate, no fee kept.
     fn end_without_certificate(&mut self, outcome: &IssueOutcome) {
-        self.session = None;
+        self.end_order();
         self.screen = Screen::Voided;
         self.message = match outcome {
             IssueOutcome::Refunded { refund_yen, .. } => message(
@@ -546,19 +682,51 @@ impl Controller {
     }
 
     /// `POST /cancel`: 取消 pressed before the order went to the center (PIN pad, route,
-    /// menu). Nothing was sent, so nothing is reported; the session ends and the card
-    /// is handed back. On the fee screen the order is out: `payment` `cancel` voids it.
+    /// menu). Nothing was sent, so nothing is reported; the session (the visit) ends
+    /// and the card is handed back, if it is still in. On the fee screen the order is
+    /// out: `payment` `cancel` voids it. With the card already out, `cancel` also
+    /// leaves an order that ended without a certificate (終了): refused, voided, error.
     pub fn cancel(&mut self) -> Result<ControlState, StepError> {
+        let ended = [Screen::Refused, Screen::Voided, Screen::Error];
+        if !self.card_in_reader && ended.contains(&self.screen) {
+            self.allow("cancel", &ended)?;
+            tracing::info!(screen = ?self.screen, "control: visit ended without the card");
+            self.session = None;
+            self.after_session_screen();
+            return Ok(self.state());
+        }
         self.allow("cancel", &[Screen::CardPlaced, Screen::Route, Screen::Menu])?;
         tracing::info!(screen = ?self.screen, "control: cancelled before the order");
         self.session = None;
-        self.screen = Screen::TakeCard;
-        self.message = message("カードをお取りください。", "Please take your card.");
+        if self.card_in_reader {
+            self.screen = Screen::TakeCard;
+            self.message = message("カードをお取りください。", "Please take your card.");
+        } else {
+            self.after_session_screen();
+        }
         Ok(self.state())
     }
 
-    /// `POST /take-card`.
+    /// `POST /take-card`: at the end of the visit; or, once the card session is open,
+    /// on any screen of the visit (the visit goes on without the card).
     pub fn take_card(&mut self) -> Result<ControlState, StepError> {
+        if self.card_session_open() && MID_VISIT_SCREENS.contains(&self.screen) {
+            self.allow("take-card", &MID_VISIT_SCREENS)?;
+            if !self.card_in_reader {
+                return Err(StepError::NotAllowed {
+                    step: "take-card",
+                    screen: self.screen,
+                });
+            }
+            self.remove_card();
+            match self.screen {
+                Screen::Route => self.message = route_prompt(),
+                Screen::Menu => self.message = menu_prompt(),
+                // The fee (or the payment prompt) stays on screen.
+                _ => {}
+            }
+            return Ok(self.state());
+        }
         self.allow(
             "take-card",
             &[
@@ -575,15 +743,22 @@ impl Controller {
                 screen: self.screen,
             });
         }
+        self.remove_card();
+        if !self.card_session_open() {
+            self.session = None;
+        }
+        self.after_session_screen();
+        Ok(self.state())
+    }
+
+    /// The card leaves the reader.
+    fn remove_card(&mut self) {
         let path = self.reader_path();
         if let Err(error) = std::fs::remove_file(&path) {
             tracing::warn!(path = %path.display(), %error, "cannot remove the card file");
         }
         self.card_in_reader = false;
-        self.session = None;
         self.pin_attempts_left = None;
-        self.after_session_screen();
-        Ok(self.state())
     }
 
     /// `POST /take-certificate`.

@@ -13,11 +13,14 @@ use schemas::{ErrorBody, ErrorCode, RequestId};
 use tokio::sync::Mutex;
 
 use super::{Controller, StepError};
+use crate::client::ClientError;
 
 /// Largest request body (a card file is about 1 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-type Shared = web::Data<Arc<Mutex<Controller>>>;
+/// The controller as app data: every route locks it for one step.
+pub type SharedController = web::Data<Arc<Mutex<Controller>>>;
+type Shared = SharedController;
 
 /// A started control server.
 pub struct ControlServer {
@@ -33,10 +36,16 @@ fn error(status: actix_web::http::StatusCode, code: ErrorCode, message: String) 
     })
 }
 
-fn answer(result: Result<ControlState, StepError>) -> HttpResponse {
+/// A step's answer: the state, or the error body with its status.
+pub fn answer(result: Result<ControlState, StepError>) -> HttpResponse {
+    answer_json(result)
+}
+
+/// 200 and `value`, or the error body with its status.
+fn answer_json<T: serde::Serialize>(result: Result<T, StepError>) -> HttpResponse {
     use actix_web::http::StatusCode;
     match result {
-        Ok(state) => HttpResponse::Ok().json(state),
+        Ok(value) => HttpResponse::Ok().json(value),
         Err(e @ StepError::NotAllowed { .. }) => error(
             StatusCode::CONFLICT,
             ErrorCode::ControlStepNotAllowed,
@@ -53,6 +62,19 @@ fn answer(result: Result<ControlState, StepError>) -> HttpResponse {
                 message,
             )
         }
+        Err(StepError::Center(ClientError::Rejected { status, body, .. })) => {
+            // The center's own answer (e.g. 404 municipality_unknown), passed on.
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            HttpResponse::build(status).json(body)
+        }
+        Err(StepError::Center(other)) => {
+            tracing::warn!(error = %other, "control: the center did not answer a read");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::CatalogueUnavailable,
+                other.to_string(),
+            )
+        }
     }
 }
 
@@ -64,16 +86,24 @@ async fn get_info(shared: Shared) -> HttpResponse {
     HttpResponse::Ok().json(shared.lock().await.info())
 }
 
+async fn get_menu(shared: Shared) -> HttpResponse {
+    answer_json(shared.lock().await.menu().await)
+}
+
+async fn get_municipalities(shared: Shared) -> HttpResponse {
+    answer_json(shared.lock().await.municipalities().await)
+}
+
 async fn place_card(shared: Shared, body: web::Json<PlaceCard>) -> HttpResponse {
     answer(shared.lock().await.place_card(body.into_inner()).await)
 }
 
 async fn enter_pin(shared: Shared, body: web::Json<EnterPin>) -> HttpResponse {
-    answer(shared.lock().await.enter_pin(body.into_inner()))
+    answer(shared.lock().await.enter_pin(body.into_inner()).await)
 }
 
 async fn choose_route(shared: Shared, body: web::Json<ChooseRoute>) -> HttpResponse {
-    answer(shared.lock().await.choose_route(body.into_inner()))
+    answer(shared.lock().await.choose_route(body.into_inner()).await)
 }
 
 async fn choose_order(shared: Shared, body: web::Json<ChooseOrder>) -> HttpResponse {
@@ -144,35 +174,61 @@ fn json_config() -> web::JsonConfig {
         })
 }
 
+/// The control routes under [`CONTROL_BASE_PATH`], for an App that holds the
+/// controller as [`SharedController`] app data (the touch screen mounts them beside
+/// its own).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let base = CONTROL_BASE_PATH;
+    cfg.app_data(json_config())
+        .route(&format!("{base}/state"), web::get().to(get_state))
+        .route(&format!("{base}/info"), web::get().to(get_info))
+        .route(&format!("{base}/menu"), web::get().to(get_menu))
+        .route(
+            &format!("{base}/municipalities"),
+            web::get().to(get_municipalities),
+        )
+        .route(&format!("{base}/card"), web::post().to(place_card))
+        .route(&format!("{base}/pin"), web::post().to(enter_pin))
+        .route(&format!("{base}/route"), web::post().to(choose_route))
+        .route(&format!("{base}/order"), web::post().to(choose_order))
+        .route(&format!("{base}/payment"), web::post().to(pay))
+        .route(&format!("{base}/printer"), web::post().to(set_printer))
+        .route(&format!("{base}/cancel"), web::post().to(cancel))
+        .route(&format!("{base}/take-card"), web::post().to(take_card))
+        .route(
+            &format!("{base}/take-certificate"),
+            web::post().to(take_certificate),
+        )
+        .route(&format!("{base}/restart"), web::post().to(restart))
+        .route(
+            &format!("{base}/documents/{{request_id}}"),
+            web::get().to(document),
+        );
+}
+
 /// Starts serving `controller` on `listener` (the caller runs or spawns the returned
 /// server future).
 pub fn start(controller: Controller, listener: TcpListener) -> std::io::Result<ControlServer> {
+    start_with(controller, listener, |_| {})
+}
+
+/// [`start`], with `extra` routes mounted beside the control routes (the touch
+/// screen); they reach the controller as [`SharedController`] app data.
+pub fn start_with<F>(
+    controller: Controller,
+    listener: TcpListener,
+    extra: F,
+) -> std::io::Result<ControlServer>
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
     let local_addr = listener.local_addr()?;
     let shared = web::Data::new(Arc::new(Mutex::new(controller)));
     let server = HttpServer::new(move || {
-        let base = CONTROL_BASE_PATH;
         App::new()
             .app_data(shared.clone())
-            .app_data(json_config())
-            .route(&format!("{base}/state"), web::get().to(get_state))
-            .route(&format!("{base}/info"), web::get().to(get_info))
-            .route(&format!("{base}/card"), web::post().to(place_card))
-            .route(&format!("{base}/pin"), web::post().to(enter_pin))
-            .route(&format!("{base}/route"), web::post().to(choose_route))
-            .route(&format!("{base}/order"), web::post().to(choose_order))
-            .route(&format!("{base}/payment"), web::post().to(pay))
-            .route(&format!("{base}/printer"), web::post().to(set_printer))
-            .route(&format!("{base}/cancel"), web::post().to(cancel))
-            .route(&format!("{base}/take-card"), web::post().to(take_card))
-            .route(
-                &format!("{base}/take-certificate"),
-                web::post().to(take_certificate),
-            )
-            .route(&format!("{base}/restart"), web::post().to(restart))
-            .route(
-                &format!("{base}/documents/{{request_id}}"),
-                web::get().to(document),
-            )
+            .configure(configure)
+            .configure(extra.clone())
             .default_service(web::to(not_found))
     })
     .workers(2)
