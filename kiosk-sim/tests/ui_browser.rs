@@ -20,6 +20,8 @@ use schemas::RefusalReason;
 use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// Eight members in one household (世帯全員 takes two front pages).
+const BIG_HOUSEHOLD_CARD: &str = "2121130000000069";
 /// Issues every type through the 住所地 route.
 const FULL_CARD: &str = "2121130000000001";
 /// Refused by the municipality (deceased).
@@ -611,6 +613,59 @@ async fn happy_path_resident_record_paid_in_coins() {
     assert_eq!(state.printed[0].copies, 2);
     b.tap("done", "finish").await;
     b.wait_screen("start").await;
+    b.close().await;
+}
+
+/// 世帯一部: the resident picks members by their order in the household; the printed
+/// 住民票 has their rows only (two of an eight-member household fit one front page,
+/// the whole household takes two).
+#[tokio::test]
+async fn household_members_are_chosen_by_their_order() {
+    let Some(driver) = browser_tools() else {
+        return;
+    };
+    let _slot = SLOTS.acquire().await.expect("slot");
+    let ui = UiProcess::start("members", 60);
+    let mut b = Browser::open("household_members", &driver).await;
+    b.go_to_pin_pad(&ui, BIG_HOUSEHOLD_CARD).await;
+    b.tap_pin(&ui.pin(BIG_HOUSEHOLD_CARD)).await;
+    b.reach_menu_after_pin().await;
+    b.tap("menu", "cert-resident_record").await;
+    b.wait_screen("options").await;
+    b.tap("options", "opt-scope-selected").await;
+    b.wait_screen("options").await;
+    // Without a member the order does not go on.
+    b.tap("options", "next").await;
+    assert_eq!(b.current_screen().await, "options");
+    assert!(
+        b.text("#message").await.contains("選んでください"),
+        "{:?}",
+        b.text("#message").await
+    );
+    b.tap("options", "opt-members-2").await;
+    b.tap("options", "opt-members-1").await;
+    assert_eq!(
+        b.attr(
+            &Browser::in_screen("options", "opt-members-1"),
+            "aria-pressed"
+        )
+        .await
+        .as_deref(),
+        Some("true")
+    );
+    b.wait_screen("options").await;
+    b.tap("options", "next").await;
+    b.wait_screen("copies").await;
+    b.tap("copies", "next").await;
+    b.wait_screen("confirm_fee").await;
+    let first = b.pay_and_print(&ui, false).await;
+    b.take_everything(&first).await;
+    let state = ui.state().await;
+    assert_eq!(state.printed.len(), 1);
+    assert_eq!(
+        state.printed[0].pages, 2,
+        "two members: one front page and its back"
+    );
     b.close().await;
 }
 
