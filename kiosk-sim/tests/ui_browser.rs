@@ -20,6 +20,8 @@ use schemas::RefusalReason;
 use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+/// Eight members in one household (世帯全員 takes two front pages).
+const BIG_HOUSEHOLD_CARD: &str = "2121130000000069";
 /// Issues every type through the 住所地 route.
 const FULL_CARD: &str = "2121130000000001";
 /// Refused by the municipality (deceased).
@@ -183,6 +185,73 @@ impl Drop for Browser {
     }
 }
 
+/// Every visible text against its effective background (WCAG 2 contrast: 4.5:1, 3:1
+/// for large text) and every enabled control's size (at least 44×44 CSS px): returns
+/// `[low_contrast, small_targets]` as descriptions. Disabled controls are exempt, as
+/// WCAG exempts inactive components.
+const READABILITY_SCRIPT: &str = r#"
+const parse = (s) => {
+  const m = s.match(/rgba?\(([^)]+)\)/);
+  if (!m) return null;
+  const p = m[1].split(',').map((x) => parseFloat(x));
+  return { rgb: p.slice(0, 3), a: p.length > 3 ? p[3] : 1 };
+};
+const luminance = (rgb) => {
+  const [r, g, b] = rgb.map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+};
+const background = (el) => {
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const c = parse(getComputedStyle(e).backgroundColor);
+    if (c && c.a > 0) {
+      layers.push(c);
+      if (c.a >= 1) break;
+    }
+  }
+  let rgb = [255, 255, 255];
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const l = layers[i];
+    rgb = rgb.map((v, k) => l.rgb[k] * l.a + v * (1 - l.a));
+  }
+  return rgb;
+};
+const lowContrast = [];
+const smallTargets = [];
+for (const el of document.querySelectorAll('body *')) {
+  const style = getComputedStyle(el);
+  if (style.visibility === 'hidden' || (!el.offsetParent && style.position !== 'fixed')) continue;
+  const box = el.getBoundingClientRect();
+  if (box.width === 0 || box.height === 0) continue;
+  const inactive = el.closest('[disabled],[aria-disabled="true"]');
+  const ownText = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (ownText && !inactive) {
+    const fg = parse(style.color);
+    const bg = background(el);
+    if (fg) {
+      const rgb = fg.rgb.map((v, k) => v * fg.a + bg[k] * (1 - fg.a));
+      const [hi, lo] = [luminance(rgb), luminance(bg)].sort((a, b) => b - a);
+      const ratio = (hi + 0.05) / (lo + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (parseInt(style.fontWeight, 10) >= 700 && size >= 18.66);
+      const need = large ? 3 : 4.5;
+      if (ratio < need) {
+        lowContrast.push(`${el.tagName} "${el.textContent.trim().slice(0, 24)}": ${ratio.toFixed(2)} < ${need}`);
+      }
+    }
+  }
+  if (el.matches('button, a[href], [role="button"], input, select') && !inactive) {
+    if (box.width < 44 || box.height < 44) {
+      smallTargets.push(`${el.tagName} "${el.textContent.trim().slice(0, 24)}": ${Math.round(box.width)}×${Math.round(box.height)}`);
+    }
+  }
+}
+return [lowContrast, smallTargets];
+"#;
+
 impl Browser {
     async fn open(test: &str, chromedriver: &Path) -> Self {
         use std::os::unix::process::CommandExt as _;
@@ -243,9 +312,23 @@ impl Browser {
             shots,
             shot_count: 0,
         };
+        // The window's frame takes some height even headless: size the window so the
+        // page itself (the viewport) is exactly 1024×768, the kiosk panel.
         browser
             .client
             .set_window_size(1024, 768)
+            .await
+            .expect("window size");
+        let inner = browser.js("return window.innerHeight").await;
+        let frame_px = 768u32.saturating_sub(
+            inner
+                .as_u64()
+                .and_then(|h| u32::try_from(h).ok())
+                .unwrap_or(768),
+        );
+        browser
+            .client
+            .set_window_size(1024, 768 + frame_px)
             .await
             .expect("window size");
         browser
@@ -292,7 +375,7 @@ impl Browser {
     /// No horizontal scrolling at 1024×768, then the screenshot.
     async fn check_layout(&mut self, screen: &str) {
         let widths = self
-            .js("return [document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]")
+            .js("return [document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth, window.innerHeight]")
             .await;
         let widths: Vec<u64> = serde_json::from_value(widths).expect("widths");
         assert!(
@@ -302,7 +385,22 @@ impl Browser {
             widths[1],
             widths[2]
         );
-        assert_eq!(widths[2], 1024, "the window is 1024 px wide");
+        assert_eq!(
+            (widths[2], widths[3]),
+            (1024, 768),
+            "the page is the 1024×768 panel"
+        );
+        let findings = self.js(READABILITY_SCRIPT).await;
+        let (low_contrast, small_targets): (Vec<String>, Vec<String>) =
+            serde_json::from_value(findings).expect("readability findings");
+        assert!(
+            low_contrast.is_empty(),
+            "screen {screen}: text below the WCAG AA contrast ratio: {low_contrast:#?}"
+        );
+        assert!(
+            small_targets.is_empty(),
+            "screen {screen}: touch targets smaller than 44×44 px: {small_targets:#?}"
+        );
         self.shot_count += 1;
         let png = self.client.screenshot().await.expect("screenshot");
         let path = self
@@ -515,6 +613,59 @@ async fn happy_path_resident_record_paid_in_coins() {
     assert_eq!(state.printed[0].copies, 2);
     b.tap("done", "finish").await;
     b.wait_screen("start").await;
+    b.close().await;
+}
+
+/// 世帯一部: the resident picks members by their order in the household; the printed
+/// 住民票 has their rows only (two of an eight-member household fit one front page,
+/// the whole household takes two).
+#[tokio::test]
+async fn household_members_are_chosen_by_their_order() {
+    let Some(driver) = browser_tools() else {
+        return;
+    };
+    let _slot = SLOTS.acquire().await.expect("slot");
+    let ui = UiProcess::start("members", 60);
+    let mut b = Browser::open("household_members", &driver).await;
+    b.go_to_pin_pad(&ui, BIG_HOUSEHOLD_CARD).await;
+    b.tap_pin(&ui.pin(BIG_HOUSEHOLD_CARD)).await;
+    b.reach_menu_after_pin().await;
+    b.tap("menu", "cert-resident_record").await;
+    b.wait_screen("options").await;
+    b.tap("options", "opt-scope-selected").await;
+    b.wait_screen("options").await;
+    // Without a member the order does not go on.
+    b.tap("options", "next").await;
+    assert_eq!(b.current_screen().await, "options");
+    assert!(
+        b.text("#message").await.contains("選んでください"),
+        "{:?}",
+        b.text("#message").await
+    );
+    b.tap("options", "opt-members-2").await;
+    b.tap("options", "opt-members-1").await;
+    assert_eq!(
+        b.attr(
+            &Browser::in_screen("options", "opt-members-1"),
+            "aria-pressed"
+        )
+        .await
+        .as_deref(),
+        Some("true")
+    );
+    b.wait_screen("options").await;
+    b.tap("options", "next").await;
+    b.wait_screen("copies").await;
+    b.tap("copies", "next").await;
+    b.wait_screen("confirm_fee").await;
+    let first = b.pay_and_print(&ui, false).await;
+    b.take_everything(&first).await;
+    let state = ui.state().await;
+    assert_eq!(state.printed.len(), 1);
+    assert_eq!(
+        state.printed[0].pages, 2,
+        "two members: one front page and its back"
+    );
     b.close().await;
 }
 

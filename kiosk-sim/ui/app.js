@@ -30,6 +30,10 @@ const T = {
   opt_scope: ["対象者", "Whose record"],
   opt_self: ["本人のみ", "You only"],
   opt_household: ["世帯全員", "Whole household"],
+  opt_selected: ["世帯一部", "Some members"],
+  opt_members: ["対象の方（世帯の中の順番、1人目は世帯主）", "Members (order in the household; No. 1 is the head)"],
+  member_n: ["{n}人目", "No. {n}"],
+  pick_members: ["対象の方を1人以上選んでください。", "Choose at least one member."],
   opt_domicile: ["本籍・筆頭者", "Domicile and head of register"],
   opt_relationship: ["世帯主・続柄", "Head of household and relationship"],
   opt_include: ["記載する", "Include"],
@@ -241,8 +245,8 @@ const RENDER = {
       el("fieldset", { class: "option-group" }, el("legend", { text: t(g.label) }),
         el("div", { class: "grid" }, ...g.choices.map((c) =>
           el("button", { type: "button", "data-testid": `opt-${g.key}-${c.id}`,
-            "aria-pressed": String(ui.options[g.key] === c.value),
-            onclick: () => { ui.options[g.key] = c.value; render(); } }, el("span", { text: c.text }))))));
+            "aria-pressed": String(g.multi ? ui.options[g.key].includes(c.value) : ui.options[g.key] === c.value),
+            onclick: () => { chooseOption(g, c); render(); } }, el("span", { text: c.text }))))));
     $("#options-groups").replaceChildren(...groups);
   },
   copies() {
@@ -303,6 +307,17 @@ function title(item) { return item ? (ui.lang === "en" ? item.title_en : item.ti
 
 // ---- options: what the municipality offers for this type ----
 
+function chooseOption(group, choice) {
+  if (!group.multi) {
+    ui.options[group.key] = choice.value;
+    return;
+  }
+  const chosen = ui.options[group.key];
+  const at = chosen.indexOf(choice.value);
+  if (at >= 0) chosen.splice(at, 1);
+  else chosen.push(choice.value);
+}
+
 function newestFiscalYear() {
   const asOf = new Date(((ui.menu && ui.menu.as_of_unix_s) || Date.now() / 1000) * 1000);
   // Tax years switch over in June (年度切替); the adapter has the last word.
@@ -318,7 +333,15 @@ function optionGroups(item) {
   if (type === "resident_record" || type === "resident_record_items") {
     const choices = [{ id: "self", value: "self_only", text: t("opt_self") }];
     if (offered.has("household")) choices.push({ id: "household", value: "household", text: t("opt_household") });
+    if (offered.has("selected_members")) choices.push({ id: "selected", value: "selected", text: t("opt_selected") });
     groups.push({ key: "scope", label: "opt_scope", choices });
+    if (ui.options.scope === "selected") {
+      // 世帯一部: members by their order in the household (the register's order, 世帯主
+      // first); the municipality refuses a position the household does not have.
+      const members = [];
+      for (let n = 1; n <= MEMBER_CHOICES; n++) members.push({ id: String(n), value: n, text: t("member_n", { n }) });
+      groups.push({ key: "members", label: "opt_members", choices: members, multi: true });
+    }
   }
   if ((type === "resident_record" || type === "family_register_attachment") && offered.has("domicile")) {
     groups.push(yesNo("include_domicile", "opt_domicile"));
@@ -336,7 +359,14 @@ function optionGroups(item) {
 }
 
 function defaultOptions(item) {
-  return { scope: "self_only", include_domicile: false, include_relationship: false, fiscal_year: null };
+  return { scope: "self_only", members: [], include_domicile: false, include_relationship: false, fiscal_year: null };
+}
+
+// How many household positions the 世帯一部 picker offers.
+const MEMBER_CHOICES = 10;
+
+function scopeKind(o) {
+  return o.scope === "selected" ? { selected: { members: [...o.members].sort((a, b) => a - b) } } : o.scope;
 }
 
 // The order's certificate (schemas::CertificateKind).
@@ -345,9 +375,9 @@ function certificateKind() {
   const o = ui.options;
   switch (type) {
     case "resident_record":
-      return { type, scope: o.scope, include_domicile: o.include_domicile, include_relationship: o.include_relationship };
+      return { type, scope: scopeKind(o), include_domicile: o.include_domicile, include_relationship: o.include_relationship };
     case "resident_record_items":
-      return { type, scope: o.scope, include_relationship: o.include_relationship };
+      return { type, scope: scopeKind(o), include_relationship: o.include_relationship };
     case "income_tax":
     case "tax_payment":
       return { type, fiscal_year: o.fiscal_year };
@@ -647,7 +677,14 @@ const ACTIONS = {
   "pin-ok": submitPin,
   "take-card-early": takeCardEarly,
   "back-to-menu": () => show("menu"),
-  "options-next": () => show("copies"),
+  "options-next": () => {
+    if (ui.options.scope === "selected" && ui.options.members.length === 0) {
+      setMessage(t("pick_members"));
+      return;
+    }
+    setMessage("");
+    show("copies");
+  },
   "copies-minus": () => { ui.copies = Math.max(1, ui.copies - 1); render(); },
   "copies-plus": () => { ui.copies = Math.min(ui.item.max_copies, ui.copies + 1); render(); },
   "order": placeOrder,
