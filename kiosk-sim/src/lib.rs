@@ -44,6 +44,7 @@ pub mod menu;
 pub mod outbox;
 pub mod pdf_check;
 pub mod session;
+pub mod shutdown;
 
 pub use card::{CardError, PinSession, SimCard};
 pub use client::{CenterApi, CenterClient, ClientError};

@@ -161,8 +161,8 @@ async fn main() -> anyhow::Result<()> {
             for (name, port) in &running.adapter_ports {
                 println!("adapter {name}: https://127.0.0.1:{port}");
             }
-            println!("kiosk settings rewritten with the center's URL; Ctrl-C stops");
-            tokio::signal::ctrl_c().await?;
+            println!("kiosk settings rewritten with the center's URL; Ctrl-C or SIGTERM stops");
+            kiosk_sim::shutdown::stop_requested().await?;
             running.stop().await;
             Ok(())
         }

@@ -317,7 +317,7 @@ async fn serve(
     let handle = started.server.handle();
     tokio::select! {
         result = started.server => result.context("touch screen server")?,
-        _ = tokio::signal::ctrl_c() => handle.stop(true).await,
+        _ = kiosk_sim::shutdown::stop_requested() => handle.stop(true).await,
     }
     Ok(())
 }

@@ -883,7 +883,7 @@ pub async fn run_control_serve(args: ControlServeArgs) -> anyhow::Result<()> {
     let handle = server.server.handle();
     tokio::select! {
         result = server.server => result.context("control server")?,
-        _ = tokio::signal::ctrl_c() => handle.stop(true).await,
+        _ = crate::shutdown::stop_requested() => handle.stop(true).await,
     }
     Ok(())
 }
