@@ -70,8 +70,7 @@ impl Harness {
         let dir = tmp.0.join("sandbox");
         sandbox::init(&dir).expect("sandbox init");
         let clock = Arc::new(sandbox::OffsetClock::default());
-        let target: jiff::Timestamp = BUSINESS_MORNING.parse().expect("instant");
-        clock.set_offset_ms(target.as_millisecond() - jiff::Timestamp::now().as_millisecond());
+        clock.set_now(BUSINESS_MORNING.parse().expect("instant"));
         let running = sandbox::start(
             &dir,
             StartOptions {

@@ -517,7 +517,7 @@ async fn prepare_front(
 
 fn set_offset_clock(clock: &sandbox::OffsetClock, at: &str) -> Result<(), String> {
     let at: jiff::Timestamp = at.parse().map_err(|e| format!("clock time {at}: {e}"))?;
-    clock.set_offset_ms(at.as_millisecond() - jiff::Timestamp::now().as_millisecond());
+    clock.set_now(at);
     Ok(())
 }
 
