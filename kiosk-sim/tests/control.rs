@@ -2,14 +2,13 @@
 //! real mTLS), and `kiosk-sim control serve` as a separate process driven over HTTP
 //! step by step, as a resident and the store's hardware would.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use lopdf::{Document, Object};
 use reqwest::StatusCode;
-use sandbox::{CardKind, RunningSandbox, StartOptions};
+use sandbox::{CardKind, RunningSandbox};
 use schemas::kiosk_control::{
     ChooseOrder, ChooseRoute, ControlInfo, ControlState, EnterPin, Pay, PlaceCard,
     PrinterBehaviour, Screen, SetPrinter,
@@ -21,20 +20,15 @@ use schemas::{
 };
 use serde_json::json;
 
+mod common;
+use common::{kiosk_config, start_sandbox_at, TempDir};
+
 /// A weekday morning, within every type's hours, whatever the real time of the run.
 const BUSINESS_MORNING: &str = "2026-11-25T10:00:00+09:00";
 /// Issues every type (the e2e certificates suite's full card).
 const FULL_CARD: &str = "2121130000000001";
 /// Refused by the municipality (deceased).
 const REFUSED_CARD: &str = "2121130000000091";
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A sandbox center and one control server in front of kiosk `seven`.
 struct Harness {
@@ -64,29 +58,9 @@ fn free_port() -> u16 {
 impl Harness {
     /// `fault`: a `[fault] mode` for the kiosk settings.
     async fn start(fault: Option<&str>) -> Self {
-        let tmp = TempDir(
-            std::env::temp_dir().join(format!("kiosk-control-{}", uuid::Uuid::new_v4().simple())),
-        );
-        let dir = tmp.0.join("sandbox");
-        sandbox::init(&dir).expect("sandbox init");
-        let clock = Arc::new(sandbox::OffsetClock::default());
-        clock.set_now(BUSINESS_MORNING.parse().expect("instant"));
-        let running = sandbox::start(
-            &dir,
-            StartOptions {
-                center_database_url: None,
-                center_clock: Some(clock),
-            },
-        )
-        .await
-        .expect("sandbox start");
-        let (_, config) = running
-            .layout
-            .kiosk_configs
-            .iter()
-            .find(|(operator, _)| operator == "seven")
-            .expect("kiosk settings for seven")
-            .clone();
+        let tmp = TempDir::new("control");
+        let running = start_sandbox_at(&tmp.0.join("sandbox"), BUSINESS_MORNING).await;
+        let config = kiosk_config(&running, "seven");
         let config = match fault {
             None => config,
             Some(mode) => {
