@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use lopdf::{Document, Object};
 use reqwest::StatusCode;
 use sandbox::{CardKind, RunningSandbox};
 use schemas::kiosk_control::{
@@ -16,7 +15,7 @@ use schemas::kiosk_control::{
 use schemas::outcome::{IssuanceStatus, PrintOutcome, PrintReport};
 use schemas::{
     CardFile, CertificateKind, ErrorBody, ErrorCode, HouseholdScope, RefusalReason, RequestId,
-    Route, PDF_PAGE_REQUEST_ID_KEY,
+    Route,
 };
 use serde_json::json;
 
@@ -295,20 +294,9 @@ fn resident_record() -> CertificateKind {
     }
 }
 
-/// The request id on every page of `pdf` (each page's own dictionary).
+/// The request id on every page of `pdf`, read as the conformance suite reads it.
 fn page_request_ids(pdf: &[u8]) -> Vec<String> {
-    let document = Document::load_mem(pdf).expect("a PDF");
-    document
-        .get_pages()
-        .values()
-        .map(|&id| {
-            let page = document.get_dictionary(id).expect("page");
-            match page.get(PDF_PAGE_REQUEST_ID_KEY.as_bytes()) {
-                Ok(Object::String(bytes, _)) => String::from_utf8_lossy(bytes).into_owned(),
-                other => panic!("page without a request id: {other:?}"),
-            }
-        })
-        .collect()
+    conformance::kiosk::scenarios::page_request_ids(pdf).expect("a request id on every page")
 }
 
 /// Takes the card, then the certificate: back to idle.
