@@ -29,6 +29,11 @@ impl OffsetClock {
     pub fn set_offset_ms(&self, offset_ms: i64) {
         self.offset_ms.store(offset_ms, Ordering::SeqCst);
     }
+
+    /// Shifts the clock so that it reads `instant` now and runs on from there.
+    pub fn set_now(&self, instant: jiff::Timestamp) {
+        self.set_offset_ms(instant.as_millisecond() - SystemClock.now_unix_ms());
+    }
 }
 
 impl Clock for OffsetClock {

@@ -208,9 +208,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     let real_now = jiff::Timestamp::now().in_tz(SERVICE_TIME_ZONE)?;
     let center_now = match pinned_instant(&real_now)? {
         Some(pinned) => {
-            clock.set_offset_ms(
-                pinned.timestamp().as_millisecond() - real_now.timestamp().as_millisecond(),
-            );
+            clock.set_now(pinned.timestamp());
             println!(
                 "real time {} is outside the 戸籍 hours (weekdays 08:30–17:15); the center's clock is pinned to {}",
                 real_now.strftime("%Y-%m-%d %H:%M %Z"),

@@ -352,9 +352,7 @@ pub async fn run(args: UiArgs) -> anyhow::Result<()> {
     let clock = Arc::new(sandbox::OffsetClock::default());
     let real_now = jiff::Timestamp::now().in_tz(SERVICE_TIME_ZONE)?;
     if let Some(pinned) = crate::demo::pinned_instant(&real_now)? {
-        clock.set_offset_ms(
-            pinned.timestamp().as_millisecond() - real_now.timestamp().as_millisecond(),
-        );
+        clock.set_now(pinned.timestamp());
         println!(
             "the center's clock is pinned to {} (every type is open then)",
             pinned.strftime("%Y-%m-%d %H:%M %Z (%a)")

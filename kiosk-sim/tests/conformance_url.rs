@@ -3,29 +3,14 @@
 //! kiosk's set-up and waits; a second process, the kiosk (`kiosk-sim control serve`),
 //! is started from that set-up; the suite drives it over its control URL and passes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use schemas::conformance::ConformanceReport;
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Kills a child process when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{KillOnDrop, TempDir};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -48,15 +33,13 @@ fn wait_for_file(path: &Path, bound: Duration) {
 
 #[test]
 fn an_operators_kiosk_at_a_url_passes_the_kiosk_profile() {
-    let tmp = TempDir(
-        std::env::temp_dir().join(format!("kiosk-url-conformance-{}", uuid::Uuid::new_v4())),
-    );
+    let tmp = TempDir::new("url-conformance");
     let report_dir = tmp.0.join("report");
     let setup_dir = tmp.0.join("setup");
     let control_port = free_port();
     let center_port = free_port();
     let control_url = format!("http://127.0.0.1:{control_port}/control/v1");
-    let suite = Running(
+    let suite = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_kiosk-sim"))
             .args([
                 "conformance",
@@ -88,7 +71,7 @@ fn an_operators_kiosk_at_a_url_passes_the_kiosk_profile() {
         text.contains(&format!("center_url = \"https://127.0.0.1:{center_port}\"")),
         "{text}"
     );
-    let _kiosk = Running(
+    let _kiosk = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_kiosk-sim"))
             .args(["control", "serve", "--config"])
             .arg(&settings)

@@ -2,14 +2,12 @@
 //! real mTLS), and `kiosk-sim control serve` as a separate process driven over HTTP
 //! step by step, as a resident and the store's hardware would.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use lopdf::{Document, Object};
 use reqwest::StatusCode;
-use sandbox::{CardKind, RunningSandbox, StartOptions};
+use sandbox::{CardKind, RunningSandbox};
 use schemas::kiosk_control::{
     ChooseOrder, ChooseRoute, ControlInfo, ControlState, EnterPin, Pay, PlaceCard,
     PrinterBehaviour, Screen, SetPrinter,
@@ -17,9 +15,12 @@ use schemas::kiosk_control::{
 use schemas::outcome::{IssuanceStatus, PrintOutcome, PrintReport};
 use schemas::{
     CardFile, CertificateKind, ErrorBody, ErrorCode, HouseholdScope, RefusalReason, RequestId,
-    Route, PDF_PAGE_REQUEST_ID_KEY,
+    Route,
 };
 use serde_json::json;
+
+mod common;
+use common::{kiosk_config, start_sandbox_at, TempDir};
 
 /// A weekday morning, within every type's hours, whatever the real time of the run.
 const BUSINESS_MORNING: &str = "2026-11-25T10:00:00+09:00";
@@ -27,14 +28,6 @@ const BUSINESS_MORNING: &str = "2026-11-25T10:00:00+09:00";
 const FULL_CARD: &str = "2121130000000001";
 /// Refused by the municipality (deceased).
 const REFUSED_CARD: &str = "2121130000000091";
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A sandbox center and one control server in front of kiosk `seven`.
 struct Harness {
@@ -64,30 +57,9 @@ fn free_port() -> u16 {
 impl Harness {
     /// `fault`: a `[fault] mode` for the kiosk settings.
     async fn start(fault: Option<&str>) -> Self {
-        let tmp = TempDir(
-            std::env::temp_dir().join(format!("kiosk-control-{}", uuid::Uuid::new_v4().simple())),
-        );
-        let dir = tmp.0.join("sandbox");
-        sandbox::init(&dir).expect("sandbox init");
-        let clock = Arc::new(sandbox::OffsetClock::default());
-        let target: jiff::Timestamp = BUSINESS_MORNING.parse().expect("instant");
-        clock.set_offset_ms(target.as_millisecond() - jiff::Timestamp::now().as_millisecond());
-        let running = sandbox::start(
-            &dir,
-            StartOptions {
-                center_database_url: None,
-                center_clock: Some(clock),
-            },
-        )
-        .await
-        .expect("sandbox start");
-        let (_, config) = running
-            .layout
-            .kiosk_configs
-            .iter()
-            .find(|(operator, _)| operator == "seven")
-            .expect("kiosk settings for seven")
-            .clone();
+        let tmp = TempDir::new("control");
+        let running = start_sandbox_at(&tmp.0.join("sandbox"), BUSINESS_MORNING).await;
+        let config = kiosk_config(&running, "seven");
         let config = match fault {
             None => config,
             Some(mode) => {
@@ -322,20 +294,9 @@ fn resident_record() -> CertificateKind {
     }
 }
 
-/// The request id on every page of `pdf` (each page's own dictionary).
+/// The request id on every page of `pdf`, read as the conformance suite reads it.
 fn page_request_ids(pdf: &[u8]) -> Vec<String> {
-    let document = Document::load_mem(pdf).expect("a PDF");
-    document
-        .get_pages()
-        .values()
-        .map(|&id| {
-            let page = document.get_dictionary(id).expect("page");
-            match page.get(PDF_PAGE_REQUEST_ID_KEY.as_bytes()) {
-                Ok(Object::String(bytes, _)) => String::from_utf8_lossy(bytes).into_owned(),
-                other => panic!("page without a request id: {other:?}"),
-            }
-        })
-        .collect()
+    conformance::kiosk::scenarios::page_request_ids(pdf).expect("a request id on every page")
 }
 
 /// Takes the card, then the certificate: back to idle.

@@ -1,32 +1,17 @@
 //! A service manager stops kiosk-sim's long-running commands with SIGTERM: each must
 //! end, cleanly and promptly, not keep running after its servers stopped.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{wait_for_line, KillOnDrop, TempDir};
 
 /// How long a command may take to stop after SIGTERM.
 const STOP_BOUND: Duration = Duration::from_secs(20);
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `args`, waits for a line of its standard output containing `ready`, sends
+/// Starts `args`, waits for a line of its standard output starting with `ready`, sends
 /// SIGTERM and returns how the process ended (panics past [`STOP_BOUND`]).
 fn start_then_terminate(args: &[&std::ffi::OsStr], ready: &str) -> ExitStatus {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kiosk-sim"))
@@ -37,19 +22,8 @@ fn start_then_terminate(args: &[&std::ffi::OsStr], ready: &str) -> ExitStatus {
         .spawn()
         .expect("kiosk-sim");
     let stdout = child.stdout.take().expect("stdout");
-    let mut running = Running(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let ready = ready.to_owned();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.contains(&ready) {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(120))
-        .expect("the command says it is ready");
+    let mut running = KillOnDrop(child);
+    wait_for_line(stdout, ready, Duration::from_secs(120)).expect("the command says it is ready");
     let pid = running.0.id().to_string();
     let sent = Command::new("kill")
         .args(["-TERM", &pid])
@@ -77,24 +51,18 @@ fn sandbox_dir(tmp: &TempDir) -> PathBuf {
 
 #[test]
 fn sandbox_run_stops_on_sigterm() {
-    let tmp = TempDir(std::env::temp_dir().join(format!(
-        "kiosk-signals-sandbox-{}",
-        uuid::Uuid::new_v4().simple()
-    )));
+    let tmp = TempDir::new("signals-sandbox");
     let dir = sandbox_dir(&tmp);
     let status = start_then_terminate(
         &["sandbox".as_ref(), "run".as_ref(), dir.as_os_str()],
-        "SIGTERM stops",
+        "kiosk settings rewritten",
     );
     assert!(status.success(), "{status:?}");
 }
 
 #[test]
 fn control_serve_stops_on_sigterm() {
-    let tmp = TempDir(std::env::temp_dir().join(format!(
-        "kiosk-signals-control-{}",
-        uuid::Uuid::new_v4().simple()
-    )));
+    let tmp = TempDir::new("signals-control");
     let dir = sandbox_dir(&tmp);
     let config = dir.join("kiosk-seven.toml");
     let state = tmp.0.join("state");

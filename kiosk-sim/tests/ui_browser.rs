@@ -9,7 +9,6 @@
 //! `chromium-driver`; `scripts/test` installs them). Without them a test prints why
 //! and returns, except with `CI=true`, where it fails.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +17,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use schemas::kiosk_control::{ControlState, Screen};
 use schemas::RefusalReason;
 use serde_json::{json, Value};
+
+mod common;
+use common::wait_for_line;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// Eight members in one household (世帯全員 takes two front pages).
@@ -101,22 +103,9 @@ impl UiProcess {
             .spawn()
             .expect("spawn kiosk-sim ui");
         let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads the URL line, then drains the rest so the server never blocks on it.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("kiosk touch screen: ") {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-            }
-        });
-        let url = match rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(url) => url,
-            Err(e) => {
-                let _ = child.kill();
-                panic!("kiosk-sim ui did not print its URL: {e}");
-            }
+        let Some(url) = wait_for_line(stdout, "kiosk touch screen: ", STARTUP_TIMEOUT) else {
+            let _ = child.kill();
+            panic!("kiosk-sim ui did not print its URL within {STARTUP_TIMEOUT:?}");
         };
         Self {
             child,

@@ -41,8 +41,7 @@ async fn the_touch_screen_serves_a_running_centers_kiosk() {
     let dir = tmp.0.join("sandbox");
     sandbox::init(&dir).expect("sandbox init");
     let clock = Arc::new(sandbox::OffsetClock::default());
-    let morning: jiff::Timestamp = BUSINESS_MORNING.parse().expect("instant");
-    clock.set_offset_ms(morning.as_millisecond() - jiff::Timestamp::now().as_millisecond());
+    clock.set_now(BUSINESS_MORNING.parse().expect("instant"));
     let running = sandbox::start(
         &dir,
         StartOptions {

@@ -98,12 +98,19 @@ pub struct TlsFiles {
     pub ca: std::path::PathBuf,
 }
 
+/// The check a server makes of its clients: a certificate chaining to `ca_path`.
+pub fn client_verifier(
+    ca_path: &Path,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let roots = Arc::new(root_store(ca_path)?);
+    rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider())
+        .build()
+        .map_err(|e| TlsError::Verifier(e.to_string()))
+}
+
 /// Server side: present `cert`, require a client certificate chaining to `ca`.
 pub fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, TlsError> {
-    let roots = Arc::new(root_store(&files.ca)?);
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider())
-        .build()
-        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let verifier = client_verifier(&files.ca)?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)

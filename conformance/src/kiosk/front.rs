@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use actix_web::dev::ServerHandle;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use serde_json::Value;
 
@@ -284,10 +284,7 @@ impl CenterFront {
             impostor: certified_key(&impostor.cert, &impostor.key)?,
             impostor_on: impostor_on.clone(),
         };
-        let roots = Arc::new(root_store(&config.center_tls.ca)?);
-        let verifier = WebPkiClientVerifier::builder_with_provider(roots, mtls::provider())
-            .build()
-            .map_err(|e| tls(&e))?;
+        let verifier = mtls::client_verifier(&config.center_tls.ca).map_err(|e| tls(&e))?;
         let mut server_tls = rustls::ServerConfig::builder_with_provider(mtls::provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| tls(&e))?
@@ -381,16 +378,6 @@ impl CenterFront {
     pub async fn stop(&self) {
         self.handle.stop(true).await;
     }
-}
-
-fn root_store(ca: &Path) -> Result<rustls::RootCertStore, FrontError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in mtls::load_certs(ca).map_err(|e| FrontError::Tls(e.to_string()))? {
-        roots
-            .add(cert)
-            .map_err(|e| FrontError::Tls(e.to_string()))?;
-    }
-    Ok(roots)
 }
 
 fn bad_gateway(detail: String) -> HttpResponse {

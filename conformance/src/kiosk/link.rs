@@ -11,7 +11,9 @@ use schemas::kiosk_control::{ControlState, Pay, Screen};
 use schemas::RefusalReason;
 
 use super::front::{AnsweredIssuance, FrontMode};
-use super::scenarios::{last_printed, resident_record, Drive, FULL_CARD, REFUSED_CARD};
+use super::scenarios::{
+    last_printed, resident_record, shows_generic_refusal, Drive, FULL_CARD, REFUSED_CARD,
+};
 
 /// Slack on top of a hold before the suite stops waiting for it.
 const HOLD_SLACK: Duration = Duration::from_secs(5);
@@ -369,10 +371,7 @@ pub(super) async fn every_refusal_code(d: &mut Drive<'_>) -> Option<()> {
         );
         d.log.check(
             "K-REFUSE-4",
-            refused.screen == Screen::Refused
-                && refused.message_ja.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_JA)
-                && refused.message_en.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_EN)
-                && refused.fee_yen.is_none(),
+            shows_generic_refusal(&refused),
             format!(
                 "{}: screen {:?}, message {:?} / {:?}, fee {:?}",
                 reason.as_str(),

@@ -8,7 +8,9 @@ use sandbox::CardKind;
 use schemas::kiosk_control::{ChooseOrder, ChooseRoute, ControlState, Pay, Screen};
 use schemas::{CardFile, CertificateKind, HouseholdScope, MunicipalityCode, RefusalReason, Route};
 
-use super::scenarios::{json, last_printed, resident_record, Drive, CODE, FULL_CARD};
+use super::scenarios::{
+    json, last_printed, resident_record, shows_generic_refusal, Drive, CODE, FULL_CARD,
+};
 
 /// 美濃加茂市's resident who became a resident on [`SPECIAL_DAY`] (転入日当日).
 const MOVED_IN_CARD: &str = "2121130000000062";
@@ -56,13 +58,7 @@ enum Ending {
 fn ending(state: &ControlState) -> Ending {
     let no_fee = state.fee_yen.is_none();
     match state.screen {
-        Screen::Refused
-            if no_fee
-                && state.message_ja.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_JA)
-                && state.message_en.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_EN) =>
-        {
-            Ending::Generic
-        }
+        Screen::Refused if shows_generic_refusal(state) => Ending::Generic,
         Screen::Menu if no_fee && state.request_id.is_none() => Ending::NotOrderable,
         Screen::Error
             if no_fee

@@ -117,6 +117,15 @@ pub(super) struct Drive<'a> {
     pub(super) printed_at_start: Option<RequestId>,
 }
 
+/// The refused screen with only the generic message (the reason is never shown) and
+/// no fee.
+pub(super) fn shows_generic_refusal(state: &ControlState) -> bool {
+    state.screen == Screen::Refused
+        && state.message_ja.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_JA)
+        && state.message_en.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_EN)
+        && state.fee_yen.is_none()
+}
+
 /// The last document the kiosk printed: its printed list only grows (keeping the
 /// last 100), so an unchanged last entry means nothing new was printed.
 pub(super) fn last_printed(state: &ControlState) -> Option<RequestId> {
@@ -568,10 +577,7 @@ async fn every_refusal(d: &mut Drive<'_>) -> Option<()> {
         let refused = d.order(kind.clone(), 1, None).await?;
         d.log.check(
             "K-REFUSE-1",
-            refused.screen == Screen::Refused
-                && refused.message_ja.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_JA)
-                && refused.message_en.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_EN)
-                && refused.fee_yen.is_none(),
+            shows_generic_refusal(&refused),
             format!(
                 "card {serial} {kind:?}: screen {:?}, message {:?}, fee {:?}",
                 refused.screen, refused.message_ja, refused.fee_yen
@@ -691,10 +697,7 @@ async fn refusal(d: &mut Drive<'_>) -> Option<()> {
     let refused = d.order(resident_record(), 1, None).await?;
     d.log.check(
         "K-REFUSE-1",
-        refused.screen == Screen::Refused
-            && refused.message_ja.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_JA)
-            && refused.message_en.as_deref() == Some(RefusalReason::RESIDENT_MESSAGE_EN)
-            && refused.fee_yen.is_none(),
+        shows_generic_refusal(&refused),
         format!(
             "refused: screen {:?}, message {:?} / {:?}, fee {:?}",
             refused.screen, refused.message_ja, refused.message_en, refused.fee_yen

@@ -24,6 +24,7 @@ use schemas::kiosk_control::{ControlInfo, ControlState, Screen};
 use schemas::{CardFile, ErrorBody, RequestId};
 
 use super::front::{CenterFront, FrontConfig};
+use crate::runner::error_chain;
 
 /// A weekday morning (JST), within every type's hours, whatever the real time of the run.
 pub const BUSINESS_MORNING: &str = "2026-11-25T10:00:00+09:00";
@@ -517,7 +518,7 @@ async fn prepare_front(
 
 fn set_offset_clock(clock: &sandbox::OffsetClock, at: &str) -> Result<(), String> {
     let at: jiff::Timestamp = at.parse().map_err(|e| format!("clock time {at}: {e}"))?;
-    clock.set_offset_ms(at.as_millisecond() - jiff::Timestamp::now().as_millisecond());
+    clock.set_now(at);
     Ok(())
 }
 
@@ -539,17 +540,6 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<Exchange, String> 
         body.extend_from_slice(&chunk);
     }
     Ok(Exchange { status, body })
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 impl Kiosk {

@@ -13,6 +13,7 @@ use rcgen::{
 use schemas::{AdapterInfo, KeyPair, MunicipalityCode, PublicKey};
 
 use super::residents;
+use crate::runner::error_chain;
 
 /// Largest response body the suite reads (a signed answer of ten pages is well below).
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -176,17 +177,6 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<Exchange, String> 
         body,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 fn connect_url(url: UrlTarget) -> Result<Target, SetupError> {

@@ -1,4 +1,5 @@
-//! Shared test fixtures: a card authority, card files, and stamped PDFs.
+//! Shared test fixtures: a card authority, card files, stamped PDFs, child processes
+//! of the kiosk-sim binary, and a sandbox whose center clock is pinned.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::path::{Path, PathBuf};
@@ -35,6 +36,66 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A child process killed (and reaped) when the test ends, however it ends.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads `stdout` on a thread of its own until a line starts with `prefix`, and returns
+/// the rest of that line (trimmed); the thread then drains the output, so the child
+/// never blocks on a full pipe. `None` when no such line came within `bound`.
+pub fn wait_for_line(
+    stdout: std::process::ChildStdout,
+    prefix: &str,
+    bound: std::time::Duration,
+) -> Option<String> {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let prefix = prefix.to_owned();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix(&prefix) {
+                let _ = tx.send(rest.trim().to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(bound).ok()
+}
+
+/// Creates a sandbox in `dir` and starts it in this process with the center's clock
+/// (and so its adapters') reading `instant` (RFC 3339).
+pub async fn start_sandbox_at(dir: &Path, instant: &str) -> sandbox::RunningSandbox {
+    sandbox::init(dir).expect("sandbox init");
+    let clock = std::sync::Arc::new(sandbox::OffsetClock::default());
+    clock.set_now(instant.parse().expect("instant"));
+    sandbox::start(
+        dir,
+        sandbox::StartOptions {
+            center_database_url: None,
+            center_clock: Some(clock),
+        },
+    )
+    .await
+    .expect("sandbox start")
+}
+
+/// The sandbox's kiosk settings file of `operator`.
+pub fn kiosk_config(running: &sandbox::RunningSandbox, operator: &str) -> PathBuf {
+    running
+        .layout
+        .kiosk_configs
+        .iter()
+        .find(|(id, _)| id == operator)
+        .map(|(_, path)| path.clone())
+        .expect("kiosk settings for the operator")
 }
 
 pub const PIN: &str = "4721";
