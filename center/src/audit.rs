@@ -298,6 +298,30 @@ pub async fn seal_pending(
     }
 }
 
+/// The sweep's step (every replica): seals up to `max_batches` batches of
+/// [`DEFAULT_BATCH_EVENTS`]; returns the events sealed. Losing a race to another replica
+/// is normal and ends the step quietly: the winner sealed those events.
+pub async fn seal_in_sweep(
+    pool: &AnyPool,
+    center_key: &KeyPair,
+    now_unix_ms: i64,
+    max_batches: u32,
+) -> Result<u64, AuditError> {
+    let mut sealed = 0;
+    for _ in 0..max_batches {
+        match seal_pending(pool, center_key, now_unix_ms, DEFAULT_BATCH_EVENTS).await {
+            Ok(Some(header)) => sealed += header.payload.leaf_count,
+            Ok(None) => break,
+            Err(AuditError::Conflict { batch_no, .. }) => {
+                tracing::debug!(batch_no, "another replica sealed this batch first");
+                break;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(sealed)
+}
+
 /// What [`verify`] found.
 #[derive(Debug, Default)]
 pub struct VerifyReport {
