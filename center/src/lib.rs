@@ -14,6 +14,7 @@
 //! file formats in the `settlement` crate).
 
 pub mod adapter_client;
+pub mod audit;
 pub mod binding_guard;
 pub mod card_auth;
 pub mod card_session;
