@@ -27,6 +27,22 @@ pub enum UpstreamError {
     Malformed(String),
 }
 
+impl UpstreamError {
+    /// A short stable name for logs and alerts.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Timeout => "timeout",
+            UpstreamError::Unavailable(_) => "unavailable",
+            UpstreamError::Rejected { .. } => "rejected",
+            UpstreamError::Malformed(_) => "malformed",
+        }
+    }
+}
+
+/// The center's request id on calls to an adapter, for the adapter's logs only: the
+/// signed body stays authoritative.
+pub const REQUEST_ID_HEADER: &str = "x-kofu-request-id";
+
 /// Upper bound on an adapter answer (a long 戸籍 with seals, or a catalogue, stays far
 /// below it).
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
@@ -119,7 +135,12 @@ impl AdapterClient {
         let call = async {
             let mut builder = self.http.post(url).timeout(timeout).json(body);
             if let Some(request_id) = request_id {
-                builder = builder.header("x-request-id", request_id.to_string());
+                let id = request_id.to_string();
+                // `x-request-id` is the adapter's correlation id for the HTTP exchange
+                // (echoed back); `x-kofu-request-id` names the center's request.
+                builder = builder
+                    .header("x-request-id", &id)
+                    .header(REQUEST_ID_HEADER, id);
             }
             let response = builder.send().await.map_err(classify)?;
             let status = response.status();

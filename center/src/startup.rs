@@ -1,6 +1,8 @@
 //! Builds the application from settings and binds the kiosk-facing listener (mTLS) and,
 //! when `public_listen` is set, the public listener for relying parties (HTTPS, no
-//! client certificate; `routes::configure_public`).
+//! client certificate; `routes::configure_public`) and, when `ops_listen` is set, the
+//! operations listener (plain HTTP for loopback or the operations network: health,
+//! readiness and Prometheus metrics; `routes::configure_ops`).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -38,6 +40,10 @@ pub struct AppState {
     pub verify_url: String,
     /// The signed trust list: settings' content at the version the database decided.
     pub trust_list: crate::trust_list::TrustListCache,
+    /// Prometheus metrics (this state's own registry).
+    pub metrics: crate::metrics::Metrics,
+    /// Adapter failure bursts, for the `adapter_errors` alert only.
+    pub adapter_bursts: crate::alerts::BurstDetector,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +86,16 @@ const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open connections per worker on the public listener.
 const MAX_PUBLIC_CONNECTIONS_PER_WORKER: usize = 1024;
 
+/// Open connections on the operations listener (a scraper and a probe or two).
+const MAX_OPS_CONNECTIONS: usize = 64;
+
 pub struct Application {
     port: u16,
     server: Server,
     public_port: Option<u16>,
     public_server: Option<Server>,
+    ops_port: Option<u16>,
+    ops_server: Option<Server>,
     pool: AnyPool,
     sweeper: SweepTask,
     notices: SweepTask,
@@ -273,11 +284,24 @@ impl Application {
             timeouts: settings.timeouts.clone(),
             verify_url: settings.verify_url.clone(),
             trust_list,
+            metrics: crate::metrics::Metrics::new(),
+            adapter_bursts: crate::alerts::BurstDetector::new(
+                crate::alerts::BURST_THRESHOLD,
+                crate::alerts::BURST_WINDOW,
+                settings.municipalities.len().max(1),
+            ),
         });
         let notices = spawn_notice_delivery(state.clone(), settings.notices.clone());
         let (public_port, public_server) = match public_listener {
             Some(listener) => {
                 let (port, server) = public_server(&settings, state.clone(), listener)?;
+                (Some(port), Some(server))
+            }
+            None => (None, None),
+        };
+        let (ops_port, ops_server) = match settings.ops_listen {
+            Some(addr) => {
+                let (port, server) = ops_server(addr, state.clone())?;
                 (Some(port), Some(server))
             }
             None => (None, None),
@@ -307,6 +331,8 @@ impl Application {
             server,
             public_port,
             public_server,
+            ops_port,
+            ops_server,
             pool,
             sweeper,
             notices,
@@ -341,33 +367,42 @@ impl Application {
         self.public_port
     }
 
-    /// Stops both listeners.
+    /// The operations listener's port (`/health`, `/ready`, `/metrics`), when there is
+    /// one.
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops_port
+    }
+
+    /// Stops every listener.
     pub fn handle(&self) -> AppHandle {
         AppHandle {
             kiosk: self.server.handle(),
             public: self.public_server.as_ref().map(Server::handle),
+            ops: self.ops_server.as_ref().map(Server::handle),
         }
     }
 
-    /// Serves until both listeners stopped (a signal or [`AppHandle::stop`]).
+    /// Serves until every listener stopped (a signal or [`AppHandle::stop`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Self {
             server,
             public_server,
+            ops_server,
             sweeper,
             notices,
             ..
         } = self;
-        let public = async move {
-            match public_server {
+        let optional = |server: Option<Server>| async move {
+            match server {
                 Some(server) => server.await,
                 None => Ok(()),
             }
         };
-        let (kiosk, public) = tokio::join!(server, public);
+        let (kiosk, public, ops) =
+            tokio::join!(server, optional(public_server), optional(ops_server));
         drop(sweeper);
         drop(notices);
-        kiosk.and(public)
+        kiosk.and(public).and(ops)
     }
 }
 
@@ -376,19 +411,51 @@ impl Application {
 pub struct AppHandle {
     kiosk: actix_web::dev::ServerHandle,
     public: Option<actix_web::dev::ServerHandle>,
+    ops: Option<actix_web::dev::ServerHandle>,
 }
 
 impl AppHandle {
-    /// Stops the kiosk listener and the public one; `graceful` lets requests in
-    /// flight finish.
+    /// Stops the kiosk listener, the public one and the operations one; `graceful`
+    /// lets requests in flight finish.
     pub async fn stop(&self, graceful: bool) {
-        match &self.public {
-            Some(public) => {
-                tokio::join!(self.kiosk.stop(graceful), public.stop(graceful));
+        let optional = |handle: Option<actix_web::dev::ServerHandle>| async move {
+            if let Some(handle) = handle {
+                handle.stop(graceful).await;
             }
-            None => self.kiosk.stop(graceful).await,
-        }
+        };
+        tokio::join!(
+            self.kiosk.stop(graceful),
+            optional(self.public.clone()),
+            optional(self.ops.clone())
+        );
     }
+}
+
+/// The operations listener: plain HTTP, `routes::configure_ops` only (no kiosk or
+/// public route), one worker.
+fn ops_server(
+    addr: std::net::SocketAddr,
+    state: web::Data<AppState>,
+) -> Result<(u16, Server), StartupError> {
+    let listen_error = |source| StartupError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).map_err(listen_error)?;
+    let port = listener.local_addr().map_err(listen_error)?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(routes::configure_ops)
+    })
+    .workers(1)
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .max_connections(MAX_OPS_CONNECTIONS)
+    .listen(listener)
+    .map_err(listen_error)?
+    .run();
+    tracing::info!(port, "operations listener (health, ready, metrics) bound");
+    Ok((port, server))
 }
 
 /// The public listener: server authentication only (the kiosk listener's certificate),

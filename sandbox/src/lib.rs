@@ -413,6 +413,8 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
     // The public listener (verification page) for relying parties; printed on every
     // back page as `verify_url`.
     let public_port = free_port()?;
+    // The operations listener (health, readiness, Prometheus metrics), loopback only.
+    let ops_port = free_port()?;
 
     let mut adapters: Vec<PlannedAdapter> = Vec::new();
     for sample in SAMPLE_MUNICIPALITIES {
@@ -610,6 +612,11 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
             .map_err(|e: std::net::AddrParseError| SandboxError::Invalid(e.to_string()))?,
         public_listen: Some(
             format!("127.0.0.1:{public_port}")
+                .parse()
+                .map_err(|e: std::net::AddrParseError| SandboxError::Invalid(e.to_string()))?,
+        ),
+        ops_listen: Some(
+            format!("127.0.0.1:{ops_port}")
                 .parse()
                 .map_err(|e: std::net::AddrParseError| SandboxError::Invalid(e.to_string()))?,
         ),
