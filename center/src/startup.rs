@@ -112,7 +112,12 @@ pub struct Sweeper {
     timeouts: Timeouts,
     /// Set when windows close by themselves (`settlement.auto_close`).
     settlement: Option<SettlementConfig>,
+    /// Signs the audit log's batch headers (the center's key).
+    audit_key: KeyPair,
 }
+
+/// Audit batches sealed per sweep at most (each up to `audit::DEFAULT_BATCH_EVENTS`).
+const AUDIT_BATCHES_PER_SWEEP: u32 = 8;
 
 impl Sweeper {
     /// One sweep, then (with auto-close) every settlement window whose cut has passed
@@ -125,6 +130,14 @@ impl Sweeper {
                 crate::settlement::close_due_windows(&self.pool, config, now_unix_ms).await?;
             summary.windows_closed = closed.len() as u64;
         }
+        // Every replica seals; a lost race is not an error (the winner sealed them).
+        summary.audit_events_sealed = crate::audit::seal_in_sweep(
+            &self.pool,
+            &self.audit_key,
+            now_unix_ms,
+            AUDIT_BATCHES_PER_SWEEP,
+        )
+        .await?;
         Ok(summary)
     }
 }
@@ -135,6 +148,8 @@ pub enum SweepError {
     Db(#[from] crate::db::DbError),
     #[error(transparent)]
     Settlement(#[from] crate::settlement::SettlementError),
+    #[error("audit sealing: {0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// A periodic background task; stops when dropped.
@@ -265,6 +280,13 @@ impl Application {
             clock: Arc::clone(&clock),
             timeouts: settings.timeouts.clone(),
             settlement: settlement.clone(),
+            // A second handle on the same seed (key pairs are not `Clone`).
+            audit_key: KeyPair::from_seed_base64(&key_text).map_err(|e| {
+                StartupError::CenterKey {
+                    path: settings.center_key_path.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?,
         });
         let sweep_clock = Arc::clone(&clock);
         let state = web::Data::new(AppState {
