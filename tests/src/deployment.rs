@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sandbox::Layout;
@@ -64,12 +65,22 @@ pub struct ProcessDeployment {
     pub logs: PathBuf,
     pool: Option<AnyPool>,
     tmp: KeptOnPanic,
+    /// Held for the deployment's life: one deployment per test process at a time.
+    _serial: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// Deployments of one test binary run one after another: each runs a load of its own
+/// and kills parties on timing, which two at once on two cores would make flaky.
+fn serial_lock() -> Arc<tokio::sync::Mutex<()>> {
+    static LOCK: OnceLock<Arc<tokio::sync::Mutex<()>>> = OnceLock::new();
+    Arc::clone(LOCK.get_or_init(|| Arc::new(tokio::sync::Mutex::new(()))))
 }
 
 impl ProcessDeployment {
     /// Deploys on `backend`; `None` when PostgreSQL is wanted but absent outside CI.
     pub async fn start(tag: &str, backend: Backend, options: DeploymentOptions) -> Option<Self> {
         assert!(options.replicas >= 1, "at least one center replica");
+        let serial = serial_lock().lock_owned().await;
         let [center_bin, adapter_bin] = tokio::task::block_in_place(|| {
             [procs::binary("center"), procs::binary("municipal-adapter")]
         });
@@ -149,6 +160,7 @@ impl ProcessDeployment {
             logs,
             pool: None,
             tmp,
+            _serial: serial,
         })
     }
 
@@ -244,6 +256,15 @@ impl ProcessDeployment {
         &self,
         municipality_code: &str,
     ) -> Result<kiosk_sim::IssueOutcome, kiosk_sim::KioskError> {
+        self.try_issue_at(0, municipality_code).await
+    }
+
+    /// [`Self::try_issue`] through center replica `replica`.
+    pub async fn try_issue_at(
+        &self,
+        replica: usize,
+        municipality_code: &str,
+    ) -> Result<kiosk_sim::IssueOutcome, kiosk_sim::KioskError> {
         let card = self
             .layout
             .cards
@@ -264,7 +285,7 @@ impl ProcessDeployment {
             .expect("lawson kiosk settings");
         let mut settings = kiosk_sim::KioskSettings::load(path).expect("kiosk settings");
         settings.kiosk_id = schemas::KioskId::parse("lawson-0064").expect("kiosk id");
-        settings.center_url = self.centers[0].url();
+        settings.center_url = self.centers[replica].url();
         settings.state_dir = Some(self.dir().join("in-process-kiosk"));
         let mut kiosk = kiosk_sim::Kiosk::from_settings(&settings).expect("kiosk");
         let order = crate::resident_record(schemas::HouseholdScope::SelfOnly);

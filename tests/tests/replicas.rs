@@ -133,3 +133,38 @@ async fn two_replicas_on_one_postgres_issue_and_settle_exactly() {
     );
     deployment.stop().await;
 }
+
+/// Without the load: one kiosk issues through each replica in turn; both requests are
+/// printed in the one database and settle in the one window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_replica_issues_into_the_shared_database() {
+    let label = "each_replica";
+    let options = DeploymentOptions {
+        replicas: 2,
+        ..DeploymentOptions::default()
+    };
+    let Some(mut deployment) =
+        ProcessDeployment::start("replicas-each", Backend::Postgres, options).await
+    else {
+        return;
+    };
+    let mut printed = BTreeSet::new();
+    for (replica, municipality) in [(0, "212113"), (1, "112330"), (1, "215015")] {
+        match deployment.try_issue_at(replica, municipality).await {
+            Ok(kiosk_sim::IssueOutcome::Printed(doc)) => {
+                printed.insert(doc.request_id.to_string());
+            }
+            other => panic!("{label}: replica {replica}, {municipality}: {other:?}"),
+        }
+    }
+    deployment.assert_centers_alive(&[]);
+    let (close, books) = deployment.sweep_close_and_read().await;
+    books.check(label);
+    assert_eq!(close.items, 3, "{label}: {}", books.summary());
+    assert_eq!(
+        books.window_items.keys().cloned().collect::<BTreeSet<_>>(),
+        printed,
+        "{label}"
+    );
+    deployment.stop().await;
+}
