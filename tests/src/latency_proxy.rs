@@ -206,18 +206,38 @@ async fn pump(
     tokio::join!(reader, writer);
 }
 
-/// TLS records that are no answer to wait for: a ChangeCipherSpec (0x14, which a
-/// rustls client sends as soon as it reads the ServerHello, possibly before the rest
-/// of the server's flight) or a plaintext handshake record (0x16).
+/// Whether a client chunk carries no application data: only plaintext TLS records
+/// (a ChangeCipherSpec, 0x14, which a rustls client sends as soon as it reads the
+/// ServerHello, possibly before the rest of the server's flight; a handshake record,
+/// 0x16). A chunk whose records cannot be walked counts as data.
 fn is_plaintext_handshake(chunk: &[u8]) -> bool {
     const CHANGE_CIPHER_SPEC: u8 = 0x14;
     const HANDSHAKE: u8 = 0x16;
-    matches!(chunk.first(), Some(&CHANGE_CIPHER_SPEC | &HANDSHAKE))
+    const HEADER_BYTES: usize = 5;
+    let mut rest = chunk;
+    while rest.len() >= HEADER_BYTES {
+        if !matches!(rest[0], CHANGE_CIPHER_SPEC | HANDSHAKE) {
+            return false;
+        }
+        let length = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+        rest = rest.get(HEADER_BYTES + length..).unwrap_or(&[]);
+    }
+    rest.is_empty() && !chunk.is_empty()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_cipher_spec_followed_by_data_is_data() {
+        let ccs = [0x14, 3, 3, 0, 1, 1];
+        assert!(is_plaintext_handshake(&ccs));
+        let mut with_data = ccs.to_vec();
+        with_data.extend([0x17, 3, 3, 0, 2, 9, 9]);
+        assert!(!is_plaintext_handshake(&with_data));
+        assert!(!is_plaintext_handshake(b"ping"));
+    }
 
     async fn round_trip(client: &mut TcpStream) -> Duration {
         let began = Instant::now();
