@@ -125,7 +125,7 @@ async fn the_issued_request_id_is_in_the_log_of_every_process() {
         &kiosk_log,
     );
     let status = tokio::task::block_in_place(|| kiosk.wait_bounded(Duration::from_secs(60)));
-    let kiosk_text = kiosk.log();
+    let kiosk_text = plain(&kiosk.log());
     assert!(
         status.success(),
         "kiosk-sim issue failed ({status}):\n{kiosk_text}"
@@ -152,7 +152,7 @@ async fn the_issued_request_id_is_in_the_log_of_every_process() {
             .any(|l| l.contains(&request_id) && l.contains("prepared")),
         "center log lacks {request_id}:\n{center_text}"
     );
-    let adapter_text = std::fs::read_to_string(&parties.adapter_log).expect("adapter log");
+    let adapter_text = plain(&std::fs::read_to_string(&parties.adapter_log).expect("adapter log"));
     let municipality = parties.card.municipality.to_string();
     assert!(
         adapter_text
@@ -220,6 +220,25 @@ async fn a_burst_of_adapter_timeouts_raises_one_alert_naming_the_requests() {
     for id in &failed_ids {
         assert!(alert.contains(id.as_str()), "{id} missing in {alert}");
     }
+}
+
+/// The log without ANSI colour sequences (the subscribers colour even into files).
+fn plain(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ parameters final-byte
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The `"request_id":"…"` of `kiosk-sim issue --json`'s answer line.
