@@ -102,6 +102,7 @@ pub struct Application {
     clock: Arc<dyn Clock>,
     timeouts: Timeouts,
     settlement: Option<SettlementConfig>,
+    audit_key: Arc<KeyPair>,
 }
 
 /// Runs `lifecycle::sweep` once on the center's clock and settings.
@@ -113,7 +114,7 @@ pub struct Sweeper {
     /// Set when windows close by themselves (`settlement.auto_close`).
     settlement: Option<SettlementConfig>,
     /// Signs the audit log's batch headers (the center's key).
-    audit_key: KeyPair,
+    audit_key: Arc<KeyPair>,
 }
 
 /// Audit batches sealed per sweep at most (each up to `audit::DEFAULT_BATCH_EVENTS`).
@@ -275,18 +276,20 @@ impl Application {
             clock.now_unix_ms(),
         )
         .await?;
+        // A second handle on the same seed (key pairs are not `Clone`): the sweep signs
+        // the audit log's batch headers with it.
+        let audit_key = Arc::new(KeyPair::from_seed_base64(&key_text).map_err(|e| {
+            StartupError::CenterKey {
+                path: settings.center_key_path.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?);
         let sweeper = spawn_sweeper(Sweeper {
             pool: pool.clone(),
             clock: Arc::clone(&clock),
             timeouts: settings.timeouts.clone(),
             settlement: settlement.clone(),
-            // A second handle on the same seed (key pairs are not `Clone`).
-            audit_key: KeyPair::from_seed_base64(&key_text).map_err(|e| {
-                StartupError::CenterKey {
-                    path: settings.center_key_path.display().to_string(),
-                    reason: e.to_string(),
-                }
-            })?,
+            audit_key: Arc::clone(&audit_key),
         });
         let sweep_clock = Arc::clone(&clock);
         let state = web::Data::new(AppState {
@@ -361,6 +364,7 @@ impl Application {
             clock: sweep_clock,
             timeouts: settings.timeouts.clone(),
             settlement,
+            audit_key,
         })
     }
 
@@ -381,6 +385,7 @@ impl Application {
             clock: Arc::clone(&self.clock),
             timeouts: self.timeouts.clone(),
             settlement: self.settlement.clone(),
+            audit_key: Arc::clone(&self.audit_key),
         }
     }
 

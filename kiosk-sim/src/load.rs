@@ -420,12 +420,12 @@ async fn residents(
         if suffix == 0 || suffix > municipal_adapter::samples::issuable_card_count(&code) {
             continue;
         }
-        if !menus.contains_key(&card.municipality) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = menus.entry(card.municipality) {
             let menu = center
                 .menu(card.municipality, RouteKind::Residence)
                 .await
                 .with_context(|| format!("the menu of {code}"))?;
-            menus.insert(card.municipality, menu);
+            slot.insert(menu);
             sealed.insert(card.municipality, sealed_cards(&layout.register_dir(&code)));
         }
         let menu = &menus[&card.municipality];
@@ -559,15 +559,13 @@ impl CenterApi for LoadCenter {
         self.client.open_card_session(request)
     }
 
-    fn request_issuance(
+    async fn request_issuance(
         &self,
         request: &IssuanceRequest,
-    ) -> impl std::future::Future<Output = Result<IssuanceResponse, ClientError>> + Send {
-        async move {
-            let answered = self.client.issue_traced(request).await?;
-            self.record(&answered);
-            Ok(answered.value)
-        }
+    ) -> Result<IssuanceResponse, ClientError> {
+        let answered = self.client.issue_traced(request).await?;
+        self.record(&answered);
+        Ok(answered.value)
     }
 
     fn municipalities(

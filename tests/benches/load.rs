@@ -9,8 +9,9 @@
 //! - an open-loop run at the target rate (150/s by default): p99 end to end and the
 //!   center's peak resident memory (`VmHWM`-style maximum of sampled `VmRSS`);
 //! - an open-loop run at 50/s: the center-added latency (the center's own time minus
-//!   the municipality's hop, per request, from the `Server-Timing` header);
-//! and once, before those, composition-only throughput on every core
+//!   the municipality's hop, per request, from the `Server-Timing` header).
+//!
+//! Once, before those, it measures composition-only throughput on every core
 //! (`cargo bench -p composer --bench throughput`), so the ratio end to end ÷
 //! composition only comes from one run.
 //!
@@ -99,14 +100,23 @@ struct Binaries {
 /// is the composer's own, on every core) and reads its JSON line.
 fn composition_only(seconds: u64) -> anyhow::Result<f64> {
     let cargo = std::env::var("CARGO").map_err(|_| {
-        anyhow::anyhow!("CARGO is not set: run this benchmark with `cargo bench -p e2e --bench load`")
+        anyhow::anyhow!(
+            "CARGO is not set: run this benchmark with `cargo bench -p e2e --bench load`"
+        )
     })?;
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .ok_or_else(|| anyhow::anyhow!("workspace root"))?;
     let output = Command::new(cargo)
         .current_dir(workspace)
-        .args(["bench", "--quiet", "-p", "composer", "--bench", "throughput"])
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "composer",
+            "--bench",
+            "throughput",
+        ])
         .env("THROUGHPUT_SECONDS", seconds.to_string())
         .stderr(Stdio::inherit())
         .output()?;
@@ -186,10 +196,8 @@ impl BackendResult {
 }
 
 async fn run_backend(backend: &str, plan: &Plan, bins: &Binaries) -> anyhow::Result<BackendResult> {
-    let tmp = std::env::temp_dir().join(format!(
-        "kofu-load-bench-{backend}-{}",
-        std::process::id()
-    ));
+    let tmp =
+        std::env::temp_dir().join(format!("kofu-load-bench-{backend}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let layout = sandbox::init(&tmp.join("sandbox"))?;
     let database_url = match backend {
@@ -213,8 +221,12 @@ async fn run_backend(backend: &str, plan: &Plan, bins: &Binaries) -> anyhow::Res
             &[],
             &logs.join(format!("adapter-{name}.log")),
         );
-        procs::wait_for_port(listen_port(path, "listen")?, &mut child, Duration::from_secs(30))
-            .await;
+        procs::wait_for_port(
+            listen_port(path, "listen")?,
+            &mut child,
+            Duration::from_secs(30),
+        )
+        .await;
         adapters.push(child);
     }
 
@@ -315,7 +327,10 @@ async fn wait_ready(ops: &str, spawned: Instant, center: &mut ChildProcess) -> a
         }
         tokio::time::sleep(Duration::from_millis(READY_POLL_MS)).await;
     }
-    anyhow::bail!("center not ready after {READY_TIMEOUT_S} s: {}", center.log_tail())
+    anyhow::bail!(
+        "center not ready after {READY_TIMEOUT_S} s: {}",
+        center.log_tail()
+    )
 }
 
 fn run_load(kiosk_bin: &Path, args: &[String]) -> anyhow::Result<serde_json::Value> {
@@ -351,7 +366,10 @@ impl RssSampler {
             std::thread::spawn(move || {
                 let path = format!("/proc/{pid}/status");
                 while !stop.load(Ordering::Relaxed) {
-                    if let Some(kb) = std::fs::read_to_string(&path).ok().and_then(|s| vm_rss_kb(&s)) {
+                    if let Some(kb) = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| vm_rss_kb(&s))
+                    {
                         peak_kb.fetch_max(kb, Ordering::Relaxed);
                     }
                     std::thread::sleep(Duration::from_millis(RSS_SAMPLE_MS));

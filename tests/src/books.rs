@@ -268,10 +268,13 @@ mod tests {
         }
     }
 
+    /// A named way to break consistent books.
+    type Break = (&'static str, fn(&mut Books));
+
     #[test]
     fn consistent_books_pass_and_each_break_is_caught() {
         consistent().verify().expect("consistent books pass");
-        let breaks: [(&str, fn(&mut Books)); 5] = [
+        let breaks: [Break; 5] = [
             ("is still paid", |b| {
                 b.issuances.get_mut("d").expect("d").state = "paid".into();
             }),
