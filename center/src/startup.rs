@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use composer::Composer;
 use schemas::KeyPair;
@@ -22,6 +23,9 @@ use crate::configuration::{NoticeSettings, Settings, Timeouts};
 use crate::directory::Directory;
 use crate::routes;
 use crate::settlement::SettlementConfig;
+
+mod body_deadline;
+pub use body_deadline::{BodyDeadline, BODY_READ_TIMEOUT, BODY_READ_TIMEOUT_MS};
 
 /// Everything a request handler may use. No in-process state decides an issuance:
 /// all of it is configuration, immutable keys, or catalogues every replica fetches
@@ -80,8 +84,18 @@ const MAX_KIOSK_BODY_BYTES: usize = 64 * 1024;
 /// bodies themselves with their own bounds (`routes::verify_page`).
 const MAX_PUBLIC_BODY_BYTES: usize = 64 * 1024;
 
-/// Time a client has to send its request head (both listeners).
+/// Time a client has to send its request head (every listener); its body is bounded by
+/// [`BODY_READ_TIMEOUT`] (`body_deadline`).
 const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The public listener's body deadline: uploads to the verification page (up to
+/// `routes::verify_page::MAX_UPLOAD_BYTES`) get 1 s per 256 KiB they declare on top of
+/// the base, at most 5 minutes; QR text and undeclared lengths get the base only.
+const PUBLIC_BODY_DEADLINE: BodyDeadline = BodyDeadline {
+    base_ms: BODY_READ_TIMEOUT_MS,
+    min_rate_bytes_per_s: 256 * 1024,
+    max_ms: 300_000,
+};
 
 /// Open connections per worker on the public listener.
 const MAX_PUBLIC_CONNECTIONS_PER_WORKER: usize = 1024;
@@ -102,6 +116,7 @@ pub struct Application {
     clock: Arc<dyn Clock>,
     timeouts: Timeouts,
     settlement: Option<SettlementConfig>,
+    audit_key: Arc<KeyPair>,
 }
 
 /// Runs `lifecycle::sweep` once on the center's clock and settings.
@@ -113,7 +128,7 @@ pub struct Sweeper {
     /// Set when windows close by themselves (`settlement.auto_close`).
     settlement: Option<SettlementConfig>,
     /// Signs the audit log's batch headers (the center's key).
-    audit_key: KeyPair,
+    audit_key: Arc<KeyPair>,
 }
 
 /// Audit batches sealed per sweep at most (each up to `audit::DEFAULT_BATCH_EVENTS`).
@@ -275,18 +290,19 @@ impl Application {
             clock.now_unix_ms(),
         )
         .await?;
+        // A second handle on the same seed (key pairs are not `Clone`).
+        let audit_key = Arc::new(KeyPair::from_seed_base64(&key_text).map_err(|e| {
+            StartupError::CenterKey {
+                path: settings.center_key_path.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?);
         let sweeper = spawn_sweeper(Sweeper {
             pool: pool.clone(),
             clock: Arc::clone(&clock),
             timeouts: settings.timeouts.clone(),
             settlement: settlement.clone(),
-            // A second handle on the same seed (key pairs are not `Clone`).
-            audit_key: KeyPair::from_seed_base64(&key_text).map_err(|e| {
-                StartupError::CenterKey {
-                    path: settings.center_key_path.display().to_string(),
-                    reason: e.to_string(),
-                }
-            })?,
+            audit_key: Arc::clone(&audit_key),
         });
         let sweep_clock = Arc::clone(&clock);
         let state = web::Data::new(AppState {
@@ -330,6 +346,7 @@ impl Application {
         };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(body_deadline::bound_body_read))
                 .wrap(tracing_actix())
                 .app_data(state.clone())
                 .app_data(
@@ -361,6 +378,7 @@ impl Application {
             clock: sweep_clock,
             timeouts: settings.timeouts.clone(),
             settlement,
+            audit_key,
         })
     }
 
@@ -381,6 +399,7 @@ impl Application {
             clock: Arc::clone(&self.clock),
             timeouts: self.timeouts.clone(),
             settlement: self.settlement.clone(),
+            audit_key: Arc::clone(&self.audit_key),
         }
     }
 
@@ -467,6 +486,7 @@ fn ops_server(
     let port = listener.local_addr().map_err(listen_error)?.port();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(body_deadline::bound_body_read))
             .app_data(state.clone())
             .configure(routes::configure_ops)
     })
@@ -497,9 +517,11 @@ fn public_server(
     let gate = web::Data::new(routes::verify_page::VerifyGate::default());
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(body_deadline::bound_body_read))
             .wrap(tracing_actix())
             .app_data(state.clone())
             .app_data(gate.clone())
+            .app_data(PUBLIC_BODY_DEADLINE)
             .app_data(web::PayloadConfig::default().limit(MAX_PUBLIC_BODY_BYTES))
             .app_data(
                 web::JsonConfig::default()
