@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use composer::Composer;
 use schemas::KeyPair;
@@ -22,6 +23,9 @@ use crate::configuration::{NoticeSettings, Settings, Timeouts};
 use crate::directory::Directory;
 use crate::routes;
 use crate::settlement::SettlementConfig;
+
+mod body_deadline;
+pub use body_deadline::{BodyDeadline, BODY_READ_TIMEOUT, BODY_READ_TIMEOUT_MS};
 
 /// Everything a request handler may use. No in-process state decides an issuance:
 /// all of it is configuration, immutable keys, or catalogues every replica fetches
@@ -80,8 +84,18 @@ const MAX_KIOSK_BODY_BYTES: usize = 64 * 1024;
 /// bodies themselves with their own bounds (`routes::verify_page`).
 const MAX_PUBLIC_BODY_BYTES: usize = 64 * 1024;
 
-/// Time a client has to send its request head (both listeners).
+/// Time a client has to send its request head (every listener); its body is bounded by
+/// [`BODY_READ_TIMEOUT`] (`body_deadline`).
 const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The public listener's body deadline: uploads to the verification page (up to
+/// `routes::verify_page::MAX_UPLOAD_BYTES`) get 1 s per 256 KiB they declare on top of
+/// the base, at most 5 minutes; QR text and undeclared lengths get the base only.
+const PUBLIC_BODY_DEADLINE: BodyDeadline = BodyDeadline {
+    base_ms: BODY_READ_TIMEOUT_MS,
+    min_rate_bytes_per_s: 256 * 1024,
+    max_ms: 300_000,
+};
 
 /// Open connections per worker on the public listener.
 const MAX_PUBLIC_CONNECTIONS_PER_WORKER: usize = 1024;
@@ -333,6 +347,7 @@ impl Application {
         };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(body_deadline::bound_body_read))
                 .wrap(tracing_actix())
                 .app_data(state.clone())
                 .app_data(
@@ -472,6 +487,7 @@ fn ops_server(
     let port = listener.local_addr().map_err(listen_error)?.port();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(body_deadline::bound_body_read))
             .app_data(state.clone())
             .configure(routes::configure_ops)
     })
@@ -502,9 +518,11 @@ fn public_server(
     let gate = web::Data::new(routes::verify_page::VerifyGate::default());
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(body_deadline::bound_body_read))
             .wrap(tracing_actix())
             .app_data(state.clone())
             .app_data(gate.clone())
+            .app_data(PUBLIC_BODY_DEADLINE)
             .app_data(web::PayloadConfig::default().limit(MAX_PUBLIC_BODY_BYTES))
             .app_data(
                 web::JsonConfig::default()
