@@ -1,0 +1,284 @@
+//! The fast check of a printed PDF (速い検査, for the load generator): the checks a
+//! relying party's [`crate::verify_input`] runs on a PDF that bind it to one request and
+//! one resident, at a tenth of the cost or less. Use it where every document of a load
+//! run is checked; a relying party uses the full check.
+//!
+//! Kept, with the full check's reasons (the first failure decides, as there):
+//! - every back page's seal, read from what is *drawn* (its filled rectangles), judged
+//!   by [`crate::verify_seal`] against the trust list (signature, key, period, revocation);
+//! - every back page has a readable seal (`no_seal`); the seals name one document, and
+//!   sheet k of each copy carries page k of n (`page_mismatch`);
+//! - every page's `/KofuRequestId` is the seals' serial (`page_mismatch`);
+//! - the catalog's `/KofuFrontData` hashes to the signed front digest
+//!   (`front_digest_mismatch`).
+//!
+//! The resident's name is in the answer's signed fields, for the caller to compare with
+//! who asked. Not checked here (the full check does): that front pages carry no seal,
+//! and that the printed front shows the signed name (text extraction through the
+//! font's ToUnicode map).
+//!
+//! Where the time goes instead:
+//! - no stream is inflated that is not read: only the back pages' content streams (once
+//!   per distinct stream: copies share them) and the front data. The font program and
+//!   the images are never inflated; every stream read is inflated
+//!   within the full check's bounds;
+//! - the QR is not searched for in a bitmap: the composer draws it as filled rectangles
+//!   on a module grid, so the rectangles are painted straight into a module matrix
+//!   (one cell per module, sampled at module centres) and that matrix is decoded
+//!   (rqrr's error correction included). A drawing that is not one square module grid
+//!   reads as no seal.
+//!
+//! What remains (release, 2 pages): rqrr's Reed–Solomon syndromes (it raises the
+//! generator to a power by repeated squaring for every term; about half the time),
+//! lopdf's content-stream tokenizer for the back page, and lopdf's parse of the file.
+
+use std::collections::HashMap;
+
+use lopdf::{Document, Object, ObjectId};
+use schemas::{sha256, PublicKey, SignedTrustList};
+
+use crate::document::{
+    check_one_document, pdf_answer, pdf_failed, DocumentVerification, SealCheck, MAX_INPUT_BYTES,
+};
+use crate::pdf::{
+    filled_rects, front_data, page_content, page_request_id, Rect, DARK_GRAY, MAX_PDF_PAGES,
+};
+use crate::{verify_seal, Reason, Verdict};
+
+/// QR symbol sizes in modules (versions 1 to 40).
+const MIN_QR_MODULES: usize = 21;
+const MAX_QR_MODULES: usize = 177;
+/// Smallest module we accept (points): below this the drawing is not a printed seal.
+const MIN_MODULE_PT: f32 = 0.25;
+/// How far the dark area's edges may sit off the module grid, as a fraction of a module.
+const GRID_TOLERANCE_MODULES: f32 = 0.25;
+
+/// Verifies a certificate PDF with the fast check (see the module documentation). The
+/// answer has the same shape and reason codes as [`crate::verify_input`]'s for a PDF.
+pub fn verify_pdf_fast(
+    bytes: &[u8],
+    list: &SignedTrustList,
+    center_key: &PublicKey,
+    now_unix_s: i64,
+) -> DocumentVerification {
+    if bytes.len() > MAX_INPUT_BYTES {
+        return pdf_failed(Reason::Unreadable, "input too large");
+    }
+    let document = match std::panic::catch_unwind(|| Document::load_mem(bytes)) {
+        Ok(Ok(document)) => document,
+        Ok(Err(error)) => {
+            return pdf_failed(Reason::Unreadable, format!("not a readable PDF: {error}"))
+        }
+        Err(_) => return pdf_failed(Reason::Unreadable, "the PDF parser gave up on this input"),
+    };
+    let pages: Vec<(u32, ObjectId)> = document.get_pages().into_iter().collect();
+    if pages.is_empty() || pages.len() > MAX_PDF_PAGES {
+        return pdf_failed(
+            Reason::Unreadable,
+            format!(
+                "a certificate PDF has 2 to {MAX_PDF_PAGES} pages, this one {}",
+                pages.len()
+            ),
+        );
+    }
+    let page_count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
+
+    // Back pages only (front, back, front, back, …); copies share content streams, so
+    // each distinct drawing is read once.
+    let mut read: HashMap<Vec<ObjectId>, Option<String>> = HashMap::new();
+    let mut seals = Vec::with_capacity(pages.len() / 2);
+    for &(number, id) in pages.iter().skip(1).step_by(2) {
+        let key = content_ids(&document, id);
+        let text = match key.as_ref().and_then(|key| read.get(key)) {
+            Some(text) => text.clone(),
+            None => match drawn_seal(&document, id) {
+                Ok(text) => {
+                    if let Some(key) = key {
+                        read.insert(key, text.clone());
+                    }
+                    text
+                }
+                Err(detail) => {
+                    return pdf_failed(Reason::Unreadable, format!("page {number}: {detail}"))
+                }
+            },
+        };
+        seals.push((number, text));
+    }
+    let checks: Vec<SealCheck> = seals
+        .iter()
+        .filter_map(|(number, text)| Some((*number, text.as_ref()?)))
+        .map(|(number, text)| SealCheck {
+            pdf_page: Some(number),
+            verification: verify_seal(text.trim(), list, center_key, now_unix_s),
+        })
+        .collect();
+    let sheets = pages.len() / 2;
+    let mut answer = pdf_answer(checks, page_count, None);
+    if pages.len() % 2 != 0 {
+        answer.downgrade(
+            Reason::PageMismatch,
+            format!(
+                "{} pages: a certificate has a front and a back for every sheet",
+                pages.len()
+            ),
+        );
+    }
+    if let Some((number, _)) = seals.iter().find(|(_, text)| text.is_none()) {
+        answer.downgrade(
+            Reason::NoSeal,
+            format!("page {number} (a back side) carries no readable seal"),
+        );
+    }
+    check_one_document(&mut answer);
+
+    let Some(first) = answer.fields().cloned() else {
+        if answer.verdict == Verdict::Valid {
+            answer.downgrade(Reason::NoSeal, "no seal in the document verified");
+        }
+        return answer;
+    };
+    let n = usize::from(first.page_count);
+    if n == 0 || sheets == 0 || sheets % n != 0 {
+        answer.downgrade(
+            Reason::PageMismatch,
+            format!("{sheets} sheets is not a whole number of copies of a {n}-page document"),
+        );
+    } else {
+        answer.copies = u32::try_from(sheets / n).ok();
+    }
+    // Every back page has a seal here unless already downgraded, so seal k is sheet k's.
+    for (sheet, check) in answer.seals.iter().enumerate() {
+        let Some(fields) = &check.verification.fields else {
+            continue;
+        };
+        let expected_page = sheet % n.max(1) + 1;
+        if usize::from(fields.page) != expected_page
+            || check.pdf_page != u32::try_from(2 * sheet + 2).ok()
+        {
+            let detail = format!(
+                "PDF page {} carries page {}/{} of the document where page {expected_page}/{n} belongs",
+                check.pdf_page.unwrap_or(0),
+                fields.page,
+                fields.page_count
+            );
+            answer.downgrade(Reason::PageMismatch, detail);
+            break;
+        }
+    }
+    for &(number, id) in &pages {
+        match page_request_id(&document, id) {
+            Some(found) if found == first.serial => {}
+            found => {
+                answer.downgrade(
+                    Reason::PageMismatch,
+                    format!(
+                        "page {number} belongs to request {}, the seal to {}",
+                        found.map_or_else(|| "(none)".to_string(), |id| id.to_string()),
+                        first.serial
+                    ),
+                );
+                break;
+            }
+        }
+    }
+    match front_data(&document) {
+        Ok(data) if sha256(&data) == first.front_digest => {}
+        Ok(_) => answer.downgrade(
+            Reason::FrontDigestMismatch,
+            "the front data in the PDF is not what the seal signed",
+        ),
+        Err(detail) => answer.downgrade(Reason::FrontDigestMismatch, detail),
+    }
+    answer
+}
+
+/// The object ids of the page's content streams, when they are all indirect (the key
+/// under which a drawing shared by several pages is read once).
+fn content_ids(document: &Document, page: ObjectId) -> Option<Vec<ObjectId>> {
+    let contents = document.get_dictionary(page).ok()?.get(b"Contents").ok()?;
+    match contents {
+        Object::Reference(id) => match document.get_object(*id).ok()? {
+            Object::Array(items) => items.iter().map(|o| o.as_reference().ok()).collect(),
+            _ => Some(vec![*id]),
+        },
+        Object::Array(items) => items.iter().map(|o| o.as_reference().ok()).collect(),
+        _ => None,
+    }
+}
+
+/// The text of the one QR symbol the page draws, `None` when its drawing holds none
+/// (see the module documentation); `Err` for an unreadable page.
+fn drawn_seal(document: &Document, page: ObjectId) -> Result<Option<String>, String> {
+    let rects = filled_rects(&page_content(document, page)?)?;
+    let Some(matrix) = module_matrix(&rects) else {
+        return Ok(None);
+    };
+    let grid = rqrr::Grid::new(rqrr::SimpleGrid::from_func(matrix.size, |x, y| {
+        matrix.dark[y * matrix.size + x]
+    }));
+    Ok(grid.decode().ok().map(|(_, text)| text))
+}
+
+/// A square module matrix: `dark[row * size + column]`, row 0 at the top.
+struct ModuleMatrix {
+    size: usize,
+    dark: Vec<bool>,
+}
+
+/// Paints the page's filled rectangles, in drawing order, into the module grid that the
+/// dark ones span. The module is the smallest dark rectangle's height (the composer
+/// draws one rectangle per horizontal run of dark modules). `None` when the dark area
+/// is not a square grid of a QR symbol's size.
+fn module_matrix(rects: &[Rect]) -> Option<ModuleMatrix> {
+    let dark = rects.iter().filter(|r| r.gray < DARK_GRAY);
+    let (mut left, mut bottom, mut right, mut top) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    let mut module_pt = f32::MAX;
+    for r in dark {
+        left = left.min(r.x0);
+        bottom = bottom.min(r.y0);
+        right = right.max(r.x1);
+        top = top.max(r.y1);
+        module_pt = module_pt.min(r.y1 - r.y0);
+    }
+    if !(module_pt.is_finite() && module_pt >= MIN_MODULE_PT) {
+        return None;
+    }
+    let modules = |extent_pt: f32| -> Option<usize> {
+        let exact = extent_pt / module_pt;
+        let rounded = exact.round();
+        ((exact - rounded).abs() <= GRID_TOLERANCE_MODULES && rounded <= MAX_QR_MODULES as f32)
+            .then_some(rounded as usize)
+    };
+    let size = modules(right - left)?;
+    if modules(top - bottom)? != size
+        || !(MIN_QR_MODULES..=MAX_QR_MODULES).contains(&size)
+        || (size - MIN_QR_MODULES) % 4 != 0
+    {
+        return None;
+    }
+    // Module i is covered by a rectangle when its centre is: the first covered index
+    // is ceil(edge / module - 1/2), clamped to the grid.
+    let index = |offset_pt: f32| -> usize {
+        let i = (offset_pt / module_pt - 0.5).ceil();
+        if i <= 0.0 {
+            0
+        } else {
+            (i as usize).min(size)
+        }
+    };
+    let mut matrix = vec![false; size * size];
+    for r in rects {
+        let (c0, c1) = (index(r.x0 - left), index(r.x1 - left));
+        // Rows run top-down; page y runs bottom-up.
+        let (r0, r1) = (index(top - r.y1), index(top - r.y0));
+        if c0 >= c1 || r0 >= r1 {
+            continue;
+        }
+        let is_dark = r.gray < DARK_GRAY;
+        for row in matrix[r0 * size..r1 * size].chunks_exact_mut(size) {
+            row[c0..c1].fill(is_dark);
+        }
+    }
+    Some(ModuleMatrix { size, dark: matrix })
+}
