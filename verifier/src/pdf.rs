@@ -39,8 +39,8 @@ pub const MAX_PDF_PAGES: usize = 1_000;
 const MAX_STREAM_BYTES: usize = 16 * 1024 * 1024;
 const MAX_TOTAL_INFLATED_BYTES: usize = 256 * 1024 * 1024;
 /// Operators interpreted per page, and rectangles painted.
-const MAX_OPERATIONS_PER_PAGE: usize = 500_000;
-const MAX_RECTS_PER_PAGE: usize = 100_000;
+pub(crate) const MAX_OPERATIONS_PER_PAGE: usize = 500_000;
+pub(crate) const MAX_RECTS_PER_PAGE: usize = 100_000;
 /// Bitmap resolution for the drawn QR: the composer's modules are 2–3 pt wide, so
 /// 4 px per pt gives the reader 8–12 px per module.
 const RASTER_PX_PER_PT: f32 = 4.0;
@@ -340,7 +340,7 @@ struct GraphicsState {
     ctm: [f32; 6],
 }
 
-fn multiply(m: [f32; 6], n: [f32; 6]) -> [f32; 6] {
+pub(crate) fn multiply(m: [f32; 6], n: [f32; 6]) -> [f32; 6] {
     [
         m[0] * n[0] + m[1] * n[2],
         m[0] * n[1] + m[1] * n[3],
