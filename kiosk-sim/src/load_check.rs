@@ -50,7 +50,48 @@ pub struct Expected<'a> {
 
 /// Checks a printed PDF against the resident who asked (see the module
 /// documentation). `Err` carries what failed, for the misissue report.
+///
+/// Uses the verifier's fast check ([`verifier::verify_pdf_fast`], about a tenth of the
+/// full check's cost, so that every PDF of a load run can be checked on the cores the
+/// center shares): the bytes are the ones the center announced (SHA-256) with the
+/// announced page count, every page's `/KofuRequestId` is the seals' serial and that
+/// serial is this request, every back page's drawn seal verifies under the trust
+/// list, the carried front data is what the seals signed, and the signed name is the
+/// requesting resident's. Not re-read here: the printed front's text (the full check,
+/// [`verifier::verify_input`], reads it; [`check_printed_full`] runs that). The kiosk
+/// itself already ran [`crate::check_document`] on the same bytes before printing.
 pub fn check_printed(
+    pdf: &[u8],
+    expected: &Expected<'_>,
+    trust_list: &SignedTrustList,
+    center_key: &PublicKey,
+    now_unix_s: i64,
+) -> Result<(), String> {
+    // Digest first: cheap, and it binds everything below to what the center announced.
+    let actual = Digest32::of(pdf);
+    if actual != expected.sha256 {
+        return Err(format!(
+            "kiosk check: document SHA-256 is {actual}, the center announced {}",
+            expected.sha256
+        ));
+    }
+    let answer = verifier::verify_pdf_fast(pdf, trust_list, center_key, now_unix_s);
+    if answer
+        .pdf_pages
+        .is_some_and(|pages| pages != expected.page_count)
+    {
+        return Err(format!(
+            "kiosk check: document has {} pages, the center announced {}",
+            answer.pdf_pages.unwrap_or(0),
+            expected.page_count
+        ));
+    }
+    judge(answer, expected)
+}
+
+/// As [`check_printed`], with the full check a relying party runs (the kiosk's own
+/// check, then [`verifier::verify_input`]: the printed front's text included).
+pub fn check_printed_full(
     pdf: &[u8],
     expected: &Expected<'_>,
     trust_list: &SignedTrustList,
@@ -70,6 +111,11 @@ pub fn check_printed(
         center_key,
         now_unix_s,
     );
+    judge(answer, expected)
+}
+
+/// The verifier's answer for the document, and its signed fields against the request.
+fn judge(answer: verifier::DocumentVerification, expected: &Expected<'_>) -> Result<(), String> {
     if answer.verdict != verifier::Verdict::Valid {
         return Err(format!(
             "seal check {} ({}){}",
