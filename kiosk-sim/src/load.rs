@@ -7,11 +7,11 @@
 //! embedded defaults (`--local`).
 //!
 //! **Every printed PDF is checked against the resident who asked** ([`check_printed`]):
-//! the kiosk's own check (digest, page count, the request id on every page), then the
-//! whole document as a relying party checks it (`verifier`: every drawn seal under the
-//! municipality's key from the center's signed trust list, serial = request id, the
-//! carried front data = the signed digest, the signed name on the front), and the
-//! signed name must be the requesting resident's. A failure counts in `misissued`
+//! the announced digest and page count, then `verifier::verify_pdf_fast` (every page's
+//! request id = the seals' serial = this request, every back page's drawn seal verifies
+//! under the municipality's key from the center's signed trust list, the carried front
+//! data is what was signed); the signed name must be the requesting resident's. The
+//! full relying-party check is `load_check::check_printed_full`. A failure counts in `misissued`
 //! with its detail, never silently; the exit status is then 3.
 //!
 //! Counting: every request ends in exactly one of issued, refused, errors
@@ -880,6 +880,8 @@ struct PhaseSummary {
     card_check: Option<Percentiles>,
     municipality: Option<Percentiles>,
     composition: Option<Percentiles>,
+    /// The center's own time minus the municipality's hop, per request.
+    center_added: Option<Percentiles>,
     end_to_end: Option<Percentiles>,
 }
 
@@ -944,6 +946,7 @@ impl Summary {
                 card_check: phase(|p| p.card_check_ms),
                 municipality: phase(|p| p.municipality_ms),
                 composition: phase(|p| p.composition_ms),
+                center_added: phase(Phases::center_added_ms),
                 end_to_end,
             },
             elapsed_s: (elapsed_s * 1000.0).round() / 1000.0,
@@ -1000,6 +1003,7 @@ impl Summary {
             ("card check", &self.phases.card_check),
             ("municipality", &self.phases.municipality),
             ("composition", &self.phases.composition),
+            ("center added", &self.phases.center_added),
         ] {
             match phase {
                 Some(p) => {

@@ -11,6 +11,17 @@ pub struct Phases {
     pub card_check_ms: Option<f64>,
     pub municipality_ms: Option<f64>,
     pub composition_ms: Option<f64>,
+    /// The whole request inside the center (`center`).
+    pub center_ms: Option<f64>,
+}
+
+impl Phases {
+    /// What the center itself added: its whole time minus the municipality's hop (a
+    /// refusal before the hop added all of its time).
+    pub fn center_added_ms(&self) -> Option<f64> {
+        self.center_ms
+            .map(|center| (center - self.municipality_ms.unwrap_or(0.0)).max(0.0))
+    }
 }
 
 /// Parses a W3C `Server-Timing` value (`name;dur=12.5;desc="…", other;dur=3`) into the
@@ -30,6 +41,7 @@ pub fn parse_server_timing(header: &str) -> Phases {
             schemas::SERVER_TIMING_CARD => &mut phases.card_check_ms,
             schemas::SERVER_TIMING_MUNICIPALITY => &mut phases.municipality_ms,
             schemas::SERVER_TIMING_COMPOSE => &mut phases.composition_ms,
+            schemas::SERVER_TIMING_CENTER => &mut phases.center_ms,
             _ => continue,
         };
         if duration.is_some() {
@@ -160,6 +172,8 @@ mod tests {
         assert_eq!(phases.card_check_ms, Some(1.5));
         assert_eq!(phases.municipality_ms, Some(30.0));
         assert_eq!(phases.composition_ms, Some(12.25));
+        assert_eq!(phases.center_ms, Some(50.0));
+        assert_eq!(phases.center_added_ms(), Some(20.0));
     }
 
     #[test]
