@@ -24,8 +24,8 @@ use crate::directory::Directory;
 use crate::routes;
 use crate::settlement::SettlementConfig;
 
-mod body_deadline;
-pub use body_deadline::{BodyDeadline, BODY_READ_TIMEOUT, BODY_READ_TIMEOUT_MS};
+use mtls::body_deadline;
+pub use mtls::body_deadline::{BodyDeadline, BODY_READ_TIMEOUT, BODY_READ_TIMEOUT_MS};
 
 /// Everything a request handler may use. No in-process state decides an issuance:
 /// all of it is configuration, immutable keys, or catalogues every replica fetches

@@ -24,8 +24,8 @@ use crate::register::{import_register_dir, RegisterStore};
 use crate::routes;
 use crate::telemetry;
 
-mod body_deadline;
-pub use body_deadline::{BodyDeadline, BODY_READ_TIMEOUT, BODY_READ_TIMEOUT_MS};
+use mtls::body_deadline;
+pub use mtls::body_deadline::{BodyDeadline, BODY_READ_TIMEOUT, BODY_READ_TIMEOUT_MS};
 
 /// Time a client has to send its request head; its body is bounded by
 /// [`BODY_READ_TIMEOUT`] (`body_deadline`).

@@ -1,7 +1,5 @@
 //! Bounds the time a client has to send its request body, on every listener.
-//!
-//! (The center carries the same module, `center/src/startup/body_deadline.rs`: keep
-//! the two identical until it moves to a crate both depend on.)
+//! Mounted by the center's and the municipal adapter's listeners (`startup.rs` in each).
 //!
 //! actix's `client_request_timeout` covers the request head only: a client that sends a
 //! complete head and then dribbles (or withholds) its body would hold the connection and
