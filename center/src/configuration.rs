@@ -16,6 +16,11 @@ pub struct Settings {
     /// and `GET /v1/trust-list`. Absent: no public listener. Port 0 picks one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_listen: Option<SocketAddr>,
+    /// The operations listener: plain HTTP (no TLS), for loopback or the operations
+    /// network only, serving `GET /health`, `GET /ready` and `GET /metrics`
+    /// (Prometheus). Absent: no operations listener. Port 0 picks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops_listen: Option<SocketAddr>,
     /// `sqlite://…?mode=rwc` (default, embedded) or `postgres://…`; the env var
     /// `DATABASE_URL` overrides it.
     pub database_url: String,
@@ -287,6 +292,12 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Whether two configured listeners would take the same port on a shared address.
+fn same_listener(a: SocketAddr, b: SocketAddr) -> bool {
+    let overlapping_ip = a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified();
+    a.port() != 0 && a.port() == b.port() && overlapping_ip
+}
+
 impl Settings {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -337,13 +348,18 @@ impl Settings {
         }
         if let Some(public) = self.public_listen {
             // One address cannot serve both: the kiosk API must never be public.
-            let kiosk = self.kiosk_listen;
-            let overlapping_ip = public.ip() == kiosk.ip()
-                || public.ip().is_unspecified()
-                || kiosk.ip().is_unspecified();
-            if public.port() != 0 && public.port() == kiosk.port() && overlapping_ip {
+            if same_listener(public, self.kiosk_listen) {
                 return Err(ConfigError::Invalid(
                     "public_listen must differ from kiosk_listen".into(),
+                ));
+            }
+        }
+        if let Some(ops) = self.ops_listen {
+            // The operations listener has no TLS: it must not share an address.
+            let others = [Some(self.kiosk_listen), self.public_listen];
+            if others.into_iter().flatten().any(|o| same_listener(ops, o)) {
+                return Err(ConfigError::Invalid(
+                    "ops_listen must differ from kiosk_listen and public_listen".into(),
                 ));
             }
         }

@@ -24,6 +24,8 @@ pub enum DbError {
     },
     #[error("stored row is malformed: {0}")]
     Corrupt(String),
+    #[error("installing the audit log's append-only guards: {0}")]
+    AuditGuards(String),
 }
 
 /// Upper bound on pooled connections per center process.
@@ -56,6 +58,11 @@ pub async fn connect(url: &str) -> Result<AnyPool, DbError> {
         .connect(url)
         .await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
+    // Every path that opens the store (serve, the CLI, tests) gets the audit log's
+    // append-only triggers; they are backend-specific, hence not in the migrations.
+    crate::audit::install_guards(&pool)
+        .await
+        .map_err(|e| DbError::AuditGuards(e.to_string()))?;
     Ok(pool)
 }
 

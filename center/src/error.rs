@@ -59,6 +59,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ControlStepNotAllowed => StatusCode::CONFLICT,
         MunicipalityUnavailable | CatalogueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         UpstreamSignatureInvalid | BindingMismatch | CatalogueMismatch => StatusCode::BAD_GATEWAY,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -6,7 +6,7 @@
 //! reused; `routes::issuances` is a thin adapter over it.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use schemas::{
     card_binding_digest, CardProof, CardSessionId, CertificateFetch, CertificateOrder, Digest32,
@@ -20,14 +20,18 @@ use crate::card_auth::{authenticate, check_kiosk, CardPresentation};
 use crate::catalogue;
 use crate::db::{self, AuthorizedInsert, IssuanceRow, IssuanceState, TransitionFields};
 use crate::error::ApiError;
+use crate::metrics::{Phase, PhaseTimer};
 use crate::order_checks::{check_order, OrderRejection};
 use crate::service_hours;
 use crate::startup::AppState;
 
+/// `timer` collects the time spent per phase (card, municipality, compose) for the
+/// `Server-Timing` header and the latency histograms; it decides nothing.
 pub async fn issue(
     state: &AppState,
     operator: &OperatorId,
     request: IssuanceRequest,
+    timer: &PhaseTimer,
 ) -> Result<IssuanceResponse, ApiError> {
     let started_ms = state.clock.now_unix_ms();
     let deadline_unix_ms = started_ms + to_i64(state.timeouts.request_deadline_ms);
@@ -41,6 +45,8 @@ pub async fn issue(
     let order_digest =
         schemas::order_digest(&request.kiosk_id, &request.idempotency_key, &request.order)
             .map_err(ApiError::internal)?;
+    // Recorded when dropped, early returns included.
+    let card_phase = timer.start(Phase::Card);
     let (card, card_session) = match &request.card {
         // The card signs this order (see `card_auth::authenticate`).
         CardProof::Signed(signed) => {
@@ -73,6 +79,7 @@ pub async fn issue(
             (card, Some(session.card_session_id))
         }
     };
+    drop(card_phase);
     let card = &card;
 
     // Routing: 住所地 is the municipality in the card certificate; 本籍地 is the one
@@ -131,6 +138,7 @@ pub async fn issue(
             }
         };
 
+        let municipality_phase = timer.start(Phase::Municipality);
         let card_digest = Digest32(card_binding_digest(&request_id, &card.serial));
         let fetch = Signed::sign(
             CertificateFetch {
@@ -151,6 +159,7 @@ pub async fn issue(
             .timeouts
             .adapter_timeout_ms
             .min(u64::try_from(left_ms).unwrap_or(0));
+        let fetch_started = Instant::now();
         let answer = state
             .adapters
             .fetch(
@@ -160,6 +169,17 @@ pub async fn issue(
                 Duration::from_millis(timeout_ms),
             )
             .await;
+        state
+            .metrics
+            .adapter_request(&municipality.code.to_string(), fetch_started.elapsed());
+        if let Err(error) = &answer {
+            crate::alerts::adapter_failure(
+                &state.adapter_bursts,
+                &municipality.code.to_string(),
+                &request_id.to_string(),
+                error.kind(),
+            );
+        }
         let answer = match answer {
             Ok(answer) => answer,
             Err(crate::adapter_client::UpstreamError::Timeout) => {
@@ -202,9 +222,14 @@ pub async fn issue(
             fee_yen_per_copy: offering_fee_yen,
             requested_at_unix_s: fetch.payload.requested_at_unix_s,
         };
-        let verified = match check_answer(&expected, answer, &municipality.seal_keys) {
+        let verified = check_answer(&expected, answer, &municipality.seal_keys);
+        drop(municipality_phase);
+        let verified = match verified {
             Ok(verified) => verified,
             Err(guard) => {
+                state
+                    .metrics
+                    .binding_guard_tripped(&municipality.code.to_string());
                 let code = match guard {
                     // A key the trust list does not allow now is, for this answer, no
                     // registered key: the same stable code as a bad signature.
@@ -216,7 +241,9 @@ pub async fn issue(
                 };
                 tracing::error!(
                     target: "alert",
+                    alert = "binding_guard",
                     %request_id,
+                    request_ids = %request_id,
                     municipality = %municipality.code,
                     kid = %guard.kid().map(|k| k.to_string()).unwrap_or_default(),
                     error = %guard,
@@ -252,6 +279,7 @@ pub async fn issue(
         let seal_image = Arc::clone(&municipality.seal_image);
         let verify_url = state.verify_url.clone();
         let copies = request.order.copies;
+        let compose_phase = timer.start(Phase::Compose);
         let composed = tokio::task::spawn_blocking(move || {
             composer.check_printable(front.printed_texts())?;
             composer.compose(&composer::DocumentInput {
@@ -265,6 +293,7 @@ pub async fn issue(
         })
         .await
         .map_err(ApiError::internal)?;
+        drop(compose_phase);
         let composed = match composed {
             Ok(composed) => composed,
             Err(composer::ComposeError::UnprintableCharacter { codepoint, .. }) => {
@@ -588,7 +617,7 @@ fn refused_response(request_id: RequestId, reason: RefusalReason) -> IssuanceRes
     }
 }
 
-fn reason_code(reason: RefusalReason) -> String {
+pub(crate) fn reason_code(reason: RefusalReason) -> String {
     match serde_json::to_value(reason) {
         Ok(serde_json::Value::String(s)) => s,
         _ => format!("{reason:?}"),

@@ -14,6 +14,8 @@
 //! file formats in the `settlement` crate).
 
 pub mod adapter_client;
+pub mod alerts;
+pub mod audit;
 pub mod binding_guard;
 pub mod card_auth;
 pub mod card_session;
@@ -26,6 +28,7 @@ pub mod domicile;
 pub mod error;
 pub mod issuance;
 pub mod lifecycle;
+pub mod metrics;
 pub mod notices;
 pub mod order_checks;
 pub mod routes;

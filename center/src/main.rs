@@ -4,6 +4,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+mod audit_cli;
 mod settlement_cli;
 mod verify_cli;
 
@@ -41,6 +42,12 @@ enum Command {
     Settlement {
         #[command(subcommand)]
         command: settlement_cli::SettlementCommand,
+    },
+    /// 監査ログ: seal, verify and prove the tamper-evident audit log; export a
+    /// municipality's issuance records.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cli::AuditCommand,
     },
     /// Outcome notices to the municipalities (交付記録): their delivery state, and
     /// dead letters put back in the queue.
@@ -172,6 +179,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 out.display()
             );
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Audit { command } => {
+            center::telemetry::init("warn", false);
+            audit_cli::run(command).await
         }
         Command::Settlement { command } => {
             center::telemetry::init("warn", false);

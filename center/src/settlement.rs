@@ -340,6 +340,9 @@ async fn close(
     .fetch_all(&mut *tx)
     .await?;
     let mut recon_required = 0u64;
+    // Per municipality, for one alert each once the close is committed.
+    let mut recon_by_municipality: std::collections::BTreeMap<String, Vec<String>> =
+        std::collections::BTreeMap::new();
     for row in &unresolved {
         let request_id: String = row.try_get("request_id")?;
         let detail = format!("print outcome unknown at the cut of window {date}");
@@ -369,14 +372,18 @@ async fn close(
         .bind(row.try_get::<Option<i64>, _>("paid_yen")?.unwrap_or(0))
         .execute(&mut *tx)
         .await?;
-        tracing::warn!(
-            alert = "recon_required",
+        let municipality: String = row.try_get("municipality_code")?;
+        tracing::info!(
             %request_id,
-            municipality = row.try_get::<String, _>("municipality_code")?.as_str(),
+            municipality = municipality.as_str(),
             operator = row.try_get::<String, _>("operator_id")?.as_str(),
             business_date = %date,
             "paid with the print outcome unknown at the cut-off"
         );
+        recon_by_municipality
+            .entry(municipality)
+            .or_default()
+            .push(request_id);
     }
     // The next window opens in the same transaction: there is always one open window.
     sqlx::query(
@@ -390,6 +397,9 @@ async fn close(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    for (municipality, request_ids) in &recon_by_municipality {
+        alert_recon_required(&date, municipality, request_ids);
+    }
 
     let (closed, items, _) = window_contents(pool, window.business_date).await?;
     let next = find_window(pool, next_date)
@@ -412,6 +422,25 @@ async fn close(
         "settlement window closed"
     );
     Ok(summary)
+}
+
+/// Request ids quoted in one `recon_required` alert; the count says how many there are
+/// and the window's reconciliation list has them all.
+const MAX_ALERT_REQUEST_IDS: usize = 200;
+
+/// The `recon_required` alert (`crate::alerts`): one per municipality and closed
+/// window, naming its issuances paid with the print outcome unknown.
+fn alert_recon_required(business_date: &str, municipality: &str, request_ids: &[String]) {
+    let quoted = &request_ids[..request_ids.len().min(MAX_ALERT_REQUEST_IDS)];
+    tracing::warn!(
+        target: "alert",
+        alert = "recon_required",
+        municipality,
+        request_ids = %quoted.join(","),
+        count = request_ids.len(),
+        business_date,
+        "paid with the print outcome unknown at the cut-off: reconcile with the operator"
+    );
 }
 
 /// Moves one issuance `from → to` inside `tx` with its audit event; `false` when it was

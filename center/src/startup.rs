@@ -1,12 +1,15 @@
 //! Builds the application from settings and binds the kiosk-facing listener (mTLS) and,
 //! when `public_listen` is set, the public listener for relying parties (HTTPS, no
-//! client certificate; `routes::configure_public`).
+//! client certificate; `routes::configure_public`) and, when `ops_listen` is set, the
+//! operations listener (plain HTTP for loopback or the operations network: health,
+//! readiness and Prometheus metrics; `routes::configure_ops`).
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use composer::Composer;
 use schemas::KeyPair;
@@ -20,6 +23,9 @@ use crate::configuration::{NoticeSettings, Settings, Timeouts};
 use crate::directory::Directory;
 use crate::routes;
 use crate::settlement::SettlementConfig;
+
+use mtls::body_deadline;
+pub use mtls::body_deadline::{BodyDeadline, BODY_READ_TIMEOUT, BODY_READ_TIMEOUT_MS};
 
 /// Everything a request handler may use. No in-process state decides an issuance:
 /// all of it is configuration, immutable keys, or catalogues every replica fetches
@@ -38,6 +44,10 @@ pub struct AppState {
     pub verify_url: String,
     /// The signed trust list: settings' content at the version the database decided.
     pub trust_list: crate::trust_list::TrustListCache,
+    /// Prometheus metrics (this state's own registry).
+    pub metrics: crate::metrics::Metrics,
+    /// Adapter failure bursts, for the `adapter_errors` alert only.
+    pub adapter_bursts: crate::alerts::BurstDetector,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,23 +84,39 @@ const MAX_KIOSK_BODY_BYTES: usize = 64 * 1024;
 /// bodies themselves with their own bounds (`routes::verify_page`).
 const MAX_PUBLIC_BODY_BYTES: usize = 64 * 1024;
 
-/// Time a client has to send its request head (both listeners).
+/// Time a client has to send its request head (every listener); its body is bounded by
+/// [`BODY_READ_TIMEOUT`] (`body_deadline`).
 const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The public listener's body deadline: uploads to the verification page (up to
+/// `routes::verify_page::MAX_UPLOAD_BYTES`) get 1 s per 256 KiB they declare on top of
+/// the base, at most 5 minutes; QR text and undeclared lengths get the base only.
+const PUBLIC_BODY_DEADLINE: BodyDeadline = BodyDeadline {
+    base_ms: BODY_READ_TIMEOUT_MS,
+    min_rate_bytes_per_s: 256 * 1024,
+    max_ms: 300_000,
+};
 
 /// Open connections per worker on the public listener.
 const MAX_PUBLIC_CONNECTIONS_PER_WORKER: usize = 1024;
+
+/// Open connections on the operations listener (a scraper and a probe or two).
+const MAX_OPS_CONNECTIONS: usize = 64;
 
 pub struct Application {
     port: u16,
     server: Server,
     public_port: Option<u16>,
     public_server: Option<Server>,
+    ops_port: Option<u16>,
+    ops_server: Option<Server>,
     pool: AnyPool,
     sweeper: SweepTask,
     notices: SweepTask,
     clock: Arc<dyn Clock>,
     timeouts: Timeouts,
     settlement: Option<SettlementConfig>,
+    audit_key: Arc<KeyPair>,
 }
 
 /// Runs `lifecycle::sweep` once on the center's clock and settings.
@@ -101,7 +127,12 @@ pub struct Sweeper {
     timeouts: Timeouts,
     /// Set when windows close by themselves (`settlement.auto_close`).
     settlement: Option<SettlementConfig>,
+    /// Signs the audit log's batch headers (the center's key).
+    audit_key: Arc<KeyPair>,
 }
+
+/// Audit batches sealed per sweep at most (each up to `audit::DEFAULT_BATCH_EVENTS`).
+const AUDIT_BATCHES_PER_SWEEP: u32 = 8;
 
 impl Sweeper {
     /// One sweep, then (with auto-close) every settlement window whose cut has passed
@@ -114,6 +145,14 @@ impl Sweeper {
                 crate::settlement::close_due_windows(&self.pool, config, now_unix_ms).await?;
             summary.windows_closed = closed.len() as u64;
         }
+        // Every replica seals; a lost race is not an error (the winner sealed them).
+        summary.audit_events_sealed = crate::audit::seal_in_sweep(
+            &self.pool,
+            &self.audit_key,
+            now_unix_ms,
+            AUDIT_BATCHES_PER_SWEEP,
+        )
+        .await?;
         Ok(summary)
     }
 }
@@ -124,6 +163,8 @@ pub enum SweepError {
     Db(#[from] crate::db::DbError),
     #[error(transparent)]
     Settlement(#[from] crate::settlement::SettlementError),
+    #[error("audit sealing: {0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// A periodic background task; stops when dropped.
@@ -249,11 +290,20 @@ impl Application {
             clock.now_unix_ms(),
         )
         .await?;
+        // A second handle on the same seed (key pairs are not `Clone`): the sweep signs
+        // the audit log's batch headers with it.
+        let audit_key = Arc::new(KeyPair::from_seed_base64(&key_text).map_err(|e| {
+            StartupError::CenterKey {
+                path: settings.center_key_path.display().to_string(),
+                reason: e.to_string(),
+            }
+        })?);
         let sweeper = spawn_sweeper(Sweeper {
             pool: pool.clone(),
             clock: Arc::clone(&clock),
             timeouts: settings.timeouts.clone(),
             settlement: settlement.clone(),
+            audit_key: Arc::clone(&audit_key),
         });
         let sweep_clock = Arc::clone(&clock);
         let state = web::Data::new(AppState {
@@ -273,6 +323,12 @@ impl Application {
             timeouts: settings.timeouts.clone(),
             verify_url: settings.verify_url.clone(),
             trust_list,
+            metrics: crate::metrics::Metrics::new(),
+            adapter_bursts: crate::alerts::BurstDetector::new(
+                crate::alerts::BURST_THRESHOLD,
+                crate::alerts::BURST_WINDOW,
+                settings.municipalities.len().max(1),
+            ),
         });
         let notices = spawn_notice_delivery(state.clone(), settings.notices.clone());
         let (public_port, public_server) = match public_listener {
@@ -282,8 +338,16 @@ impl Application {
             }
             None => (None, None),
         };
+        let (ops_port, ops_server) = match settings.ops_listen {
+            Some(addr) => {
+                let (port, server) = ops_server(addr, state.clone())?;
+                (Some(port), Some(server))
+            }
+            None => (None, None),
+        };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(body_deadline::bound_body_read))
                 .wrap(tracing_actix())
                 .app_data(state.clone())
                 .app_data(
@@ -307,12 +371,15 @@ impl Application {
             server,
             public_port,
             public_server,
+            ops_port,
+            ops_server,
             pool,
             sweeper,
             notices,
             clock: sweep_clock,
             timeouts: settings.timeouts.clone(),
             settlement,
+            audit_key,
         })
     }
 
@@ -333,6 +400,7 @@ impl Application {
             clock: Arc::clone(&self.clock),
             timeouts: self.timeouts.clone(),
             settlement: self.settlement.clone(),
+            audit_key: Arc::clone(&self.audit_key),
         }
     }
 
@@ -341,33 +409,42 @@ impl Application {
         self.public_port
     }
 
-    /// Stops both listeners.
+    /// The operations listener's port (`/health`, `/ready`, `/metrics`), when there is
+    /// one.
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops_port
+    }
+
+    /// Stops every listener.
     pub fn handle(&self) -> AppHandle {
         AppHandle {
             kiosk: self.server.handle(),
             public: self.public_server.as_ref().map(Server::handle),
+            ops: self.ops_server.as_ref().map(Server::handle),
         }
     }
 
-    /// Serves until both listeners stopped (a signal or [`AppHandle::stop`]).
+    /// Serves until every listener stopped (a signal or [`AppHandle::stop`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Self {
             server,
             public_server,
+            ops_server,
             sweeper,
             notices,
             ..
         } = self;
-        let public = async move {
-            match public_server {
+        let optional = |server: Option<Server>| async move {
+            match server {
                 Some(server) => server.await,
                 None => Ok(()),
             }
         };
-        let (kiosk, public) = tokio::join!(server, public);
+        let (kiosk, public, ops) =
+            tokio::join!(server, optional(public_server), optional(ops_server));
         drop(sweeper);
         drop(notices);
-        kiosk.and(public)
+        kiosk.and(public).and(ops)
     }
 }
 
@@ -376,19 +453,52 @@ impl Application {
 pub struct AppHandle {
     kiosk: actix_web::dev::ServerHandle,
     public: Option<actix_web::dev::ServerHandle>,
+    ops: Option<actix_web::dev::ServerHandle>,
 }
 
 impl AppHandle {
-    /// Stops the kiosk listener and the public one; `graceful` lets requests in
-    /// flight finish.
+    /// Stops the kiosk listener, the public one and the operations one; `graceful`
+    /// lets requests in flight finish.
     pub async fn stop(&self, graceful: bool) {
-        match &self.public {
-            Some(public) => {
-                tokio::join!(self.kiosk.stop(graceful), public.stop(graceful));
+        let optional = |handle: Option<actix_web::dev::ServerHandle>| async move {
+            if let Some(handle) = handle {
+                handle.stop(graceful).await;
             }
-            None => self.kiosk.stop(graceful).await,
-        }
+        };
+        tokio::join!(
+            self.kiosk.stop(graceful),
+            optional(self.public.clone()),
+            optional(self.ops.clone())
+        );
     }
+}
+
+/// The operations listener: plain HTTP, `routes::configure_ops` only (no kiosk or
+/// public route), one worker.
+fn ops_server(
+    addr: std::net::SocketAddr,
+    state: web::Data<AppState>,
+) -> Result<(u16, Server), StartupError> {
+    let listen_error = |source| StartupError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).map_err(listen_error)?;
+    let port = listener.local_addr().map_err(listen_error)?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(body_deadline::bound_body_read))
+            .app_data(state.clone())
+            .configure(routes::configure_ops)
+    })
+    .workers(1)
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .max_connections(MAX_OPS_CONNECTIONS)
+    .listen(listener)
+    .map_err(listen_error)?
+    .run();
+    tracing::info!(port, "operations listener (health, ready, metrics) bound");
+    Ok((port, server))
 }
 
 /// The public listener: server authentication only (the kiosk listener's certificate),
@@ -408,9 +518,11 @@ fn public_server(
     let gate = web::Data::new(routes::verify_page::VerifyGate::default());
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(body_deadline::bound_body_read))
             .wrap(tracing_actix())
             .app_data(state.clone())
             .app_data(gate.clone())
+            .app_data(PUBLIC_BODY_DEADLINE)
             .app_data(web::PayloadConfig::default().limit(MAX_PUBLIC_BODY_BYTES))
             .app_data(
                 web::JsonConfig::default()

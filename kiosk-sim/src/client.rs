@@ -11,6 +11,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemas::outcome::{OutcomeAck, PaymentReport, PrintReport};
@@ -31,6 +33,7 @@ pub const ISSUANCES_PATH: &str = "/v1/issuances";
 pub const MUNICIPALITIES_PATH: &str = "/v1/municipalities";
 pub const MENU_PATH: &str = "/v1/menu";
 pub const DOMICILE_REGISTRATIONS_PATH: &str = "/v1/domicile-registrations";
+pub const TRUST_LIST_PATH: &str = "/v1/trust-list";
 /// Response header the center may set with its id for the HTTP exchange; logged.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -192,16 +195,35 @@ pub fn route_kind_str(route: RouteKind) -> &'static str {
     }
 }
 
+/// One answer of the center with how it was reached (the load generator reports it).
+#[derive(Clone, Debug)]
+pub struct Answered<T> {
+    pub value: T,
+    /// Base URL of the center that answered.
+    pub center_url: String,
+    /// How many times this call moved on to the next center URL.
+    pub failovers: u32,
+    /// The answer's `Server-Timing` header, as sent (informational).
+    pub server_timing: Option<String>,
+}
+
 /// HTTPS client of the center's kiosk API, presenting the operator's certificate.
+///
+/// Fail-over: the settings name one or more center URLs (`center_url`, then
+/// `fallback_center_urls`). A call that gets no answer (connection refused or reset,
+/// timeout, body cut off) is sent, unchanged, to the next URL, each URL at most once
+/// per call; every body the kiosk sends carries its idempotency key (or is a read), so
+/// the center that answers replays or refuses a duplicate as it would a retry. The
+/// URL that answered last is tried first by the next call (clones share it).
 #[derive(Clone, Debug)]
 pub struct CenterClient {
     http: reqwest::Client,
-    challenges_url: String,
-    card_sessions_url: String,
-    issuances_url: String,
-    municipalities_url: String,
-    menu_url: String,
-    domicile_registrations_url: String,
+    /// Center base URLs in fail-over order (at least one, no trailing slash).
+    bases: Arc<[String]>,
+    /// Index into `bases` of the URL tried first.
+    current: Arc<AtomicUsize>,
+    /// Fail-overs of every call since this client was made (clones share it).
+    failovers: Arc<AtomicU64>,
     kiosk_id: KioskId,
     /// The deadline `http` applies to every call.
     request_timeout: Duration,
@@ -210,17 +232,26 @@ pub struct CenterClient {
 impl CenterClient {
     pub fn new(settings: &KioskSettings) -> Result<Self, ClientError> {
         let http = mtls::http_client(&settings.tls, settings.request_timeout())?;
+        let bases: Arc<[String]> = settings.center_urls().into();
+        assert!(!bases.is_empty(), "center_url is always one URL");
         Ok(Self {
             http,
-            challenges_url: settings.endpoint(CHALLENGES_PATH),
-            card_sessions_url: settings.endpoint(CARD_SESSIONS_PATH),
-            issuances_url: settings.endpoint(ISSUANCES_PATH),
-            municipalities_url: settings.endpoint(MUNICIPALITIES_PATH),
-            menu_url: settings.endpoint(MENU_PATH),
-            domicile_registrations_url: settings.endpoint(DOMICILE_REGISTRATIONS_PATH),
+            bases,
+            current: Arc::new(AtomicUsize::new(0)),
+            failovers: Arc::new(AtomicU64::new(0)),
             kiosk_id: settings.kiosk_id.clone(),
             request_timeout: settings.request_timeout(),
         })
+    }
+
+    /// The center base URLs in fail-over order.
+    pub fn center_urls(&self) -> &[String] {
+        &self.bases
+    }
+
+    /// Fail-overs so far (every call of this client and its clones).
+    pub fn failovers(&self) -> u64 {
+        self.failovers.load(Ordering::Relaxed)
     }
 
     /// `POST /v1/challenges` for this client's kiosk.
@@ -228,7 +259,7 @@ impl CenterClient {
         let request = ChallengeRequest {
             kiosk_id: self.kiosk_id.clone(),
         };
-        self.post(&self.challenges_url, &request).await
+        self.post(CHALLENGES_PATH, &request).await
     }
 
     /// `POST /v1/card-sessions`.
@@ -236,33 +267,54 @@ impl CenterClient {
         &self,
         request: &CardSessionRequest,
     ) -> Result<CardSessionResponse, ClientError> {
-        self.post(&self.card_sessions_url, request).await
+        self.post(CARD_SESSIONS_PATH, request).await
     }
 
     /// `POST /v1/issuances`.
     pub async fn issue(&self, request: &IssuanceRequest) -> Result<IssuanceResponse, ClientError> {
-        self.post(&self.issuances_url, request).await
+        self.post(ISSUANCES_PATH, request).await
+    }
+
+    /// `POST /v1/issuances`, with the center that answered, the fail-overs and the
+    /// `Server-Timing` header.
+    pub async fn issue_traced(
+        &self,
+        request: &IssuanceRequest,
+    ) -> Result<Answered<IssuanceResponse>, ClientError> {
+        self.exchange(ISSUANCES_PATH, |http, url| {
+            http.post(url)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .json(request)
+        })
+        .await
     }
 
     /// `POST /v1/issuances` on a clone of this client (same connection pool), under
-    /// [`detached_timeout`] instead of the client's own deadline.
+    /// [`detached_timeout`] instead of the client's own deadline. Sent to the current
+    /// center URL only (a test-only fault; no fail-over).
     pub fn issue_detached(&self, request: &IssuanceRequest) -> DetachedIssuance {
         let client = self.clone();
+        let url = self.url(self.first_index(), ISSUANCES_PATH);
         let builder = self
             .http
-            .post(&self.issuances_url)
+            .post(&url)
             .header(reqwest::header::ACCEPT, "application/json")
             .json(request)
             .timeout(detached_timeout(self.request_timeout));
         DetachedIssuance {
             session_wait: self.request_timeout,
-            answer: Box::pin(async move { client.exchange(&client.issuances_url, builder).await }),
+            answer: Box::pin(async move {
+                client
+                    .attempt(&url, builder)
+                    .await
+                    .map(|(value, _timing)| value)
+            }),
         }
     }
 
     /// `GET /v1/municipalities`.
     pub async fn municipalities(&self) -> Result<MunicipalityDirectory, ClientError> {
-        self.get(&self.municipalities_url).await
+        self.get(MUNICIPALITIES_PATH).await
     }
 
     /// `GET /v1/menu?municipality=CODE&route=residence|domicile`.
@@ -272,12 +324,17 @@ impl CenterClient {
         route: RouteKind,
     ) -> Result<Menu, ClientError> {
         // Both values are fixed-alphabet (6 digits, a snake_case word): no escaping needed.
-        let url = format!(
-            "{}?municipality={municipality}&route={}",
-            self.menu_url,
+        let path = format!(
+            "{MENU_PATH}?municipality={municipality}&route={}",
             route_kind_str(route)
         );
-        self.get(&url).await
+        self.get(&path).await
+    }
+
+    /// `GET /v1/trust-list`: the center's signed trust list (the load generator checks
+    /// every seal against it).
+    pub async fn trust_list(&self) -> Result<schemas::SignedTrustList, ClientError> {
+        self.get(TRUST_LIST_PATH).await
     }
 
     /// `POST /v1/domicile-registrations`.
@@ -285,7 +342,7 @@ impl CenterClient {
         &self,
         request: &DomicileRegistrationRequest,
     ) -> Result<DomicileRegistrationResponse, ClientError> {
-        self.post(&self.domicile_registrations_url, request).await
+        self.post(DOMICILE_REGISTRATIONS_PATH, request).await
     }
 
     /// `POST /v1/issuances/{request_id}/payment`.
@@ -295,8 +352,8 @@ impl CenterClient {
         report: &PaymentReport,
     ) -> Result<OutcomeAck, ClientError> {
         // A request id is a UUID: nothing to escape in the path.
-        let url = format!("{}/{request_id}/payment", self.issuances_url);
-        self.post(&url, report).await
+        let path = format!("{ISSUANCES_PATH}/{request_id}/payment");
+        self.post(&path, report).await
     }
 
     /// `POST /v1/issuances/{request_id}/print`.
@@ -305,36 +362,86 @@ impl CenterClient {
         request_id: RequestId,
         report: &PrintReport,
     ) -> Result<OutcomeAck, ClientError> {
-        let url = format!("{}/{request_id}/print", self.issuances_url);
-        self.post(&url, report).await
+        let path = format!("{ISSUANCES_PATH}/{request_id}/print");
+        self.post(&path, report).await
     }
 
-    async fn get<T: DeserializeOwned>(&self, url: &str) -> Result<T, ClientError> {
-        let request = self
-            .http
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json");
-        self.exchange(url, request).await
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.exchange(path, |http, url| {
+            http.get(url)
+                .header(reqwest::header::ACCEPT, "application/json")
+        })
+        .await
+        .map(|answered| answered.value)
     }
 
     async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
-        url: &str,
+        path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        let request = self
-            .http
-            .post(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .json(body);
-        self.exchange(url, request).await
+        self.exchange(path, |http, url| {
+            http.post(url)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .json(body)
+        })
+        .await
+        .map(|answered| answered.value)
     }
 
+    fn first_index(&self) -> usize {
+        self.current.load(Ordering::Relaxed) % self.bases.len()
+    }
+
+    fn url(&self, index: usize, path: &str) -> String {
+        format!("{}/{}", self.bases[index], path.trim_start_matches('/'))
+    }
+
+    /// Sends the request built by `build` to the current center URL, and on no answer
+    /// to the next ones in turn (each at most once). An answer, even an error body, is
+    /// final: only a missing answer moves on.
     async fn exchange<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> Result<Answered<T>, ClientError> {
+        let count = self.bases.len();
+        let first = self.first_index();
+        let mut failovers = 0u32;
+        for step in 0..count {
+            let index = (first + step) % count;
+            let url = self.url(index, path);
+            match self.attempt(&url, build(&self.http, &url)).await {
+                Ok((value, server_timing)) => {
+                    if index != first {
+                        self.current.store(index, Ordering::Relaxed);
+                    }
+                    return Ok(Answered {
+                        value,
+                        center_url: self.bases[index].clone(),
+                        failovers,
+                        server_timing,
+                    });
+                }
+                Err(error) if error.is_transport() && step + 1 < count => {
+                    failovers += 1;
+                    self.failovers.fetch_add(1, Ordering::Relaxed);
+                    let next = &self.bases[(index + 1) % count];
+                    tracing::warn!(endpoint = %url, next_center = %next, error = %error, "no answer from this center; failing over with the same request");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        unreachable!("the last URL's attempt always returns")
+    }
+
+    /// One HTTP exchange with one center URL: the decoded answer and its
+    /// `Server-Timing` header.
+    async fn attempt<T: DeserializeOwned>(
         &self,
         url: &str,
         request: reqwest::RequestBuilder,
-    ) -> Result<T, ClientError> {
+    ) -> Result<(T, Option<String>), ClientError> {
         let transport = |source| ClientError::Transport {
             endpoint: url.to_owned(),
             source,
@@ -353,9 +460,14 @@ impl CenterClient {
                 "center answered"
             );
         }
+        let server_timing = response
+            .headers()
+            .get(schemas::SERVER_TIMING_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         // A body cut off mid-way is as unknown an outcome as no answer at all.
         let bytes = response.bytes().await.map_err(transport)?;
-        decode_response(url, status, &bytes)
+        decode_response(url, status, &bytes).map(|value| (value, server_timing))
     }
 }
 
@@ -364,7 +476,7 @@ impl CenterApi for CenterClient {
         &self,
         request: &ChallengeRequest,
     ) -> impl Future<Output = Result<ChallengeResponse, ClientError>> + Send {
-        self.post(&self.challenges_url, request)
+        self.post(CHALLENGES_PATH, request)
     }
 
     fn open_card_session(

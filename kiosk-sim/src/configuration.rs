@@ -3,6 +3,10 @@
 //!
 //! ```toml
 //! center_url = "https://127.0.0.1:8443"
+//! # optional: further replicas, tried in order when a call to the current one gets
+//! # no answer (connection refused or reset, timeout); same request, same
+//! # idempotency key, so the center that answers replays
+//! fallback_center_urls = ["https://127.0.0.1:8444"]
 //! operator_id = "seven"
 //! kiosk_id = "tokyo-0001"
 //! request_timeout_ms = 15000
@@ -40,6 +44,10 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Bound on `center_url` plus `fallback_center_urls` (a kiosk fails over through
+/// each of them at most once per call).
+pub const MAX_CENTER_URLS: usize = 16;
+
 /// Settings of one kiosk terminal.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 // Unknown keys are rejected so a misspelt key fails at start-up instead of silently
@@ -48,6 +56,10 @@ pub enum ConfigError {
 pub struct KioskSettings {
     /// Base URL of the center's kiosk API, `https://host:port` (no path needed).
     pub center_url: String,
+    /// Further center replicas (same API, one shared database), tried in order after
+    /// `center_url` when a call gets no answer. At most [`MAX_CENTER_URLS`] − 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_center_urls: Vec<String>,
     /// The chain operator; its identity on the wire is the TLS client certificate, this
     /// copy is for logs.
     pub operator_id: OperatorId,
@@ -146,19 +158,14 @@ impl KioskSettings {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = reqwest::Url::parse(&self.center_url)
-            .map_err(|e| ConfigError::Invalid(format!("center_url {:?}: {e}", self.center_url)))?;
-        // The client is HTTPS-only (mTLS); an http:// URL would only fail later, per call.
-        if url.scheme() != "https" {
-            return Err(ConfigError::Invalid(format!(
-                "center_url must be https, got {:?}",
-                self.center_url
-            )));
+        validate_center_url("center_url", &self.center_url)?;
+        for url in &self.fallback_center_urls {
+            validate_center_url("fallback_center_urls", url)?;
         }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::Invalid(
-                "center_url must not carry a query or fragment".into(),
-            ));
+        if self.center_urls().len() > MAX_CENTER_URLS {
+            return Err(ConfigError::Invalid(format!(
+                "at most {MAX_CENTER_URLS} center URLs (center_url and fallback_center_urls)"
+            )));
         }
         if self.request_timeout_ms == 0 {
             return Err(ConfigError::Invalid(
@@ -170,6 +177,14 @@ impl KioskSettings {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// Every center base URL in fail-over order: `center_url`, then the fallbacks.
+    pub fn center_urls(&self) -> Vec<String> {
+        std::iter::once(&self.center_url)
+            .chain(&self.fallback_center_urls)
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .collect()
     }
 
     /// `center_url` joined with an API path such as `/v1/challenges`.
@@ -203,6 +218,24 @@ impl KioskSettings {
     }
 }
 
+/// A center base URL: HTTPS (the client is mTLS only; an http:// URL would only fail
+/// later, per call), no query or fragment.
+fn validate_center_url(key: &str, text: &str) -> Result<(), ConfigError> {
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| ConfigError::Invalid(format!("{key} {text:?}: {e}")))?;
+    if url.scheme() != "https" {
+        return Err(ConfigError::Invalid(format!(
+            "{key} must be https, got {text:?}"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::Invalid(format!(
+            "{key} must not carry a query or fragment"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +262,37 @@ ca = "/abs/pki/ca.pem"
             settings.endpoint("/v1/challenges"),
             "https://127.0.0.1:8443/v1/challenges"
         );
+    }
+
+    #[test]
+    fn fallback_center_urls_follow_center_url_and_are_checked() {
+        let settings = KioskSettings::from_toml(SAMPLE).unwrap();
+        assert_eq!(settings.center_urls(), vec!["https://127.0.0.1:8443"]);
+        let text = format!(
+            "fallback_center_urls = [\"https://127.0.0.1:8444/\", \"https://10.0.0.2:8443\"]\n{SAMPLE}"
+        );
+        let settings = KioskSettings::from_toml(&text).unwrap();
+        assert_eq!(
+            settings.center_urls(),
+            vec![
+                "https://127.0.0.1:8443",
+                "https://127.0.0.1:8444",
+                "https://10.0.0.2:8443"
+            ]
+        );
+        let http = format!("fallback_center_urls = [\"http://127.0.0.1:8444\"]\n{SAMPLE}");
+        assert!(matches!(
+            KioskSettings::from_toml(&http),
+            Err(ConfigError::Invalid(_))
+        ));
+        let many: Vec<String> = (0..MAX_CENTER_URLS)
+            .map(|i| format!("\"https://127.0.0.1:{}\"", 9000 + i))
+            .collect();
+        let too_many = format!("fallback_center_urls = [{}]\n{SAMPLE}", many.join(","));
+        assert!(matches!(
+            KioskSettings::from_toml(&too_many),
+            Err(ConfigError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -1087,6 +1087,21 @@ impl<C: CenterApi> Kiosk<C> {
         let Some(entry) = self.outbox.get(id).cloned() else {
             return Ok(Delivery::Undelivered);
         };
+        let span = tracing::info_span!(
+            "outbox_delivery",
+            kiosk_id = %self.kiosk_id,
+            request_id = %entry.request_id,
+            kind = entry.report.kind(),
+        );
+        self.deliver_entry(id, entry, repeat).instrument(span).await
+    }
+
+    async fn deliver_entry(
+        &mut self,
+        id: u64,
+        entry: crate::outbox::OutboxEntry,
+        repeat: bool,
+    ) -> Result<Delivery, KioskError> {
         let mut report = entry.report.clone();
         report.set_repeat(repeat);
         let result = match &report {

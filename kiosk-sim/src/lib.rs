@@ -40,6 +40,7 @@ pub mod configuration;
 pub mod control;
 pub mod devices;
 pub mod kiosk;
+pub mod load_check;
 pub mod menu;
 pub mod outbox;
 pub mod pdf_check;

@@ -11,6 +11,7 @@ use kiosk_sim::cli::{
 
 mod conformance_cli;
 mod demo;
+mod load;
 mod ui;
 
 #[derive(Parser)]
@@ -56,6 +57,12 @@ enum Command {
     /// The kiosk's touch screen in a browser (serves the page and /control/v1 until
     /// Ctrl-C; --local runs the whole sandbox in this process).
     Ui(ui::UiArgs),
+    /// Load generator: N kiosks run M full visits against one center or several
+    /// replicas (--center, with fail-over) or every party in this process (--local);
+    /// every printed PDF is checked against the resident who asked. Exit 0 when the
+    /// run completed with no misissue, 3 when a document was misissued, 1 on a set-up
+    /// error.
+    Load(load::LoadArgs),
 }
 
 #[derive(Subcommand)]
@@ -122,6 +129,18 @@ async fn main() -> anyhow::Result<()> {
             init_logging("error");
             let status = conformance_cli::run_conformance(args).await;
             std::process::exit(i32::from(status));
+        }
+        Command::Load(args) => {
+            // Fail-overs and refusals are counted in the summary; RUST_LOG shows them.
+            init_logging("error");
+            match load::run(args).await {
+                Ok(outcome) if outcome.misissued > 0 => std::process::exit(3),
+                Ok(_) => Ok(()),
+                Err(error) => {
+                    eprintln!("kiosk-sim load: {error:#}");
+                    std::process::exit(1);
+                }
+            }
         }
         Command::Demo { out } => {
             init_logging("warn");

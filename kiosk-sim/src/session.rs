@@ -22,6 +22,8 @@
 
 use std::path::Path;
 
+use tracing::Instrument as _;
+
 use schemas::outcome::PrintOutcome;
 use schemas::{
     card_session_digest, order_digest, CardProof, CardSessionId, CardSessionRef,
@@ -203,6 +205,26 @@ impl Session {
 }
 
 /// A fresh idempotency key (one per session).
+/// The span a step after the center's answer runs in (payment, printing and their
+/// reports), so its log lines carry the request id the center and the municipality
+/// log too.
+fn step_span(
+    kiosk_id: &schemas::KioskId,
+    step: &'static str,
+    request_id: Option<RequestId>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "kiosk_step",
+        kiosk_id = %kiosk_id,
+        step,
+        request_id = tracing::field::Empty,
+    );
+    if let Some(request_id) = request_id {
+        span.record("request_id", tracing::field::display(request_id));
+    }
+    span
+}
+
 pub fn fresh_idempotency_key() -> Result<IdempotencyKey, KioskError> {
     IdempotencyKey::parse(uuid::Uuid::new_v4().simple().to_string())
         .map_err(|e| KioskError::Internal(e.to_string()))
@@ -648,6 +670,15 @@ impl<C: CenterApi> Kiosk<C> {
         session: &mut Session,
         payment: SimulatedPayment,
     ) -> Result<Option<IssueOutcome>, KioskError> {
+        let span = step_span(&self.kiosk_id, "pay", session.request_id());
+        self.pay_in_span(session, payment).instrument(span).await
+    }
+
+    async fn pay_in_span(
+        &mut self,
+        session: &mut Session,
+        payment: SimulatedPayment,
+    ) -> Result<Option<IssueOutcome>, KioskError> {
         let Some(prepared) = &session.prepared else {
             return Err(KioskError::Internal("nothing prepared to pay for".into()));
         };
@@ -674,6 +705,19 @@ impl<C: CenterApi> Kiosk<C> {
     /// power: the `unknown` report is then written to the outbox but not sent, as the
     /// kiosk went dark with it (the restarted kiosk sends it).
     pub async fn print_paid(
+        &mut self,
+        session: &mut Session,
+        printer: SimulatedPrinter,
+        out_dir: &Path,
+        power_cut: bool,
+    ) -> Result<IssueOutcome, KioskError> {
+        let span = step_span(&self.kiosk_id, "print", session.request_id());
+        self.print_paid_in_span(session, printer, out_dir, power_cut)
+            .instrument(span)
+            .await
+    }
+
+    async fn print_paid_in_span(
         &mut self,
         session: &mut Session,
         printer: SimulatedPrinter,

@@ -11,6 +11,11 @@
 //!
 //! TLS proves the certificate chains to the CA; [`PeerRole`] is then checked by each
 //! route, so an adapter's certificate cannot be used to call the kiosk API.
+//!
+//! [`body_deadline`] bounds the time a client has to send its request body, on every
+//! listener of the center and the adapter.
+
+pub mod body_deadline;
 
 use std::path::Path;
 use std::sync::Arc;

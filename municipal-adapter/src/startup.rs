@@ -24,6 +24,18 @@ use crate::register::{import_register_dir, RegisterStore};
 use crate::routes;
 use crate::telemetry;
 
+use mtls::body_deadline;
+pub use mtls::body_deadline::{BodyDeadline, BODY_READ_TIMEOUT, BODY_READ_TIMEOUT_MS};
+
+/// Time a client has to send its request head; its body is bounded by
+/// [`BODY_READ_TIMEOUT`] (`body_deadline`).
+const CLIENT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Open connections per worker. The only client is the center (each replica keeps at
+/// most 32 idle connections per adapter); the bound keeps a broken or compromised peer
+/// from exhausting file descriptors.
+const MAX_CONNECTIONS_PER_WORKER: usize = 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("settings: {0}")]
@@ -146,6 +158,7 @@ impl Application {
             App::new()
                 .app_data(service.clone())
                 .app_data(routes::json_config())
+                .wrap(from_fn(body_deadline::bound_body_read))
                 .wrap(from_fn(telemetry::request_span))
                 .service(
                     web::resource("/v1/certificates")
@@ -185,6 +198,8 @@ impl Application {
         })
         .on_connect(mtls::on_connect)
         .tls_handshake_timeout(mtls::TLS_HANDSHAKE_TIMEOUT)
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .listen_rustls_0_23(listener, tls)
         .map_err(|source| StartupError::Bind {
             address: settings.listen.clone(),

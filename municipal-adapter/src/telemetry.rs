@@ -1,12 +1,14 @@
 //! Logging: a `tracing` subscriber for the binary, and the span every HTTP request runs
 //! in.
 //!
-//! The request span is `http_request{method, path, http_id, request_id, status}`:
+//! The request span is `http_request{method, path, http_id, request_id, municipality,
+//! status}`:
 //! `http_id` is the caller's `x-request-id` header when it sent a sane one (else a fresh
 //! UUID) and is echoed back in the response header; `request_id` is the center's
 //! request id, recorded by the certificate endpoint as soon as the body is parsed, so
 //! every log line of a fetch carries the id the center, the kiosk and the printed pages
-//! share. Logs never carry names, addresses or card serials.
+//! share (the certificate and notice endpoints also record the municipality). Logs
+//! never carry names, addresses or card serials.
 
 use std::time::Instant;
 
@@ -64,6 +66,7 @@ pub async fn request_span(
         path = %request.path(),
         http_id = %http_id,
         request_id = tracing::field::Empty,
+        municipality = tracing::field::Empty,
         status = tracing::field::Empty,
     );
     let started = Instant::now();

@@ -291,14 +291,23 @@ impl SavedLayout {
     }
 }
 
-/// Picks a free loopback port (for configuration files meant for separate processes).
-fn free_port() -> Result<u16, SandboxError> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(io_error(Path::new("127.0.0.1:0")))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(io_error(Path::new("127.0.0.1:0")))
+/// Picks free loopback ports for configuration files meant for separate processes.
+/// Each port stays bound until the reservations are dropped (at the end of `init`), so
+/// one deployment never gets the same port twice (the kernel may hand a just-released
+/// ephemeral port out again at once).
+struct PortReservations(Vec<std::net::TcpListener>);
+
+impl PortReservations {
+    fn pick(&mut self) -> Result<u16, SandboxError> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(io_error(Path::new("127.0.0.1:0")))?;
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .map_err(io_error(Path::new("127.0.0.1:0")))?;
+        self.0.push(listener);
+        Ok(port)
+    }
 }
 
 // The adapter's settings file, as `municipal-adapter` reads it.
@@ -409,10 +418,13 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
     let mut adapter_configs = Vec::new();
     let mut cards = Vec::new();
     let mut revoked = Vec::new();
-    let center_port = free_port()?;
+    let mut ports = PortReservations(Vec::new());
+    let center_port = ports.pick()?;
     // The public listener (verification page) for relying parties; printed on every
     // back page as `verify_url`.
-    let public_port = free_port()?;
+    let public_port = ports.pick()?;
+    // The operations listener (health, readiness, Prometheus metrics), loopback only.
+    let ops_port = ports.pick()?;
 
     let mut adapters: Vec<PlannedAdapter> = Vec::new();
     for sample in SAMPLE_MUNICIPALITIES {
@@ -436,7 +448,7 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
         let adapter_index = match adapters.iter().position(|a| a.name == sample.adapter) {
             Some(index) => index,
             None => {
-                let port = free_port()?;
+                let port = ports.pick()?;
                 let tls = ca.issue_server(
                     sample.adapter,
                     &["localhost", "127.0.0.1"],
@@ -610,6 +622,11 @@ pub fn init(dir: &Path) -> Result<Layout, SandboxError> {
             .map_err(|e: std::net::AddrParseError| SandboxError::Invalid(e.to_string()))?,
         public_listen: Some(
             format!("127.0.0.1:{public_port}")
+                .parse()
+                .map_err(|e: std::net::AddrParseError| SandboxError::Invalid(e.to_string()))?,
+        ),
+        ops_listen: Some(
+            format!("127.0.0.1:{ops_port}")
                 .parse()
                 .map_err(|e: std::net::AddrParseError| SandboxError::Invalid(e.to_string()))?,
         ),

@@ -28,6 +28,9 @@ pub struct RunningSandbox {
     /// `POST /v1/verify`, `GET /v1/trust-list`; no client certificate), when the
     /// sandbox's settings have `public_listen`.
     pub public_url: Option<String>,
+    /// The center's operations listener port (plain HTTP on loopback: `/health`,
+    /// `/ready`, `/metrics`), when the settings have `ops_listen`.
+    pub ops_port: Option<u16>,
     pub adapter_ports: Vec<(String, u16)>,
     /// Per adapter process: its settings file and database URL (the clerk's CLI, e.g.
     /// `municipal-adapter domicile approve --config F`, works on the same database).
@@ -266,6 +269,11 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
     let mut settings = center::configuration::Settings::load(&layout.center_config)
         .map_err(|e| SandboxError::Invalid(format!("center: {e}")))?;
     settings.kiosk_listen = loopback_any;
+    // In process, the operations listener takes an ephemeral port like the kiosk one
+    // (several sandboxes run side by side in tests); `ops_port` tells which.
+    if settings.ops_listen.is_some() {
+        settings.ops_listen = Some(loopback_any);
+    }
     if let Some(url) = options.center_database_url {
         settings.database_url = url;
     }
@@ -305,6 +313,7 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
     .await
     .map_err(|e| SandboxError::Invalid(format!("center: {e}")))?;
     let center_port = app.port();
+    let ops_port = app.ops_port();
     let center_pool = app.pool();
     let public_url = app
         .public_port()
@@ -329,6 +338,7 @@ pub async fn start(dir: &Path, options: StartOptions) -> Result<RunningSandbox, 
         center_url,
         center_port,
         public_url,
+        ops_port,
         adapter_ports,
         adapters,
         center_pool,

@@ -56,6 +56,9 @@ pub enum ErrorCode {
     CatalogueMismatch,
     /// The HTTP method is not allowed on this path.
     MethodNotAllowed,
+    /// The client did not send its request body in time (the listener's body
+    /// deadline); the connection is closed.
+    RequestTimeout,
     /// A payment or print report contradicts what the center recorded (e.g. paid
     /// after the issuance was voided for a payment timeout).
     OutcomeConflict,
@@ -98,6 +101,7 @@ impl ErrorCode {
             Self::CatalogueUnavailable => "catalogue_unavailable",
             Self::CatalogueMismatch => "catalogue_mismatch",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::OutcomeConflict => "outcome_conflict",
             Self::IllegalTransition => "illegal_transition",
             Self::ControlStepNotAllowed => "control_step_not_allowed",
@@ -271,6 +275,7 @@ mod tests {
             CatalogueUnavailable,
             CatalogueMismatch,
             MethodNotAllowed,
+            RequestTimeout,
             OutcomeConflict,
             IllegalTransition,
             ControlStepNotAllowed,

@@ -278,3 +278,20 @@ pub const PDF_PAGE_REQUEST_ID_KEY: &str = "KofuRequestId";
 /// page's seal signs (`front_digest`). With it a verifier checks the front data
 /// against the seal by machine; without it only by eye.
 pub const PDF_FRONT_DATA_KEY: &str = "KofuFrontData";
+
+/// `Server-Timing` response header of `POST /v1/issuances` (W3C Server Timing:
+/// `name;dur=MILLISECONDS`, comma separated): where the center spent the request's
+/// time, so a kiosk or a load generator can report latency per phase without access to
+/// the center's metrics. Absent phases did not run (a refusal before the municipality
+/// has no `municipality` or `compose` entry). Informational only: no decision may rest
+/// on it.
+pub const SERVER_TIMING_HEADER: &str = "server-timing";
+/// Card authentication: the card certificate, revocation, signature and challenge, or
+/// the card session and the card's re-check.
+pub const SERVER_TIMING_CARD: &str = "card";
+/// The municipality's hop: the signed fetch, the adapter's answer, the binding guard.
+pub const SERVER_TIMING_MUNICIPALITY: &str = "municipality";
+/// Printability checks and PDF composition.
+pub const SERVER_TIMING_COMPOSE: &str = "compose";
+/// The whole request inside the center, from the body parsed to the answer ready.
+pub const SERVER_TIMING_CENTER: &str = "center";

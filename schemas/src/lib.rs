@@ -9,6 +9,7 @@
 //! valid check digit, a [`CardSerial`] has the card authority's format, and so on, so
 //! code behind the boundary never re-validates.
 
+pub mod audit;
 pub mod b64;
 pub mod card;
 pub mod catalogue;

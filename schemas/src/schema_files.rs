@@ -124,6 +124,18 @@ pub fn all() -> Vec<(&'static str, String)> {
             pretty(schema_for!(crate::settlement::MatchSummary)),
         ),
         (
+            "AuditProof.json",
+            pretty(schema_for!(crate::audit::AuditProof)),
+        ),
+        (
+            "SignedBatchHeader.json",
+            pretty(schema_for!(crate::audit::SignedBatchHeader)),
+        ),
+        (
+            "AuditExportLine.json",
+            pretty(schema_for!(crate::audit::ExportLine)),
+        ),
+        (
             "SignedCatalogueRequest.json",
             pretty(schema_for!(crate::SignedCatalogueRequest)),
         ),

@@ -2,6 +2,10 @@
 //! directory, its own center database on SQLite or PostgreSQL), started in-process on
 //! loopback ports with real mTLS, plus helpers to read the PDFs a kiosk printed.
 
+pub mod books;
+pub mod deployment;
+pub mod latency_proxy;
+pub mod load;
 pub mod procs;
 
 use std::path::{Path, PathBuf};

@@ -224,9 +224,12 @@ async fn replicas_over_one_database_agree_on_the_version(backend: Backend) {
     let mut settings = Settings::load(&layout.center_config).expect("center settings");
     settings.database_url = database_url.clone();
     settings.kiosk_listen = "127.0.0.1:0".parse().expect("address");
-    // Replicas side by side: each its own public port too.
+    // Replicas side by side: each its own public and operations port too.
     if settings.public_listen.is_some() {
         settings.public_listen = Some("127.0.0.1:0".parse().expect("address"));
+    }
+    if settings.ops_listen.is_some() {
+        settings.ops_listen = Some("127.0.0.1:0".parse().expect("address"));
     }
     let center = center_public_key(&settings);
     let client = relying_party(&settings);

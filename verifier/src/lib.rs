@@ -18,11 +18,13 @@
 //! 3. the rules of [`schemas::trust_list`], in the order of its module documentation.
 
 pub mod document;
+mod fast;
 mod pdf;
 mod pdf_text;
 pub mod scan;
 
 pub use document::{verify_input, DocumentVerification, Input, InputKind, SealCheck};
+pub use fast::verify_pdf_fast;
 
 use schemas::seal::SealError;
 use schemas::{

@@ -39,8 +39,8 @@ pub const MAX_PDF_PAGES: usize = 1_000;
 const MAX_STREAM_BYTES: usize = 16 * 1024 * 1024;
 const MAX_TOTAL_INFLATED_BYTES: usize = 256 * 1024 * 1024;
 /// Operators interpreted per page, and rectangles painted.
-const MAX_OPERATIONS_PER_PAGE: usize = 500_000;
-const MAX_RECTS_PER_PAGE: usize = 100_000;
+pub(crate) const MAX_OPERATIONS_PER_PAGE: usize = 500_000;
+pub(crate) const MAX_RECTS_PER_PAGE: usize = 100_000;
 /// Bitmap resolution for the drawn QR: the composer's modules are 2–3 pt wide, so
 /// 4 px per pt gives the reader 8–12 px per module.
 const RASTER_PX_PER_PT: f32 = 4.0;
@@ -48,7 +48,7 @@ const RASTER_PX_PER_PT: f32 = 4.0;
 const RASTER_MARGIN_PT: f32 = 16.0;
 const MAX_RASTER_EDGE_PX: usize = 4_000;
 /// Fill grey below which a rectangle counts as dark ink.
-const DARK_GRAY: f32 = 0.5;
+pub(crate) const DARK_GRAY: f32 = 0.5;
 
 pub(crate) fn verify_pdf(
     bytes: &[u8],
@@ -240,7 +240,7 @@ fn parse(bytes: &[u8]) -> Result<Document, String> {
 
 /// A stream's content, inflated when it is FlateDecode (the only filter the composer
 /// writes), never beyond [`MAX_STREAM_BYTES`].
-fn inflated(stream: &lopdf::Stream) -> Result<Vec<u8>, String> {
+pub(crate) fn inflated(stream: &lopdf::Stream) -> Result<Vec<u8>, String> {
     let filters = stream.filters().unwrap_or_default();
     match filters.as_slice() {
         [] => {
@@ -267,7 +267,7 @@ fn inflated(stream: &lopdf::Stream) -> Result<Vec<u8>, String> {
     }
 }
 
-fn front_data(document: &Document) -> Result<Vec<u8>, String> {
+pub(crate) fn front_data(document: &Document) -> Result<Vec<u8>, String> {
     let missing = || {
         format!("the PDF carries no /{PDF_FRONT_DATA_KEY}: its front cannot be checked against the seal")
     };
@@ -282,7 +282,7 @@ fn front_data(document: &Document) -> Result<Vec<u8>, String> {
     }
 }
 
-fn page_request_id(document: &Document, page: ObjectId) -> Option<RequestId> {
+pub(crate) fn page_request_id(document: &Document, page: ObjectId) -> Option<RequestId> {
     let dictionary = document.get_dictionary(page).ok()?;
     let value = dictionary.get(PDF_PAGE_REQUEST_ID_KEY.as_bytes()).ok()?;
     let (_, value) = document.dereference(value).ok()?;
@@ -293,7 +293,7 @@ fn page_request_id(document: &Document, page: ObjectId) -> Option<RequestId> {
 }
 
 /// The page's content streams, concatenated and inflated within bounds.
-fn page_content(document: &Document, page: ObjectId) -> Result<Vec<u8>, String> {
+pub(crate) fn page_content(document: &Document, page: ObjectId) -> Result<Vec<u8>, String> {
     let dictionary = document
         .get_dictionary(page)
         .map_err(|e| format!("unreadable page: {e}"))?;
@@ -325,12 +325,12 @@ fn page_content(document: &Document, page: ObjectId) -> Result<Vec<u8>, String> 
 
 /// An axis-aligned rectangle in page space (points), with its fill grey.
 #[derive(Clone, Copy, Debug)]
-struct Rect {
-    x0: f32,
-    y0: f32,
-    x1: f32,
-    y1: f32,
-    gray: f32,
+pub(crate) struct Rect {
+    pub(crate) x0: f32,
+    pub(crate) y0: f32,
+    pub(crate) x1: f32,
+    pub(crate) y1: f32,
+    pub(crate) gray: f32,
 }
 
 #[derive(Clone, Copy)]
@@ -340,7 +340,7 @@ struct GraphicsState {
     ctm: [f32; 6],
 }
 
-fn multiply(m: [f32; 6], n: [f32; 6]) -> [f32; 6] {
+pub(crate) fn multiply(m: [f32; 6], n: [f32; 6]) -> [f32; 6] {
     [
         m[0] * n[0] + m[1] * n[2],
         m[0] * n[1] + m[1] * n[3],
@@ -363,7 +363,7 @@ fn numbers<const N: usize>(operands: &[Object]) -> Option<[f32; N]> {
 }
 
 /// The filled rectangles of a page, in drawing order (what a QR is drawn with).
-fn filled_rects(content: &[u8]) -> Result<Vec<Rect>, String> {
+pub(crate) fn filled_rects(content: &[u8]) -> Result<Vec<Rect>, String> {
     let content = Content::decode(content).map_err(|e| format!("unreadable content: {e}"))?;
     if content.operations.len() > MAX_OPERATIONS_PER_PAGE {
         return Err("too many drawing operations".into());

@@ -1,5 +1,6 @@
 //! HTTP routes: the kiosk-facing API ([`configure`], mTLS listener) and what the public
-//! listener serves to relying parties ([`configure_public`]).
+//! listener serves to relying parties ([`configure_public`]), and the operations
+//! listener's probes and metrics ([`configure_ops`]).
 
 mod card_sessions;
 mod challenges;
@@ -7,6 +8,7 @@ mod domicile_registrations;
 mod health;
 mod issuances;
 mod menu;
+mod metrics;
 mod trust_list;
 pub mod verify_page;
 
@@ -50,6 +52,15 @@ pub fn configure_public(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(verify_page::submit)),
         )
         .service(resource("/v1/verify").route(web::post().to(verify_page::api)))
+        .default_service(web::to(health::not_found));
+}
+
+/// The operations listener (plain HTTP, loopback or the operations network): liveness,
+/// readiness and Prometheus metrics, nothing else.
+pub fn configure_ops(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/health").route(web::get().to(health::health)))
+        .service(resource("/ready").route(web::get().to(health::ready)))
+        .service(resource("/metrics").route(web::get().to(metrics::get)))
         .default_service(web::to(health::not_found));
 }
 

@@ -21,7 +21,12 @@ pub async fn fetch_certificate(
     let request_id = signed.payload.request_id;
     // The id as claimed, for correlation with the center's log; whether it is the
     // center's is decided by the signature check in `handle`.
-    tracing::Span::current().record("request_id", tracing::field::display(request_id));
+    let span = tracing::Span::current();
+    span.record("request_id", tracing::field::display(request_id));
+    span.record(
+        "municipality",
+        tracing::field::display(signed.payload.municipality_code),
+    );
 
     let result = service.handle(&signed, service.now()).await;
 

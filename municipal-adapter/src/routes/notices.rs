@@ -16,7 +16,12 @@ pub async fn issuance_notice(
     let signed = body.into_inner();
     // The id as claimed, for correlation; the signature decides whether it counts.
     let claimed_id = signed.payload.request_id;
-    tracing::Span::current().record("request_id", tracing::field::display(claimed_id));
+    let span = tracing::Span::current();
+    span.record("request_id", tracing::field::display(claimed_id));
+    span.record(
+        "municipality",
+        tracing::field::display(signed.payload.municipality_code),
+    );
     let notice = signed.verify(service.center_key()).map_err(|e| {
         tracing::warn!(error = %e, "issuance notice not signed by the center");
         ApiError::new(
