@@ -36,16 +36,16 @@
 use std::collections::HashMap;
 
 use lopdf::{Document, Object, ObjectId};
-use schemas::{sha256, PublicKey, SignedTrustList};
+use schemas::{PublicKey, SignedTrustList};
 
 use crate::document::{
     check_one_document, pdf_answer, pdf_failed, DocumentVerification, SealCheck, MAX_INPUT_BYTES,
 };
 use crate::pdf::{
-    front_data, multiply, page_content, page_request_id, Rect, DARK_GRAY, MAX_OPERATIONS_PER_PAGE,
-    MAX_PDF_PAGES, MAX_RECTS_PER_PAGE,
+    check_binding, multiply, page_content, Rect, DARK_GRAY, MAX_OPERATIONS_PER_PAGE, MAX_PDF_PAGES,
+    MAX_RECTS_PER_PAGE,
 };
-use crate::{verify_seal, Reason, Verdict};
+use crate::{verify_seal, Reason};
 
 /// QR symbol sizes in modules (versions 1 to 40).
 const MIN_QR_MODULES: usize = 21;
@@ -134,64 +134,7 @@ pub fn verify_pdf_fast(
     }
     check_one_document(&mut answer);
 
-    let Some(first) = answer.fields().cloned() else {
-        if answer.verdict == Verdict::Valid {
-            answer.downgrade(Reason::NoSeal, "no seal in the document verified");
-        }
-        return answer;
-    };
-    let n = usize::from(first.page_count);
-    if n == 0 || sheets == 0 || sheets % n != 0 {
-        answer.downgrade(
-            Reason::PageMismatch,
-            format!("{sheets} sheets is not a whole number of copies of a {n}-page document"),
-        );
-    } else {
-        answer.copies = u32::try_from(sheets / n).ok();
-    }
-    // Every back page has a seal here unless already downgraded, so seal k is sheet k's.
-    for (sheet, check) in answer.seals.iter().enumerate() {
-        let Some(fields) = &check.verification.fields else {
-            continue;
-        };
-        let expected_page = sheet % n.max(1) + 1;
-        if usize::from(fields.page) != expected_page
-            || check.pdf_page != u32::try_from(2 * sheet + 2).ok()
-        {
-            let detail = format!(
-                "PDF page {} carries page {}/{} of the document where page {expected_page}/{n} belongs",
-                check.pdf_page.unwrap_or(0),
-                fields.page,
-                fields.page_count
-            );
-            answer.downgrade(Reason::PageMismatch, detail);
-            break;
-        }
-    }
-    for &(number, id) in &pages {
-        match page_request_id(&document, id) {
-            Some(found) if found == first.serial => {}
-            found => {
-                answer.downgrade(
-                    Reason::PageMismatch,
-                    format!(
-                        "page {number} belongs to request {}, the seal to {}",
-                        found.map_or_else(|| "(none)".to_string(), |id| id.to_string()),
-                        first.serial
-                    ),
-                );
-                break;
-            }
-        }
-    }
-    match front_data(&document) {
-        Ok(data) if sha256(&data) == first.front_digest => {}
-        Ok(_) => answer.downgrade(
-            Reason::FrontDigestMismatch,
-            "the front data in the PDF is not what the seal signed",
-        ),
-        Err(detail) => answer.downgrade(Reason::FrontDigestMismatch, detail),
-    }
+    check_binding(&document, &pages, sheets, &mut answer);
     answer
 }
 

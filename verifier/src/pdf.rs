@@ -25,7 +25,8 @@ use std::io::Read as _;
 use lopdf::content::Content;
 use lopdf::{Document, Object, ObjectId};
 use schemas::{
-    sha256, PublicKey, RequestId, SignedTrustList, PDF_FRONT_DATA_KEY, PDF_PAGE_REQUEST_ID_KEY,
+    sha256, PublicKey, RequestId, SealPayload, SignedTrustList, PDF_FRONT_DATA_KEY,
+    PDF_PAGE_REQUEST_ID_KEY,
 };
 
 use crate::document::{
@@ -125,67 +126,10 @@ pub(crate) fn verify_pdf(
     check_one_document(&mut answer);
 
     // From here on the seals that verified tell what the document must be.
-    let Some(first) = answer.fields().cloned() else {
-        if answer.verdict == Verdict::Valid {
-            answer.downgrade(Reason::NoSeal, "no seal in the document verified");
-        }
+    let Some(first) = check_binding(&document, &pages, sheets, &mut answer) else {
         return answer;
     };
     let n = usize::from(first.page_count);
-    if n == 0 || sheets == 0 || sheets % n != 0 {
-        answer.downgrade(
-            Reason::PageMismatch,
-            format!("{sheets} sheets is not a whole number of copies of a {n}-page document"),
-        );
-    } else {
-        answer.copies = u32::try_from(sheets / n).ok();
-    }
-    for (sheet, check) in answer.seals.clone().iter().enumerate() {
-        let Some(fields) = &check.verification.fields else {
-            continue;
-        };
-        let expected_page = n.max(1);
-        let expected_page = sheet % expected_page + 1;
-        if usize::from(fields.page) != expected_page
-            || check.pdf_page != u32::try_from(2 * sheet + 2).ok()
-        {
-            answer.downgrade(
-                Reason::PageMismatch,
-                format!(
-                    "PDF page {} carries page {}/{} of the document where page {expected_page}/{n} belongs",
-                    check.pdf_page.unwrap_or(0),
-                    fields.page,
-                    fields.page_count
-                ),
-            );
-            break;
-        }
-    }
-    for &(number, id) in &pages {
-        match page_request_id(&document, id) {
-            Some(found) if found == first.serial => {}
-            found => {
-                answer.downgrade(
-                    Reason::PageMismatch,
-                    format!(
-                        "page {number} belongs to request {}, the seal to {}",
-                        found.map_or_else(|| "(none)".to_string(), |id| id.to_string()),
-                        first.serial
-                    ),
-                );
-                break;
-            }
-        }
-    }
-
-    match front_data(&document) {
-        Ok(data) if sha256(&data) == first.front_digest => {}
-        Ok(_) => answer.downgrade(
-            Reason::FrontDigestMismatch,
-            "the front data in the PDF is not what the seal signed",
-        ),
-        Err(detail) => answer.downgrade(Reason::FrontDigestMismatch, detail),
-    }
 
     // The name the seal signed must be printed on the first front page of each copy.
     let wanted = without_whitespace(&first.name);
@@ -464,4 +408,78 @@ fn drawn_qr_texts(document: &Document, page: ObjectId) -> Result<Vec<String>, St
         .take(4)
         .filter_map(|grid| grid.decode().ok().map(|(_, text)| text))
         .collect())
+}
+
+/// The binding checks once the seals are read (the full and the fast check share them):
+/// a whole number of copies, seal k on sheet k's back page with page k of n, every
+/// page's request id the seals' serial, and the carried front data what they signed.
+/// Returns the fields the seals agree on, or `None` (answer downgraded) when none
+/// verified.
+pub(crate) fn check_binding(
+    document: &Document,
+    pages: &[(u32, ObjectId)],
+    sheets: usize,
+    answer: &mut DocumentVerification,
+) -> Option<SealPayload> {
+    let Some(first) = answer.fields().cloned() else {
+        if answer.verdict == Verdict::Valid {
+            answer.downgrade(Reason::NoSeal, "no seal in the document verified");
+        }
+        return None;
+    };
+    let n = usize::from(first.page_count);
+    if n == 0 || sheets == 0 || sheets % n != 0 {
+        answer.downgrade(
+            Reason::PageMismatch,
+            format!("{sheets} sheets is not a whole number of copies of a {n}-page document"),
+        );
+    } else {
+        answer.copies = u32::try_from(sheets / n).ok();
+    }
+    // Seal k is sheet k's (every back page has one unless already downgraded).
+    for (sheet, check) in answer.seals.clone().iter().enumerate() {
+        let Some(fields) = &check.verification.fields else {
+            continue;
+        };
+        let expected_page = sheet % n.max(1) + 1;
+        if usize::from(fields.page) != expected_page
+            || check.pdf_page != u32::try_from(2 * sheet + 2).ok()
+        {
+            answer.downgrade(
+                Reason::PageMismatch,
+                format!(
+                    "PDF page {} carries page {}/{} of the document where page {expected_page}/{n} belongs",
+                    check.pdf_page.unwrap_or(0),
+                    fields.page,
+                    fields.page_count
+                ),
+            );
+            break;
+        }
+    }
+    for &(number, id) in pages {
+        match page_request_id(document, id) {
+            Some(found) if found == first.serial => {}
+            found => {
+                answer.downgrade(
+                    Reason::PageMismatch,
+                    format!(
+                        "page {number} belongs to request {}, the seal to {}",
+                        found.map_or_else(|| "(none)".to_string(), |id| id.to_string()),
+                        first.serial
+                    ),
+                );
+                break;
+            }
+        }
+    }
+    match front_data(document) {
+        Ok(data) if sha256(&data) == first.front_digest => {}
+        Ok(_) => answer.downgrade(
+            Reason::FrontDigestMismatch,
+            "the front data in the PDF is not what the seal signed",
+        ),
+        Err(detail) => answer.downgrade(Reason::FrontDigestMismatch, detail),
+    }
+    Some(first)
 }
