@@ -154,18 +154,29 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<LoadOutcome> {
     let run_name = format!("kiosk-sim-load-{}", uuid::Uuid::new_v4());
     // The parties' files (a --local sandbox) stay on disk: their commits are durable.
     let scratch = std::env::temp_dir().join(&run_name);
-    let kiosk_root = args.kiosk_dir.clone().unwrap_or_else(|| {
-        let memory = Path::new("/dev/shm");
-        if memory.is_dir() {
-            memory.to_owned()
-        } else {
-            std::env::temp_dir()
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let kiosk_dir_name = format!("{run_name}-kiosks");
+    let kiosk_scratch = match &args.kiosk_dir {
+        Some(root) => {
+            let dir = root.join(&kiosk_dir_name);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir
         }
-    });
-    let kiosk_scratch = kiosk_root.join(format!("{run_name}-kiosks"));
-    for dir in [&scratch, &kiosk_scratch] {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
+        // Memory when this machine offers it to us; a read-only or missing /dev/shm
+        // (some containers) falls back to the parties' temporary directory.
+        None => {
+            let memory = Path::new("/dev/shm").join(&kiosk_dir_name);
+            match std::fs::create_dir_all(&memory) {
+                Ok(()) => memory,
+                Err(_) => {
+                    let dir = scratch.join("kiosks");
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                    dir
+                }
+            }
+        }
+    };
     let result = run_in(&args, target, &scratch, &kiosk_scratch).await;
     let _ = std::fs::remove_dir_all(&scratch);
     let _ = std::fs::remove_dir_all(&kiosk_scratch);

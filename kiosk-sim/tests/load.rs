@@ -17,6 +17,17 @@ fn load(args: &[&str]) -> Output {
         .expect("running kiosk-sim load")
 }
 
+/// `kiosk-sim load` from an async test whose runtime also serves the center.
+async fn load_from_async<const N: usize>(args: [&str; N]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        load(&args)
+    })
+    .await
+    .expect("the load run")
+}
+
 fn summary(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -148,7 +159,7 @@ async fn kiosks_fail_over_from_a_dead_center_to_a_live_one() {
     let dead = format!("https://127.0.0.1:{dead_port}");
     let live = running.center_url.clone();
     let records_path = dir.path().join("records.jsonl");
-    let args: Vec<String> = [
+    let output = load_from_async([
         "--center",
         &dead,
         "--center",
@@ -162,16 +173,8 @@ async fn kiosks_fail_over_from_a_dead_center_to_a_live_one() {
         "--json",
         "--records",
         records_path.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let output = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        load(&args)
-    })
-    .await
-    .unwrap();
+    ])
+    .await;
     let misissue_checks = catches_a_document_of_another_resident(&running, dir.path()).await;
     running.stop().await;
     misissue_checks.unwrap();
@@ -213,7 +216,7 @@ async fn a_center_running_for_a_while_is_checked_by_its_own_clock() {
     // Half an hour of uptime: far beyond the verifier's clock skew (300 s), far within
     // the list's re-signing age (half a day).
     clock.set_now(started + jiff::SignedDuration::from_mins(30));
-    let args: Vec<String> = [
+    let output = load_from_async([
         "--center",
         &running.center_url,
         "--dir",
@@ -223,16 +226,8 @@ async fn a_center_running_for_a_while_is_checked_by_its_own_clock() {
         "--requests",
         "4",
         "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let output = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        load(&args)
-    })
-    .await
-    .unwrap();
+    ])
+    .await;
     running.stop().await;
     let summary = summary(&output);
     assert_eq!(count(&summary, "issued"), 4, "{summary}");
