@@ -13,6 +13,8 @@
 
 use std::time::Duration;
 
+use futures_util::stream::{self, StreamExt as _};
+
 use schemas::{
     CertificateType, Digest32, IssuanceNotice, KeyPair, KioskId, MunicipalityCode, OperatorId,
     RequestId, Signed,
@@ -24,7 +26,11 @@ use crate::configuration::NoticeSettings;
 use crate::directory::Directory;
 
 /// Notices sent per round (bounded work per round).
-const BATCH: i64 = 32;
+const BATCH: i64 = 64;
+/// Rounds per delivery call: at most `MAX_ROUNDS × BATCH` notices per interval.
+const MAX_ROUNDS: usize = 16;
+/// Notices in flight at once within a round (bounded load on the adapters).
+const MAX_CONCURRENT_SENDS: usize = 16;
 /// After this many failed attempts every further failure is logged as an alert.
 const ALERT_AFTER_ATTEMPTS: i64 = 5;
 
@@ -41,6 +47,16 @@ pub struct DeliverySummary {
     pub failed: u64,
     /// Of the failed, those that became dead letters in this round.
     pub dead: u64,
+}
+
+/// A notice this replica claimed for one round.
+struct Claimed {
+    request_id: String,
+    municipality: String,
+    attempts: i64,
+    rejections: i64,
+    /// The notice as read from the store, or why it could not be read.
+    notice: Result<IssuanceNotice, String>,
 }
 
 /// Why one attempt failed; `refused` when the municipality answered 4xx (not 408/429).
@@ -128,8 +144,32 @@ pub struct Deliverer<'a> {
 }
 
 impl Deliverer<'_> {
-    /// Sends every notice due at `now_unix_ms` (at most one batch).
+    /// Sends every notice due at `now_unix_ms`, a batch per round, until a round finds
+    /// fewer than a batch due or `MAX_ROUNDS` rounds ran (bounded work per call; the
+    /// next interval goes on). One batch per interval would cap delivery at `BATCH`
+    /// notices per interval, below the issuance rate under load.
     pub async fn deliver_due(&self, now_unix_ms: i64) -> Result<DeliverySummary, NoticeError> {
+        let mut summary = DeliverySummary::default();
+        for _ in 0..MAX_ROUNDS {
+            let (round, full) = self.deliver_round(now_unix_ms).await?;
+            summary.delivered += round.delivered;
+            summary.failed += round.failed;
+            summary.dead += round.dead;
+            if !full {
+                break;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// One round: read at most `BATCH` due notices, claim them in one transaction,
+    /// send them (at most `MAX_CONCURRENT_SENDS` at a time), record every result in
+    /// one transaction. Two commits per round rather than two per notice. Returns the
+    /// round's summary and whether a full batch was due.
+    async fn deliver_round(
+        &self,
+        now_unix_ms: i64,
+    ) -> Result<(DeliverySummary, bool), NoticeError> {
         let due = sqlx::query(
             "SELECT n.request_id, n.attempts, n.rejections, n.next_attempt_at_unix_ms, \
                i.municipality_code, \
@@ -144,18 +184,24 @@ impl Deliverer<'_> {
         .bind(BATCH)
         .fetch_all(self.pool)
         .await?;
-        let mut summary = DeliverySummary::default();
+        let full = i64::try_from(due.len()).unwrap_or(i64::MAX) >= BATCH;
+        if due.is_empty() {
+            return Ok((DeliverySummary::default(), false));
+        }
+
+        // Claim: push each next attempt past this one's timeout, conditional on no
+        // other replica having claimed it since we read it.
+        let claim_until = now_unix_ms.saturating_add(
+            i64::try_from(self.settings.timeout_ms.saturating_mul(2)).unwrap_or(i64::MAX),
+        );
+        let mut claimed = Vec::with_capacity(due.len());
+        let mut tx = self.pool.begin().await?;
         for row in &due {
             let request_id: String = row.try_get("request_id")?;
             let attempts: i64 = row.try_get("attempts")?;
             let rejections: i64 = row.try_get("rejections")?;
             let scheduled: i64 = row.try_get("next_attempt_at_unix_ms")?;
-            // Claim: push the next attempt past this one's timeout, conditional on no
-            // other replica having claimed it since we read it.
-            let claim_until = now_unix_ms.saturating_add(
-                i64::try_from(self.settings.timeout_ms.saturating_mul(2)).unwrap_or(i64::MAX),
-            );
-            let claimed = sqlx::query(
+            let updated = sqlx::query(
                 "UPDATE outcome_notices SET next_attempt_at_unix_ms = $1 \
                  WHERE request_id = $2 AND attempts = $3 AND next_attempt_at_unix_ms = $4 \
                    AND delivered_at_unix_ms IS NULL",
@@ -164,18 +210,30 @@ impl Deliverer<'_> {
             .bind(&request_id)
             .bind(attempts)
             .bind(scheduled)
-            .execute(self.pool)
+            .execute(&mut *tx)
             .await?;
-            if claimed.rows_affected() != 1 {
-                continue;
+            if updated.rows_affected() == 1 {
+                claimed.push(Claimed {
+                    request_id,
+                    municipality: row.try_get("municipality_code")?,
+                    attempts,
+                    rejections,
+                    notice: notice_of(row),
+                });
             }
-            let result = match notice_of(row) {
-                Ok(notice) => self.send(notice).await,
-                Err(reason) => Err(SendFailure {
-                    reason,
-                    refused: false,
-                }),
-            };
+        }
+        tx.commit().await?;
+
+        let results: Vec<(Claimed, Result<(), SendFailure>)> = stream::iter(claimed)
+            .map(|claim| self.send_claimed(claim))
+            .buffer_unordered(MAX_CONCURRENT_SENDS)
+            .collect()
+            .await;
+
+        let mut summary = DeliverySummary::default();
+        let mut tx = self.pool.begin().await?;
+        for (claim, result) in &results {
+            let request_id = &claim.request_id;
             match result {
                 Ok(()) => {
                     sqlx::query(
@@ -183,15 +241,14 @@ impl Deliverer<'_> {
                            attempts = attempts + 1, last_error = NULL WHERE request_id = $2",
                     )
                     .bind(now_unix_ms)
-                    .bind(&request_id)
-                    .execute(self.pool)
+                    .bind(request_id)
+                    .execute(&mut *tx)
                     .await?;
-                    tracing::info!(%request_id, "outcome notice delivered");
                     summary.delivered += 1;
                 }
                 Err(SendFailure { reason, refused }) => {
-                    let attempts = attempts.saturating_add(1);
-                    let rejections = rejections.saturating_add(i64::from(refused));
+                    let attempts = claim.attempts.saturating_add(1);
+                    let rejections = claim.rejections.saturating_add(i64::from(*refused));
                     let dead =
                         rejections >= i64::from(self.settings.dead_letter_after_rejections.max(1));
                     let next = now_unix_ms.saturating_add(backoff_ms(self.settings, attempts));
@@ -202,26 +259,54 @@ impl Deliverer<'_> {
                     )
                     .bind(attempts)
                     .bind(next)
-                    .bind(&reason)
+                    .bind(reason)
                     .bind(rejections)
                     .bind(dead.then_some(now_unix_ms))
-                    .bind(&request_id)
-                    .execute(self.pool)
+                    .bind(request_id)
+                    .execute(&mut *tx)
                     .await?;
-                    let municipality: String = row.try_get("municipality_code")?;
+                    summary.failed += 1;
+                    summary.dead += u64::from(dead);
+                }
+            }
+        }
+        tx.commit().await?;
+
+        // Logged once the results are recorded, so a log line never claims what the
+        // store does not hold.
+        for (claim, result) in &results {
+            let request_id = &claim.request_id;
+            match result {
+                Ok(()) => tracing::info!(%request_id, "outcome notice delivered"),
+                Err(SendFailure { reason, refused }) => {
+                    let attempts = claim.attempts.saturating_add(1);
+                    let rejections = claim.rejections.saturating_add(i64::from(*refused));
+                    let dead =
+                        rejections >= i64::from(self.settings.dead_letter_after_rejections.max(1));
+                    let municipality = &claim.municipality;
                     if dead {
                         tracing::error!(alert = "notice_dead_letter", %request_id, %municipality, attempts, rejections, %reason, "outcome notice refused by the municipality; no more attempts until requeued");
-                        summary.dead += 1;
                     } else if attempts >= ALERT_AFTER_ATTEMPTS {
                         tracing::error!(alert = "notice_undelivered", %request_id, %municipality, attempts, %reason, "outcome notice still undelivered");
                     } else {
                         tracing::warn!(%request_id, attempts, %reason, "outcome notice not delivered; will retry");
                     }
-                    summary.failed += 1;
                 }
             }
         }
-        Ok(summary)
+        Ok((summary, full))
+    }
+
+    async fn send_claimed(&self, mut claim: Claimed) -> (Claimed, Result<(), SendFailure>) {
+        let notice = std::mem::replace(&mut claim.notice, Err(String::new()));
+        let result = match notice {
+            Ok(notice) => self.send(notice).await,
+            Err(reason) => Err(SendFailure {
+                reason,
+                refused: false,
+            }),
+        };
+        (claim, result)
     }
 
     async fn send(&self, notice: IssuanceNotice) -> Result<(), SendFailure> {

@@ -87,6 +87,13 @@ pub struct LoadArgs {
     /// Seed of the resident and certificate choice (a run is replayed with it).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Where the simulated kiosks keep their throwaway files (card copies with their PIN
+    /// counters, printed PDFs); a fresh directory is made inside it and removed at the
+    /// end. Default: /dev/shm when it exists (memory), else the temporary directory.
+    /// Real kiosks each write to their own disk; dozens of simulated ones sharing the
+    /// parties' disk would queue their fsyncs behind the databases' durable commits.
+    #[arg(long, value_name = "DIR")]
+    pub kiosk_dir: Option<PathBuf>,
 }
 
 /// Where the centers come from.
@@ -144,14 +151,44 @@ pub struct LoadOutcome {
 /// Runs the load (set-up failures are errors: exit 1).
 pub async fn run(args: LoadArgs) -> anyhow::Result<LoadOutcome> {
     let target = args.target()?;
-    let scratch = std::env::temp_dir().join(format!("kiosk-sim-load-{}", uuid::Uuid::new_v4()));
+    let run_name = format!("kiosk-sim-load-{}", uuid::Uuid::new_v4());
+    // The parties' files (a --local sandbox) stay on disk: their commits are durable.
+    let scratch = std::env::temp_dir().join(&run_name);
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
-    let result = run_in(&args, target, &scratch).await;
+    let kiosk_dir_name = format!("{run_name}-kiosks");
+    let kiosk_scratch = match &args.kiosk_dir {
+        Some(root) => {
+            let dir = root.join(&kiosk_dir_name);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir
+        }
+        // Memory when this machine offers it to us; a read-only or missing /dev/shm
+        // (some containers) falls back to the parties' temporary directory.
+        None => {
+            let memory = Path::new("/dev/shm").join(&kiosk_dir_name);
+            match std::fs::create_dir_all(&memory) {
+                Ok(()) => memory,
+                Err(_) => {
+                    let dir = scratch.join("kiosks");
+                    std::fs::create_dir_all(&dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                    dir
+                }
+            }
+        }
+    };
+    let result = run_in(&args, target, &scratch, &kiosk_scratch).await;
     let _ = std::fs::remove_dir_all(&scratch);
+    let _ = std::fs::remove_dir_all(&kiosk_scratch);
     result
 }
 
-async fn run_in(args: &LoadArgs, target: Target, scratch: &Path) -> anyhow::Result<LoadOutcome> {
+async fn run_in(
+    args: &LoadArgs,
+    target: Target,
+    scratch: &Path,
+    kiosk_scratch: &Path,
+) -> anyhow::Result<LoadOutcome> {
     match target {
         Target::Local { dir } => {
             let dir = match dir {
@@ -185,11 +222,11 @@ async fn run_in(args: &LoadArgs, target: Target, scratch: &Path) -> anyhow::Resu
             .await
             .with_context(|| format!("starting the sandbox in {}", dir.display()))?;
             let urls = vec![running.center_url.clone()];
-            let result = drive(args, &urls, &dir, scratch).await;
+            let result = drive(args, &urls, &dir, kiosk_scratch).await;
             running.stop().await;
             result
         }
-        Target::Centers { urls, dir } => drive(args, &urls, &dir, scratch).await,
+        Target::Centers { urls, dir } => drive(args, &urls, &dir, kiosk_scratch).await,
     }
 }
 
@@ -217,8 +254,8 @@ struct Job {
 struct Checker {
     trust_list: SignedTrustList,
     center_key: PublicKey,
-    /// Center clock − real clock (s), estimated from the trust list's issue time: a
-    /// center whose clock was moved forward dates its seals by it.
+    /// Center clock − real clock (s), from the center's menu: a center whose clock was
+    /// moved forward dates its seals by it.
     center_offset_s: i64,
 }
 
@@ -236,17 +273,16 @@ async fn drive(
         .trust_list()
         .await
         .with_context(|| format!("no center reachable at {}", urls.join(", ")))?;
-    let real_now_s = jiff::Timestamp::now().as_second();
-    let checker = Arc::new(Checker {
-        center_offset_s: (trust_list.payload.issued_at_unix_s - real_now_s).max(0),
-        trust_list,
-        center_key: center_key(dir)?,
-    });
     let residents = Arc::new(residents(&layout, &probe).await?);
     anyhow::ensure!(
         !residents.is_empty(),
         "no resident of the sandbox can get any certificate now (service hours?)"
     );
+    let checker = Arc::new(Checker {
+        center_offset_s: center_clock_offset_s(&probe, residents[0].municipality).await?,
+        trust_list,
+        center_key: center_key(dir)?,
+    });
     let jobs = Arc::new(plan(&residents, args.requests, args.seed));
 
     let began = Instant::now();
@@ -302,6 +338,20 @@ async fn drive(
     Ok(LoadOutcome {
         misissued: summary.misissued,
     })
+}
+
+/// The center's clock minus ours (s): its menu says what time it is there. (Not the
+/// trust list's issue time: a center that has run for a while signed its list long
+/// ago, and its seals would then look issued in the future.)
+async fn center_clock_offset_s(
+    center: &CenterClient,
+    municipality: MunicipalityCode,
+) -> anyhow::Result<i64> {
+    let menu = center
+        .menu(municipality, RouteKind::Residence)
+        .await
+        .with_context(|| format!("the menu of {municipality}"))?;
+    Ok(menu.as_of_unix_s - jiff::Timestamp::now().as_second())
 }
 
 /// Kiosk i: operator `SAMPLE_OPERATORS[i % 2]`, terminal `<operator>-<i / 2 + 1>`,
@@ -1099,6 +1149,7 @@ mod tests {
             rate: None,
             time_limit_s: 300,
             seed: 1,
+            kiosk_dir: None,
         };
         assert!(args(4, true, vec![], None).target().is_ok());
         assert!(args(129, true, vec![], None).target().is_err());

@@ -17,6 +17,17 @@ fn load(args: &[&str]) -> Output {
         .expect("running kiosk-sim load")
 }
 
+/// `kiosk-sim load` from an async test whose runtime also serves the center.
+async fn load_from_async<const N: usize>(args: [&str; N]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        load(&args)
+    })
+    .await
+    .expect("the load run")
+}
+
 fn summary(output: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -45,7 +56,7 @@ fn records(path: &std::path::Path) -> Vec<Value> {
 }
 
 /// An open weekday at 10:00 Asia/Tokyo, at least a day ahead (the center's clock is
-/// set there; the generator reads the offset from the center's trust list).
+/// set there; the generator reads the offset from the center's menu).
 fn business_morning_ahead() -> String {
     let mut date = jiff::Zoned::now()
         .in_tz("Asia/Tokyo")
@@ -148,7 +159,7 @@ async fn kiosks_fail_over_from_a_dead_center_to_a_live_one() {
     let dead = format!("https://127.0.0.1:{dead_port}");
     let live = running.center_url.clone();
     let records_path = dir.path().join("records.jsonl");
-    let args: Vec<String> = [
+    let output = load_from_async([
         "--center",
         &dead,
         "--center",
@@ -162,16 +173,8 @@ async fn kiosks_fail_over_from_a_dead_center_to_a_live_one() {
         "--json",
         "--records",
         records_path.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let output = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        load(&args)
-    })
-    .await
-    .unwrap();
+    ])
+    .await;
     let misissue_checks = catches_a_document_of_another_resident(&running, dir.path()).await;
     running.stop().await;
     misissue_checks.unwrap();
@@ -187,6 +190,48 @@ async fn kiosks_fail_over_from_a_dead_center_to_a_live_one() {
             "{record}"
         );
     }
+}
+
+/// A center that has run for a while signed its trust list long before now (it is
+/// re-signed every half validity), so the generator must not take the list's issue
+/// time for the center's clock: its seals would look issued in the future, and every
+/// document would count as misissued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_center_running_for_a_while_is_checked_by_its_own_clock() {
+    let dir = TempDir::new("load-clock");
+    let sandbox_dir = dir.path().join("sandbox");
+    sandbox::init(&sandbox_dir).expect("sandbox init");
+    let started: jiff::Timestamp = business_morning_ahead().parse().expect("instant");
+    let clock = std::sync::Arc::new(sandbox::OffsetClock::default());
+    clock.set_now(started);
+    let running = sandbox::start(
+        &sandbox_dir,
+        sandbox::StartOptions {
+            center_database_url: None,
+            center_clock: Some(clock.clone()),
+        },
+    )
+    .await
+    .expect("sandbox start");
+    // Half an hour of uptime: far beyond the verifier's clock skew (300 s), far within
+    // the list's re-signing age (half a day).
+    clock.set_now(started + jiff::SignedDuration::from_mins(30));
+    let output = load_from_async([
+        "--center",
+        &running.center_url,
+        "--dir",
+        sandbox_dir.to_str().unwrap(),
+        "--kiosks",
+        "2",
+        "--requests",
+        "4",
+        "--json",
+    ])
+    .await;
+    running.stop().await;
+    let summary = summary(&output);
+    assert_eq!(count(&summary, "issued"), 4, "{summary}");
+    assert_eq!(count(&summary, "misissued"), 0, "{summary}");
 }
 
 /// The generator's document check (`kiosk_sim::load_check::check_printed`) on a real

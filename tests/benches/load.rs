@@ -11,6 +11,9 @@
 //! - an open-loop run at 50/s: the center-added latency (the center's own time minus
 //!   the municipality's hop, per request, from the `Server-Timing` header).
 //!
+//! - the CPU time per visit of each party in the closed-loop run (center, adapters,
+//!   the load generator, PostgreSQL's server processes), from `/proc`.
+//!
 //! Once, before those, it measures composition-only throughput on every core
 //! (`cargo bench -p composer --bench throughput`), so the ratio end to end ÷
 //! composition only comes from one run.
@@ -31,6 +34,7 @@ use std::time::{Duration, Instant};
 const READY_POLL_MS: u64 = 5;
 const READY_TIMEOUT_S: u64 = 60;
 const RSS_SAMPLE_MS: u64 = 100;
+const CPU_POLL_MS: u64 = 20;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -139,6 +143,8 @@ struct BackendResult {
     sustained: serde_json::Value,
     light: serde_json::Value,
     peak_rss_mb_sustained: f64,
+    /// In the closed-loop run.
+    cpu_per_visit: CpuPerVisit,
 }
 
 impl BackendResult {
@@ -150,6 +156,7 @@ impl BackendResult {
             "sustained": self.sustained,
             "light": self.light,
             "center_peak_rss_mb_sustained": self.peak_rss_mb_sustained,
+            "cpu_per_visit_closed_loop": self.cpu_per_visit.to_json(),
         })
     }
 
@@ -191,6 +198,19 @@ impl BackendResult {
         println!(
             "center peak RSS at {}/s: {:.1} MB",
             plan.rate_per_s, self.peak_rss_mb_sustained
+        );
+        let cpu = &self.cpu_per_visit;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        println!(
+            "CPU per visit (closed loop): center {:.2} ms, adapters {:.2} ms, load generator \
+             {:.2} ms, PostgreSQL {:.2} ms: {:.2} ms in all; one composition alone costs \
+             {:.2} ms ({cores} cores ÷ composition-only rate)",
+            cpu.center_ms,
+            cpu.adapters_ms,
+            cpu.load_generator_ms,
+            cpu.postgres_ms,
+            cpu.total_ms(),
+            1000.0 * cores / composition_only_per_s,
         );
     }
 }
@@ -280,11 +300,32 @@ async fn run_backend(backend: &str, plan: &Plan, bins: &Binaries) -> anyhow::Res
 
     // Warm-up: connections, caches (catalogues, trust list), the page cache.
     load(plan.kiosks * 4, None)?;
-    let closed_loop = load(plan.max_requests, None)?;
+    let parties = |adapters: &[ChildProcess]| {
+        let center_ms = cpu_ms_of(center.id()).unwrap_or(f64::NAN);
+        let adapters_ms: f64 = adapters
+            .iter()
+            .map(|a| cpu_ms_of(a.id()).unwrap_or(f64::NAN))
+            .sum();
+        (center_ms, adapters_ms, cpu_ms_of_named("postgres"))
+    };
+    let before = parties(&adapters);
+    let (closed_loop, load_generator_ms) = load(plan.max_requests, None)?;
+    let after = parties(&adapters);
+    let visits = closed_loop["issued"].as_f64().unwrap_or(f64::NAN).max(1.0);
+    let cpu_per_visit = CpuPerVisit {
+        center_ms: (after.0 - before.0) / visits,
+        adapters_ms: (after.1 - before.1) / visits,
+        load_generator_ms: load_generator_ms / visits,
+        postgres_ms: if database_url.is_some() {
+            (after.2 - before.2) / visits
+        } else {
+            0.0
+        },
+    };
     let sampler = RssSampler::start(center.id());
-    let sustained = load(plan.rate_per_s * plan.open_loop_s, Some(plan.rate_per_s))?;
+    let (sustained, _) = load(plan.rate_per_s * plan.open_loop_s, Some(plan.rate_per_s))?;
     let peak_rss_mb_sustained = sampler.stop_mb();
-    let light = load(50 * plan.open_loop_s, Some(50))?;
+    let (light, _) = load(50 * plan.open_loop_s, Some(50))?;
 
     center.kill();
     for adapter in &mut adapters {
@@ -298,6 +339,7 @@ async fn run_backend(backend: &str, plan: &Plan, bins: &Binaries) -> anyhow::Res
         sustained,
         light,
         peak_rss_mb_sustained,
+        cpu_per_visit,
     })
 }
 
@@ -333,12 +375,24 @@ async fn wait_ready(ops: &str, spawned: Instant, center: &mut ChildProcess) -> a
     )
 }
 
-fn run_load(kiosk_bin: &Path, args: &[String]) -> anyhow::Result<serde_json::Value> {
-    let output = Command::new(kiosk_bin)
+/// One `kiosk-sim load` run: its JSON summary and the CPU time (ms) it used, read from
+/// `/proc` every `CPU_POLL_MS` until it exits (so it misses at most that much).
+fn run_load(kiosk_bin: &Path, args: &[String]) -> anyhow::Result<(serde_json::Value, f64)> {
+    let mut child = Command::new(kiosk_bin)
         .args(args)
         .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()?;
+        .spawn()?;
+    let mut cpu_ms = 0.0;
+    while child.try_wait()?.is_none() {
+        if let Some(ms) = cpu_ms_of(child.id()) {
+            cpu_ms = ms;
+        }
+        std::thread::sleep(Duration::from_millis(CPU_POLL_MS));
+    }
+    // The summary is one line, far below a pipe's buffer: reading after the exit is safe.
+    let output = child.wait_with_output()?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let summary: serde_json::Value = serde_json::from_str(stdout.trim())
         .map_err(|e| anyhow::anyhow!("load summary is not JSON ({e}): {stdout}"))?;
@@ -347,7 +401,62 @@ fn run_load(kiosk_bin: &Path, args: &[String]) -> anyhow::Result<serde_json::Val
         "kiosk-sim load exited with {}: {summary}",
         output.status
     );
-    Ok(summary)
+    Ok((summary, cpu_ms))
+}
+
+/// User + system CPU time (ms) a process has used so far, from `/proc/<pid>/stat`
+/// (fields 14 and 15, in clock ticks of 1/100 s: Linux's fixed `USER_HZ`).
+fn cpu_ms_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // fields[0] is field 3 (state), so fields 14 and 15 are at 11 and 12.
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) as f64 * 10.0)
+}
+
+/// CPU time (ms) of every process whose command name is `name` (PostgreSQL's server
+/// processes), summed.
+fn cpu_ms_of_named(name: &str) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == name)
+        })
+        .filter_map(cpu_ms_of)
+        .sum()
+}
+
+/// CPU time per visit of each party in one run (ms).
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuPerVisit {
+    center_ms: f64,
+    adapters_ms: f64,
+    load_generator_ms: f64,
+    postgres_ms: f64,
+}
+
+impl CpuPerVisit {
+    fn total_ms(&self) -> f64 {
+        self.center_ms + self.adapters_ms + self.load_generator_ms + self.postgres_ms
+    }
+
+    fn to_json(self) -> serde_json::Value {
+        serde_json::json!({
+            "center_ms": self.center_ms,
+            "adapters_ms": self.adapters_ms,
+            "load_generator_ms": self.load_generator_ms,
+            "postgres_ms": self.postgres_ms,
+            "total_ms": self.total_ms(),
+        })
+    }
 }
 
 /// Samples a process's resident set size from `/proc` and keeps the maximum.

@@ -18,6 +18,7 @@ on_both_backends!(
     payment_timeout_sweep_voids_and_a_late_payment_is_refused,
     a_replayed_session_never_pays_or_prints_twice,
     a_notice_the_municipality_refuses_becomes_a_dead_letter_until_requeued,
+    a_burst_of_prints_is_noticed_within_one_delivery_interval,
 );
 
 /// The kiosk `direct_issue` uses.
@@ -427,5 +428,81 @@ async fn a_notice_the_municipality_refuses_becomes_a_dead_letter_until_requeued(
     );
     let again = until_dead().await;
     assert_eq!(again.attempts, 4, "{again:?}");
+    sb.stop().await;
+}
+
+/// Prints faster than one delivery batch per interval (the load benchmark's 150/s is
+/// far above it): every notice of a burst goes out at the next delivery round, each
+/// once, instead of one batch per interval while the rest wait.
+async fn a_burst_of_prints_is_noticed_within_one_delivery_interval(backend: Backend) {
+    /// More than one delivery batch (64): a batch per interval would need 3 intervals.
+    const BURST: usize = 150;
+    const INTERVAL_MS: i64 = 3_000;
+    let Some(sb) = spawn_sandbox_with(backend, |layout| {
+        set_center_notices(layout, &[("interval_ms", INTERVAL_MS)])
+    })
+    .await
+    else {
+        return;
+    };
+    let mut ids = Vec::with_capacity(BURST);
+    for _ in 0..BURST {
+        let (id, fee) = prepared(&sb).await;
+        let ack = pay(&sb, id, &payment(PaymentOutcome::Paid, fee)).await;
+        assert_eq!(ack.status, IssuanceStatus::Paid);
+        ids.push(id);
+    }
+    // Every print reported at once, so the whole burst is due at one delivery round.
+    let sb_ref = &sb;
+    let reports = ids.iter().map(|&id| async move {
+        let report = print(PrintOutcome::Ok);
+        printed(sb_ref, id, &report).await
+    });
+    for ack in futures_util::future::join_all(reports).await {
+        assert_eq!(ack.status, IssuanceStatus::Printed);
+    }
+    let printed_at = std::time::Instant::now();
+
+    let wanted: std::collections::BTreeSet<String> = ids.iter().map(ToString::to_string).collect();
+    let limit = std::time::Duration::from_millis(u64::try_from(2 * INTERVAL_MS).expect("ms"));
+    let delivered = loop {
+        let rows = center::notices::list(&sb.running.center_pool)
+            .await
+            .expect("notices");
+        let delivered: Vec<_> = rows
+            .into_iter()
+            .filter(|n| wanted.contains(&n.request_id) && n.delivered_at_unix_ms.is_some())
+            .collect();
+        if delivered.len() == BURST {
+            break delivered;
+        }
+        assert!(
+            printed_at.elapsed() < limit,
+            "{} of {BURST} notices delivered {} ms after the burst; one round must take them all",
+            delivered.len(),
+            printed_at.elapsed().as_millis()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        delivered
+            .iter()
+            .all(|n| n.attempts == 1 && n.last_error.is_none()),
+        "each notice sent once: {:?}",
+        delivered.iter().find(|n| n.attempts != 1)
+    );
+    // The municipality recorded each printed certificate exactly once.
+    let adapter = sb
+        .running
+        .adapter_pool("212113")
+        .await
+        .expect("adapter pool");
+    let recorded: Vec<String> = sqlx::query_scalar("SELECT request_id FROM issuance_records")
+        .fetch_all(&adapter)
+        .await
+        .expect("issuance records");
+    adapter.close().await;
+    let recorded: std::collections::BTreeSet<String> = recorded.into_iter().collect();
+    assert_eq!(recorded, wanted);
     sb.stop().await;
 }
