@@ -111,7 +111,7 @@ fn composition_only(seconds: u64) -> anyhow::Result<f64> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .ok_or_else(|| anyhow::anyhow!("workspace root"))?;
-    let output = Command::new(cargo)
+    let output = procs::nested_cargo(&cargo)
         .current_dir(workspace)
         .args([
             "bench",

@@ -47,6 +47,34 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// `cargo` run from inside a test or benchmark, without the variables cargo sets for
+/// the running target (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, …). Build scripts that
+/// watch one of them (ring's watches `CARGO_MANIFEST_DIR`) would otherwise see it
+/// change between this build and a plain one, and rebuild their crate and everything
+/// above it each time the two alternate.
+pub fn nested_cargo(cargo: &str) -> Command {
+    const SET_FOR_THE_RUNNING_TARGET: [&str; 7] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "OUT_DIR",
+    ];
+    let mut command = Command::new(cargo);
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if SET_FOR_THE_RUNNING_TARGET.contains(&key)
+            || key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_BIN_")
+        {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
 fn build_binaries(profile_dir: &Path) {
     let Ok(cargo) = std::env::var("CARGO") else {
         eprintln!("CARGO is not set (not run by cargo test); using the binaries as they are");
@@ -56,7 +84,7 @@ fn build_binaries(profile_dir: &Path) {
         .parent()
         .expect("workspace root");
     let target_dir = profile_dir.parent().expect("target dir");
-    let mut command = Command::new(cargo);
+    let mut command = nested_cargo(&cargo);
     command
         .current_dir(workspace)
         .env("CARGO_TARGET_DIR", target_dir)
