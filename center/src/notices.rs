@@ -55,8 +55,14 @@ struct Claimed {
     municipality: String,
     attempts: i64,
     rejections: i64,
-    /// The notice as read from the store, or why it could not be read.
-    notice: Result<IssuanceNotice, String>,
+}
+
+/// A failed attempt's counters as they are recorded (and logged) after it.
+struct Failed {
+    reason: String,
+    attempts: i64,
+    rejections: i64,
+    dead: bool,
 }
 
 /// Why one attempt failed; `refused` when the municipality answered 4xx (not 408/429).
@@ -213,19 +219,19 @@ impl Deliverer<'_> {
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() == 1 {
-                claimed.push(Claimed {
+                let claim = Claimed {
                     request_id,
                     municipality: row.try_get("municipality_code")?,
                     attempts,
                     rejections,
-                    notice: notice_of(row),
-                });
+                };
+                claimed.push((claim, notice_of(row)));
             }
         }
         tx.commit().await?;
 
-        let results: Vec<(Claimed, Result<(), SendFailure>)> = stream::iter(claimed)
-            .map(|claim| self.send_claimed(claim))
+        let results: Vec<(Claimed, Result<(), Failed>)> = stream::iter(claimed)
+            .map(|(claim, notice)| self.send_claimed(claim, notice))
             .buffer_unordered(MAX_CONCURRENT_SENDS)
             .collect()
             .await;
@@ -246,27 +252,24 @@ impl Deliverer<'_> {
                     .await?;
                     summary.delivered += 1;
                 }
-                Err(SendFailure { reason, refused }) => {
-                    let attempts = claim.attempts.saturating_add(1);
-                    let rejections = claim.rejections.saturating_add(i64::from(*refused));
-                    let dead =
-                        rejections >= i64::from(self.settings.dead_letter_after_rejections.max(1));
-                    let next = now_unix_ms.saturating_add(backoff_ms(self.settings, attempts));
+                Err(failed) => {
+                    let next =
+                        now_unix_ms.saturating_add(backoff_ms(self.settings, failed.attempts));
                     sqlx::query(
                         "UPDATE outcome_notices SET attempts = $1, next_attempt_at_unix_ms = $2, \
                            last_error = $3, rejections = $4, dead_at_unix_ms = $5 \
                          WHERE request_id = $6",
                     )
-                    .bind(attempts)
+                    .bind(failed.attempts)
                     .bind(next)
-                    .bind(reason)
-                    .bind(rejections)
-                    .bind(dead.then_some(now_unix_ms))
+                    .bind(&failed.reason)
+                    .bind(failed.rejections)
+                    .bind(failed.dead.then_some(now_unix_ms))
                     .bind(request_id)
                     .execute(&mut *tx)
                     .await?;
                     summary.failed += 1;
-                    summary.dead += u64::from(dead);
+                    summary.dead += u64::from(failed.dead);
                 }
             }
         }
@@ -276,36 +279,55 @@ impl Deliverer<'_> {
         // store does not hold.
         for (claim, result) in &results {
             let request_id = &claim.request_id;
+            let municipality = &claim.municipality;
             match result {
                 Ok(()) => tracing::info!(%request_id, "outcome notice delivered"),
-                Err(SendFailure { reason, refused }) => {
-                    let attempts = claim.attempts.saturating_add(1);
-                    let rejections = claim.rejections.saturating_add(i64::from(*refused));
-                    let dead =
-                        rejections >= i64::from(self.settings.dead_letter_after_rejections.max(1));
-                    let municipality = &claim.municipality;
-                    if dead {
-                        tracing::error!(alert = "notice_dead_letter", %request_id, %municipality, attempts, rejections, %reason, "outcome notice refused by the municipality; no more attempts until requeued");
-                    } else if attempts >= ALERT_AFTER_ATTEMPTS {
-                        tracing::error!(alert = "notice_undelivered", %request_id, %municipality, attempts, %reason, "outcome notice still undelivered");
-                    } else {
-                        tracing::warn!(%request_id, attempts, %reason, "outcome notice not delivered; will retry");
-                    }
+                Err(Failed {
+                    reason,
+                    attempts,
+                    rejections,
+                    dead: true,
+                }) => {
+                    tracing::error!(alert = "notice_dead_letter", %request_id, %municipality, attempts, rejections, %reason, "outcome notice refused by the municipality; no more attempts until requeued");
+                }
+                Err(Failed {
+                    reason, attempts, ..
+                }) if *attempts >= ALERT_AFTER_ATTEMPTS => {
+                    tracing::error!(alert = "notice_undelivered", %request_id, %municipality, attempts, %reason, "outcome notice still undelivered");
+                }
+                Err(Failed {
+                    reason, attempts, ..
+                }) => {
+                    tracing::warn!(%request_id, attempts, %reason, "outcome notice not delivered; will retry");
                 }
             }
         }
         Ok((summary, full))
     }
 
-    async fn send_claimed(&self, mut claim: Claimed) -> (Claimed, Result<(), SendFailure>) {
-        let notice = std::mem::replace(&mut claim.notice, Err(String::new()));
-        let result = match notice {
+    /// Sends one claimed notice (or fails it when the store could not give it) and
+    /// works out the counters a failure leaves.
+    async fn send_claimed(
+        &self,
+        claim: Claimed,
+        notice: Result<IssuanceNotice, String>,
+    ) -> (Claimed, Result<(), Failed>) {
+        let sent = match notice {
             Ok(notice) => self.send(notice).await,
             Err(reason) => Err(SendFailure {
                 reason,
                 refused: false,
             }),
         };
+        let result = sent.map_err(|SendFailure { reason, refused }| {
+            let rejections = claim.rejections.saturating_add(i64::from(refused));
+            Failed {
+                reason,
+                attempts: claim.attempts.saturating_add(1),
+                rejections,
+                dead: rejections >= i64::from(self.settings.dead_letter_after_rejections.max(1)),
+            }
+        });
         (claim, result)
     }
 

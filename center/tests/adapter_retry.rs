@@ -8,16 +8,14 @@
 //! forwarding it, exactly as a peer that closed an idle connection while the client's
 //! request was on its way.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use center::adapter_client::{AdapterClient, UpstreamError};
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose,
-    SanType,
-};
 use schemas::{
     CertificateType, Digest32, IssuanceNotice, IssuanceNoticeAck, KeyPair, KioskId, OperatorId,
     RequestId, Signed,
@@ -33,34 +31,15 @@ impl Pki {
     fn new() -> Self {
         let dir = std::env::temp_dir().join(format!("adapter-retry-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let issue = |stem: &str, hosts: &[&str], uri: &str, server: bool| {
-            let mut params =
-                CertificateParams::new(hosts.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())
-                    .unwrap();
-            params
-                .subject_alt_names
-                .push(SanType::URI(uri.try_into().unwrap()));
-            params.extended_key_usages = vec![if server {
-                ExtendedKeyUsagePurpose::ServerAuth
-            } else {
-                ExtendedKeyUsagePurpose::ClientAuth
-            }];
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            let key = rcgen::KeyPair::generate().unwrap();
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            std::fs::write(dir.join(format!("{stem}.pem")), cert.pem()).unwrap();
-            std::fs::write(dir.join(format!("{stem}.key.pem")), key.serialize_pem()).unwrap();
-        };
+        let ca = common::TestCa::new(&dir);
         let adapter_uri = format!("{}212113", mtls::URI_ADAPTER_PREFIX);
-        issue("adapter", &["127.0.0.1", "localhost"], &adapter_uri, true);
-        issue("center", &[], mtls::URI_CENTER, false);
+        ca.issue(
+            "adapter",
+            &["127.0.0.1", "localhost"],
+            Some(&adapter_uri),
+            true,
+        );
+        ca.issue("center", &[], Some(mtls::URI_CENTER), false);
         Self { dir }
     }
 

@@ -8,6 +8,8 @@
 //! certificate, stdin to the connection, process exit = the server closed it): the
 //! center's test dependencies have no TLS library of their own.
 
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,10 +17,6 @@ use std::time::{Duration, Instant};
 
 use center::configuration::Settings;
 use center::startup::{AppHandle, Application};
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose,
-    SanType,
-};
 use schemas::b64::Base64Bytes;
 use schemas::{ErrorBody, ErrorCode, KeyPair, RevocationListBody, Signed};
 
@@ -39,37 +37,11 @@ impl TestCenter {
     async fn start() -> Self {
         let dir = std::env::temp_dir().join(format!("hostile-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let issue = |stem: &str, hosts: &[&str], uri: Option<&str>, server: bool| {
-            let mut params =
-                CertificateParams::new(hosts.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())
-                    .unwrap();
-            if let Some(uri) = uri {
-                params
-                    .subject_alt_names
-                    .push(SanType::URI(uri.try_into().unwrap()));
-            }
-            params.extended_key_usages = vec![if server {
-                ExtendedKeyUsagePurpose::ServerAuth
-            } else {
-                ExtendedKeyUsagePurpose::ClientAuth
-            }];
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            let key = rcgen::KeyPair::generate().unwrap();
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            std::fs::write(dir.join(format!("{stem}.pem")), cert.pem()).unwrap();
-            std::fs::write(dir.join(format!("{stem}.key.pem")), key.serialize_pem()).unwrap();
-        };
-        issue("server", &["127.0.0.1", "localhost"], None, true);
+        let ca = common::TestCa::new(&dir);
+        ca.issue("server", &["127.0.0.1", "localhost"], None, true);
         let operator_uri = format!("{}seven", mtls::URI_OPERATOR_PREFIX);
-        issue("operator", &[], Some(&operator_uri), false);
-        issue("lgwan", &[], Some(mtls::URI_CENTER), false);
+        ca.issue("operator", &[], Some(&operator_uri), false);
+        ca.issue("lgwan", &[], Some(mtls::URI_CENTER), false);
 
         let center = KeyPair::generate();
         let card_authority = KeyPair::generate();

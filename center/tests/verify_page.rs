@@ -4,6 +4,8 @@
 //! and its body bounds, and that nothing of the kiosk API is reachable there while the
 //! kiosk listener still refuses a client without a certificate.
 
+mod common;
+
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,10 +13,6 @@ use std::time::Duration;
 use center::configuration::Settings;
 use center::routes::verify_page::{explain, WARNING_EN, WARNING_JA};
 use center::startup::{AppHandle, Application};
-use rcgen::{
-    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose,
-    SanType,
-};
 use schemas::b64::Base64Bytes;
 use schemas::{
     ErrorBody, ErrorCode, KeyPair, MunicipalityCode, RequestId, RevocationListBody, SealPayload,
@@ -48,41 +46,15 @@ impl TestCenter {
 
         // The deployment CA, the center's server certificate (both listeners), an
         // operator's client certificate and the center's LGWAN client certificate.
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let issue = |stem: &str, hosts: &[&str], uri: Option<&str>, server: bool| {
-            let mut params =
-                CertificateParams::new(hosts.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())
-                    .unwrap();
-            if let Some(uri) = uri {
-                params
-                    .subject_alt_names
-                    .push(SanType::URI(uri.try_into().unwrap()));
-            }
-            params.extended_key_usages = vec![if server {
-                ExtendedKeyUsagePurpose::ServerAuth
-            } else {
-                ExtendedKeyUsagePurpose::ClientAuth
-            }];
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            let key = rcgen::KeyPair::generate().unwrap();
-            let cert = params.signed_by(&key, &issuer).unwrap();
-            std::fs::write(dir.join(format!("{stem}.pem")), cert.pem()).unwrap();
-            std::fs::write(dir.join(format!("{stem}.key.pem")), key.serialize_pem()).unwrap();
-        };
-        issue("server", &["127.0.0.1", "localhost"], None, true);
-        issue(
+        let ca = common::TestCa::new(&dir);
+        ca.issue("server", &["127.0.0.1", "localhost"], None, true);
+        ca.issue(
             "operator",
             &[],
             Some(&format!("{}seven", mtls::URI_OPERATOR_PREFIX)),
             false,
         );
-        issue("lgwan", &[], Some(mtls::URI_CENTER), false);
+        ca.issue("lgwan", &[], Some(mtls::URI_CENTER), false);
 
         let center = KeyPair::generate();
         let municipality = KeyPair::generate();

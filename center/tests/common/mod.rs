@@ -1,5 +1,5 @@
-//! Shared by the center's store-level tests: a temporary SQLite store and issuances
-//! inserted the way the issuance flow inserts them.
+//! Shared by the center's tests: a temporary SQLite store, issuances inserted the way
+//! the issuance flow inserts them, and a throwaway deployment PKI.
 
 #![allow(dead_code)] // each test file uses its own subset
 
@@ -140,4 +140,56 @@ pub fn center_cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// A throwaway deployment CA writing into `dir`: `ca.pem` at once, then
+/// `<stem>.pem` and `<stem>.key.pem` for every certificate it issues (the layout
+/// `mtls::TlsFiles` and the center's settings expect).
+pub struct TestCa {
+    dir: std::path::PathBuf,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(dir: &std::path::Path) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyUsagePurpose};
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.join("ca.pem"), cert.pem()).unwrap();
+        Self {
+            dir: dir.to_owned(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A server (`server`) or client certificate for `hosts`, with the role `uri` as a
+    /// URI SAN when given.
+    pub fn issue(&self, stem: &str, hosts: &[&str], uri: Option<&str>, server: bool) {
+        use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyUsagePurpose, SanType};
+        let mut params =
+            CertificateParams::new(hosts.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        if let Some(uri) = uri {
+            params
+                .subject_alt_names
+                .push(SanType::URI(uri.try_into().unwrap()));
+        }
+        params.extended_key_usages = vec![if server {
+            ExtendedKeyUsagePurpose::ServerAuth
+        } else {
+            ExtendedKeyUsagePurpose::ClientAuth
+        }];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        std::fs::write(self.dir.join(format!("{stem}.pem")), cert.pem()).unwrap();
+        std::fs::write(
+            self.dir.join(format!("{stem}.key.pem")),
+            key.serialize_pem(),
+        )
+        .unwrap();
+    }
 }
