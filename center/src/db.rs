@@ -953,6 +953,47 @@ fn row_to_card_session(row: &AnyRow) -> Result<CardSessionRow, DbError> {
 /// Inserts a new card session. Returns `false` when the kiosk's visit already has one
 /// (the caller then answers with it or reports a conflict).
 pub async fn insert_card_session(pool: &AnyPool, row: &CardSessionRow) -> Result<bool, DbError> {
+    let mut connection = pool.acquire().await?;
+    insert_card_session_row(&mut connection, row).await
+}
+
+/// What became of a new card session opened over a challenge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardSessionInsert {
+    /// Recorded, and the challenge used.
+    Inserted,
+    /// The kiosk's visit already has a session: nothing written, no challenge used.
+    VisitTaken,
+    /// The challenge was used meanwhile (on any replica): nothing written.
+    ChallengeUsed,
+}
+
+/// Inserts a new card session and uses the card's challenge in the same transaction
+/// (one commit instead of two); a visit that already has a session uses none.
+pub async fn insert_card_session_with_challenge(
+    pool: &AnyPool,
+    row: &CardSessionRow,
+    challenge: &ChallengeUse,
+) -> Result<CardSessionInsert, DbError> {
+    let mut tx = pool.begin().await?;
+    // The session first: a concurrent retry of the same visit waits on it, then finds
+    // the visit taken and rolls back before touching the challenge.
+    if !insert_card_session_row(&mut tx, row).await? {
+        tx.rollback().await?;
+        return Ok(CardSessionInsert::VisitTaken);
+    }
+    if !insert_challenge_use(&mut tx, challenge, row.created_at_unix_ms).await? {
+        tx.rollback().await?;
+        return Ok(CardSessionInsert::ChallengeUsed);
+    }
+    tx.commit().await?;
+    Ok(CardSessionInsert::Inserted)
+}
+
+async fn insert_card_session_row(
+    connection: &mut sqlx::AnyConnection,
+    row: &CardSessionRow,
+) -> Result<bool, DbError> {
     let inserted = sqlx::query(
         "INSERT INTO card_sessions (card_session_id, operator_id, kiosk_id, visit_key, \
            card_certificate, municipality_code, orders_used, max_orders, created_at_unix_ms, \
@@ -970,7 +1011,7 @@ pub async fn insert_card_session(pool: &AnyPool, row: &CardSessionRow) -> Result
     .bind(row.max_orders)
     .bind(row.created_at_unix_ms)
     .bind(row.expires_at_unix_ms)
-    .execute(pool)
+    .execute(&mut *connection)
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
