@@ -118,13 +118,14 @@ pub struct CardPresentation<'a> {
 
 /// A challenge that passed every check and is not used yet. It authorizes one thing
 /// only once it is used: on its own (`use_challenge`) or in the transaction that
-/// records what it authorizes (`db::insert_authorized_with_challenge`).
+/// records what it authorizes (`db::insert_authorized_with_challenge`,
+/// `db::insert_card_session_with_challenge`).
 #[must_use = "an authenticated challenge must be used before what it authorizes goes on"]
 #[derive(Debug)]
 pub struct UnusedChallenge(pub(crate) db::ChallengeUse);
 
-/// Authenticates the card of a signed request from `kiosk` (a card-session opening, a
-/// 利用登録) and uses its challenge. The verified certificate body.
+/// Authenticates the card of a signed request from `kiosk` (a 利用登録) and uses its
+/// challenge on its own. The verified certificate body.
 pub async fn authenticate<'a>(
     state: &AppState,
     operator: &OperatorId,

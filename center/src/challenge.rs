@@ -6,9 +6,9 @@
 //! it was issued to, keyed with a secret derived from the center key (which every
 //! replica holds). Issuing one therefore writes nothing; the database learns of a
 //! challenge only when it is used, as a row in `challenges` whose primary key is the
-//! nonce, inserted in the same transaction as what it authorizes (an issuance's
-//! `authorized` record) or on its own (a card session, a 利用登録). Single use is that
-//! primary key: of two uses on any replicas, exactly one inserts it.
+//! nonce, inserted in the same transaction as what it authorizes (a card session, an
+//! issuance's `authorized` record) or on its own (a 利用登録, a replay). Single use
+//! is that primary key: of two uses on any replicas, exactly one inserts it.
 //!
 //! Invariant: a used nonce's row outlives the nonce's validity (the sweep keeps rows
 //! `lifecycle::CHALLENGE_RETENTION_MS`, far longer than the longest allowed TTL), so a
