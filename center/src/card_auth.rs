@@ -9,7 +9,8 @@ use schemas::{
     KioskId, OperatorId, PublicKey, RevocationList, SignatureBytes, SignedMessage as _,
 };
 
-use crate::db::{self, ChallengeRejection};
+use crate::challenge::ChallengeRejection;
+use crate::db;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -115,10 +116,16 @@ pub struct CardPresentation<'a> {
     pub signature: &'a SignatureBytes,
 }
 
-/// Authenticates the card of a signed request from `kiosk` (an order, a card-session
-/// opening, a 利用登録): the certificate first (stateless), then its signature over
-/// the nonce and `digest`, then the single-use nonce, so a forged request cannot burn a
-/// kiosk's challenge. The verified certificate body.
+/// A challenge that passed every check and is not used yet. It authorizes one thing
+/// only once it is used: on its own (`use_challenge`) or in the transaction that
+/// records what it authorizes (`db::insert_authorized_with_challenge`,
+/// `db::insert_card_session_with_challenge`).
+#[must_use = "an authenticated challenge must be used before what it authorizes goes on"]
+#[derive(Debug)]
+pub struct UnusedChallenge(pub(crate) db::ChallengeUse);
+
+/// Authenticates the card of a signed request from `kiosk` (a 利用登録) and uses its
+/// challenge on its own. The verified certificate body.
 pub async fn authenticate<'a>(
     state: &AppState,
     operator: &OperatorId,
@@ -127,45 +134,77 @@ pub async fn authenticate<'a>(
     digest: Digest32,
     now_ms: i64,
 ) -> Result<&'a CardCertificateBody, ApiError> {
+    let (card, challenge) =
+        authenticate_unused(state, operator, kiosk, presented, digest, now_ms).await?;
+    use_challenge(state, challenge, now_ms).await?;
+    Ok(card)
+}
+
+/// Authenticates the card of a signed request from `kiosk` but leaves its challenge
+/// unused, for the caller to use with what it records. The order of the checks: the
+/// certificate (stateless), the card's signature over the nonce and `digest`, then the
+/// nonce (this center's, for this kiosk; not used; not expired), so a forged request
+/// learns nothing about a kiosk's challenges.
+pub async fn authenticate_unused<'a>(
+    state: &AppState,
+    operator: &OperatorId,
+    kiosk: &KioskId,
+    presented: CardPresentation<'a>,
+    digest: Digest32,
+    now_ms: i64,
+) -> Result<(&'a CardCertificateBody, UnusedChallenge), ApiError> {
     let card = state
         .card_authority
         .check_certificate(presented.certificate, now_ms.div_euclid(1000))?;
     check_card_signature(card, presented.nonce, digest, presented.signature)?;
-    consume_challenge(state, operator, kiosk, presented.nonce, now_ms).await?;
-    Ok(card)
+    let opened = state
+        .challenge_key
+        .open(operator, kiosk, presented.nonce)
+        .map_err(challenge_error)?;
+    // Used before expired: a replayed nonce is reported as a replay.
+    if db::challenge_used(&state.pool, &opened.nonce_hex).await? {
+        return Err(challenge_error(ChallengeRejection::Used));
+    }
+    if opened.expires_at_unix_ms <= now_ms {
+        return Err(challenge_error(ChallengeRejection::Expired));
+    }
+    Ok((
+        card,
+        UnusedChallenge(db::ChallengeUse {
+            nonce_hex: opened.nonce_hex,
+            operator_id: operator.to_string(),
+            kiosk_id: kiosk.to_string(),
+            expires_at_unix_ms: opened.expires_at_unix_ms,
+        }),
+    ))
 }
 
-/// Consumes the single-use challenge nonce of `kiosk`, or says why it cannot be.
-pub(crate) async fn consume_challenge(
+/// Uses the challenge on its own: `challenge_used` if another request used it since
+/// it was checked.
+pub async fn use_challenge(
     state: &AppState,
-    operator: &OperatorId,
-    kiosk: &KioskId,
-    nonce: &[u8],
+    challenge: UnusedChallenge,
     now_ms: i64,
 ) -> Result<(), ApiError> {
-    let nonce_hex = hex::encode(nonce);
-    match db::consume_challenge(
-        &state.pool,
-        &nonce_hex,
-        operator.as_str(),
-        kiosk.as_str(),
-        now_ms,
-    )
-    .await?
-    {
-        Ok(()) => Ok(()),
-        Err(ChallengeRejection::Unknown) => Err(ApiError::new(
-            ErrorCode::ChallengeUnknown,
-            "unknown challenge",
-        )),
-        Err(ChallengeRejection::Expired) => Err(ApiError::new(
-            ErrorCode::ChallengeExpired,
-            "challenge has expired",
-        )),
-        Err(ChallengeRejection::Used) => Err(ApiError::new(
-            ErrorCode::ChallengeUsed,
-            "challenge was already used",
-        )),
+    if db::use_challenge(&state.pool, &challenge.0, now_ms).await? {
+        Ok(())
+    } else {
+        Err(challenge_error(ChallengeRejection::Used))
+    }
+}
+
+/// The stable error for a challenge that cannot authorize anything.
+pub fn challenge_error(rejection: ChallengeRejection) -> ApiError {
+    match rejection {
+        ChallengeRejection::Unknown => {
+            ApiError::new(ErrorCode::ChallengeUnknown, "unknown challenge")
+        }
+        ChallengeRejection::Expired => {
+            ApiError::new(ErrorCode::ChallengeExpired, "challenge has expired")
+        }
+        ChallengeRejection::Used => {
+            ApiError::new(ErrorCode::ChallengeUsed, "challenge was already used")
+        }
     }
 }
 

@@ -17,8 +17,11 @@ use schemas::{
     MAX_ORDERS_PER_CARD_SESSION,
 };
 
-use crate::card_auth::{authenticate, check_kiosk, CardPresentation};
-use crate::db::{self, CardSessionRow};
+use crate::card_auth::{
+    authenticate_unused, challenge_error, check_kiosk, use_challenge, CardPresentation,
+};
+use crate::challenge::ChallengeRejection;
+use crate::db::{self, CardSessionInsert, CardSessionRow};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -31,11 +34,11 @@ pub async fn open(
 ) -> Result<CardSessionResponse, ApiError> {
     let now_ms = state.clock.now_unix_ms();
     check_kiosk(state, operator, &request.kiosk_id)?;
-    // As for a signed order: certificate, signature, then the single-use nonce, so a
-    // forged opening cannot burn a kiosk's challenge.
+    // As for a signed order: certificate, signature, then the single-use nonce, used
+    // with the session's record (or on its own when the visit has its session).
     let digest =
         card_session_digest(&request.kiosk_id, &request.visit_key).map_err(ApiError::internal)?;
-    let card = authenticate(
+    let (card, challenge) = authenticate_unused(
         state,
         operator,
         &request.kiosk_id,
@@ -59,6 +62,7 @@ pub async fn open(
         )
         .await?
         {
+            use_challenge(state, challenge, now_ms).await?;
             return same_session_again(&existing, operator, card, now_ms);
         }
         let id = CardSessionId::new_random();
@@ -75,17 +79,23 @@ pub async fn open(
             created_at_unix_ms: now_ms,
             expires_at_unix_ms: now_ms.saturating_add(ttl_ms),
         };
-        if db::insert_card_session(&state.pool, &row).await? {
-            tracing::info!(
-                card_session_id = %id,
-                kiosk = %request.kiosk_id,
-                operator = %operator,
-                municipality = %card.municipality_code,
-                expires_at_unix_ms = row.expires_at_unix_ms,
-                "card session opened"
-            );
-            return response(&row);
+        match db::insert_card_session_with_challenge(&state.pool, &row, &challenge.0).await? {
+            CardSessionInsert::Inserted => {}
+            // Lost to a concurrent retry of the same visit: answer it next round.
+            CardSessionInsert::VisitTaken => continue,
+            CardSessionInsert::ChallengeUsed => {
+                return Err(challenge_error(ChallengeRejection::Used));
+            }
         }
+        tracing::info!(
+            card_session_id = %id,
+            kiosk = %request.kiosk_id,
+            operator = %operator,
+            municipality = %card.municipality_code,
+            expires_at_unix_ms = row.expires_at_unix_ms,
+            "card session opened"
+        );
+        return response(&row);
     }
     Err(ApiError::internal("card session race did not settle"))
 }

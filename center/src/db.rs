@@ -176,79 +176,54 @@ const ISSUANCE_COLUMNS: &str = "request_id, operator_id, kiosk_id, idempotency_k
      municipality_code, card_digest, certificate_type, copies, state, refusal_reason, error_code, \
      fee_yen_per_copy, total_fee_yen, document_sha256, page_count";
 
-pub async fn insert_challenge(
-    pool: &AnyPool,
-    nonce_hex: &str,
-    operator_id: &str,
-    kiosk_id: &str,
-    now_unix_ms: i64,
-    expires_at_unix_ms: i64,
-) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO challenges (nonce_hex, operator_id, kiosk_id, created_at_unix_ms, expires_at_unix_ms) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(nonce_hex)
-    .bind(operator_id)
-    .bind(kiosk_id)
-    .bind(now_unix_ms)
-    .bind(expires_at_unix_ms)
-    .execute(pool)
-    .await?;
-    Ok(())
+/// One use of a challenge nonce (see `crate::challenge`): the row that makes it used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChallengeUse {
+    pub nonce_hex: String,
+    pub operator_id: String,
+    pub kiosk_id: String,
+    pub expires_at_unix_ms: i64,
 }
 
-/// Why a challenge could not be consumed.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ChallengeRejection {
-    Unknown,
-    Expired,
-    Used,
+/// Whether the nonce has been used (read only; the use itself is decided by the
+/// insert in `use_challenge` or `insert_authorized_with_challenge`).
+pub async fn challenge_used(pool: &AnyPool, nonce_hex: &str) -> Result<bool, DbError> {
+    let row = sqlx::query("SELECT 1 FROM challenges WHERE nonce_hex = $1")
+        .bind(nonce_hex)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some())
 }
 
-/// Marks the nonce used, atomically: exactly one caller, on any replica, wins.
-pub async fn consume_challenge(
+/// Records the use of a nonce, atomically: of two uses on any replicas exactly one
+/// returns `true` (the primary key decides). `false`: it was already used.
+pub async fn use_challenge(
     pool: &AnyPool,
-    nonce_hex: &str,
-    operator_id: &str,
-    kiosk_id: &str,
+    used: &ChallengeUse,
     now_unix_ms: i64,
-) -> Result<Result<(), ChallengeRejection>, DbError> {
+) -> Result<bool, DbError> {
+    let mut connection = pool.acquire().await?;
+    insert_challenge_use(&mut connection, used, now_unix_ms).await
+}
+
+async fn insert_challenge_use(
+    connection: &mut sqlx::AnyConnection,
+    used: &ChallengeUse,
+    now_unix_ms: i64,
+) -> Result<bool, DbError> {
     let done = sqlx::query(
-        "UPDATE challenges SET used_at_unix_ms = $1 \
-         WHERE nonce_hex = $2 AND operator_id = $3 AND kiosk_id = $4 \
-           AND used_at_unix_ms IS NULL AND expires_at_unix_ms > $5",
+        "INSERT INTO challenges (nonce_hex, operator_id, kiosk_id, created_at_unix_ms, expires_at_unix_ms, used_at_unix_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (nonce_hex) DO NOTHING",
     )
+    .bind(&used.nonce_hex)
+    .bind(&used.operator_id)
+    .bind(&used.kiosk_id)
     .bind(now_unix_ms)
-    .bind(nonce_hex)
-    .bind(operator_id)
-    .bind(kiosk_id)
+    .bind(used.expires_at_unix_ms)
     .bind(now_unix_ms)
-    .execute(pool)
+    .execute(&mut *connection)
     .await?;
-    if done.rows_affected() == 1 {
-        return Ok(Ok(()));
-    }
-    let row = sqlx::query(
-        "SELECT used_at_unix_ms, expires_at_unix_ms FROM challenges \
-         WHERE nonce_hex = $1 AND operator_id = $2 AND kiosk_id = $3",
-    )
-    .bind(nonce_hex)
-    .bind(operator_id)
-    .bind(kiosk_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(Err(match row {
-        None => ChallengeRejection::Unknown,
-        Some(row) => {
-            let used: Option<i64> = row.try_get("used_at_unix_ms")?;
-            if used.is_some() {
-                ChallengeRejection::Used
-            } else {
-                ChallengeRejection::Expired
-            }
-        }
-    }))
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn find_by_idempotency_key(
@@ -311,20 +286,50 @@ pub async fn insert_authorized(
     row: &IssuanceRow,
     now_unix_ms: i64,
 ) -> Result<bool, DbError> {
-    Ok(insert_authorized_row(pool, row, None, now_unix_ms).await? == AuthorizedInsert::Inserted)
+    Ok(
+        insert_authorized_row(pool, row, Authorization::Recorded, now_unix_ms).await?
+            == AuthorizedInsert::Inserted,
+    )
 }
 
-/// What became of a new request riding on a card session.
+/// What became of a new request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthorizedInsert {
-    /// Recorded, and (on a card session) one of the session's orders taken.
+    /// Recorded, with what authorized it: the challenge used, or one of the card
+    /// session's orders taken.
     Inserted,
     /// The operator's idempotency key is already taken: nothing written, no order
-    /// taken (the caller replays or reports a conflict).
+    /// taken, no challenge used (the caller replays or reports a conflict).
     KeyTaken,
     /// The card session has no order left, has expired, or is not this kiosk's:
     /// nothing written.
     SessionSpent,
+    /// The challenge was used meanwhile (a concurrent request with the same nonce, on
+    /// any replica): nothing written.
+    ChallengeUsed,
+}
+
+/// What authorizes a new request, recorded in the same transaction as the request.
+#[derive(Clone, Copy, Debug)]
+enum Authorization<'a> {
+    /// Nothing more to record (the caller authorized it before).
+    Recorded,
+    /// The card signed this order over a challenge: the challenge becomes used.
+    Challenge(&'a ChallengeUse),
+    /// The card opened this session: one of its orders is taken.
+    CardSession(&'a str),
+}
+
+/// Inserts a new request in state `authorized` and uses the card's challenge in the
+/// same transaction (one commit instead of two), so that the challenge is used exactly
+/// when a request is recorded on it; a replayed key (not inserted) uses none.
+pub async fn insert_authorized_with_challenge(
+    pool: &AnyPool,
+    row: &IssuanceRow,
+    challenge: &ChallengeUse,
+    now_unix_ms: i64,
+) -> Result<AuthorizedInsert, DbError> {
+    insert_authorized_row(pool, row, Authorization::Challenge(challenge), now_unix_ms).await
 }
 
 /// Inserts a new request in state `authorized` and takes one order of the card
@@ -336,19 +341,25 @@ pub async fn insert_authorized_on_card_session(
     card_session_id: &str,
     now_unix_ms: i64,
 ) -> Result<AuthorizedInsert, DbError> {
-    insert_authorized_row(pool, row, Some(card_session_id), now_unix_ms).await
+    insert_authorized_row(
+        pool,
+        row,
+        Authorization::CardSession(card_session_id),
+        now_unix_ms,
+    )
+    .await
 }
 
 async fn insert_authorized_row(
     pool: &AnyPool,
     row: &IssuanceRow,
-    card_session_id: Option<&str>,
+    authorization: Authorization<'_>,
     now_unix_ms: i64,
 ) -> Result<AuthorizedInsert, DbError> {
     assert_eq!(row.state, IssuanceState::Authorized);
     let mut tx = pool.begin().await?;
     // The insert first: a concurrent retry under the same key waits on it, then finds
-    // the key taken and rolls back before touching the session.
+    // the key taken and rolls back before touching the session or the challenge.
     let inserted = sqlx::query(
         "INSERT INTO issuances (request_id, operator_id, kiosk_id, idempotency_key, order_digest, \
          municipality_code, card_digest, certificate_type, copies, state, created_at_unix_ms, updated_at_unix_ms) \
@@ -374,25 +385,34 @@ async fn insert_authorized_row(
         return Ok(AuthorizedInsert::KeyTaken);
     }
     let mut detail = None;
-    if let Some(session_id) = card_session_id {
-        // Conditional on what the order was checked against, so a concurrent order
-        // taking the last one (on any replica) makes this one fail, not overdraw.
-        let taken = sqlx::query(
-            "UPDATE card_sessions SET orders_used = orders_used + 1 \
-             WHERE card_session_id = $1 AND operator_id = $2 AND kiosk_id = $3 \
-               AND orders_used < max_orders AND expires_at_unix_ms > $4",
-        )
-        .bind(session_id)
-        .bind(&row.operator_id)
-        .bind(&row.kiosk_id)
-        .bind(now_unix_ms)
-        .execute(&mut *tx)
-        .await?;
-        if taken.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(AuthorizedInsert::SessionSpent);
+    match authorization {
+        Authorization::Recorded => {}
+        Authorization::Challenge(challenge) => {
+            if !insert_challenge_use(&mut tx, challenge, now_unix_ms).await? {
+                tx.rollback().await?;
+                return Ok(AuthorizedInsert::ChallengeUsed);
+            }
         }
-        detail = Some(format!("card_session {session_id}"));
+        Authorization::CardSession(session_id) => {
+            // Conditional on what the order was checked against, so a concurrent order
+            // taking the last one (on any replica) makes this one fail, not overdraw.
+            let taken = sqlx::query(
+                "UPDATE card_sessions SET orders_used = orders_used + 1 \
+                 WHERE card_session_id = $1 AND operator_id = $2 AND kiosk_id = $3 \
+                   AND orders_used < max_orders AND expires_at_unix_ms > $4",
+            )
+            .bind(session_id)
+            .bind(&row.operator_id)
+            .bind(&row.kiosk_id)
+            .bind(now_unix_ms)
+            .execute(&mut *tx)
+            .await?;
+            if taken.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(AuthorizedInsert::SessionSpent);
+            }
+            detail = Some(format!("card_session {session_id}"));
+        }
     }
     append_event(
         &mut tx,
@@ -735,21 +755,17 @@ pub async fn stale_in_state(
         .collect()
 }
 
-/// Deletes challenges that are used or expired and were created at or before
-/// `created_before_unix_ms`. Returns how many went.
+/// Deletes the challenge rows whose nonce expired at or before
+/// `expired_before_unix_ms`: such a nonce is refused as expired whatever the table
+/// says, so its row no longer guards anything. Returns how many went.
 pub async fn delete_old_challenges(
     pool: &AnyPool,
-    created_before_unix_ms: i64,
-    now_unix_ms: i64,
+    expired_before_unix_ms: i64,
 ) -> Result<u64, DbError> {
-    let done = sqlx::query(
-        "DELETE FROM challenges WHERE created_at_unix_ms <= $1 \
-           AND (used_at_unix_ms IS NOT NULL OR expires_at_unix_ms <= $2)",
-    )
-    .bind(created_before_unix_ms)
-    .bind(now_unix_ms)
-    .execute(pool)
-    .await?;
+    let done = sqlx::query("DELETE FROM challenges WHERE expires_at_unix_ms <= $1")
+        .bind(expired_before_unix_ms)
+        .execute(pool)
+        .await?;
     Ok(done.rows_affected())
 }
 
@@ -937,6 +953,47 @@ fn row_to_card_session(row: &AnyRow) -> Result<CardSessionRow, DbError> {
 /// Inserts a new card session. Returns `false` when the kiosk's visit already has one
 /// (the caller then answers with it or reports a conflict).
 pub async fn insert_card_session(pool: &AnyPool, row: &CardSessionRow) -> Result<bool, DbError> {
+    let mut connection = pool.acquire().await?;
+    insert_card_session_row(&mut connection, row).await
+}
+
+/// What became of a new card session opened over a challenge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardSessionInsert {
+    /// Recorded, and the challenge used.
+    Inserted,
+    /// The kiosk's visit already has a session: nothing written, no challenge used.
+    VisitTaken,
+    /// The challenge was used meanwhile (on any replica): nothing written.
+    ChallengeUsed,
+}
+
+/// Inserts a new card session and uses the card's challenge in the same transaction
+/// (one commit instead of two); a visit that already has a session uses none.
+pub async fn insert_card_session_with_challenge(
+    pool: &AnyPool,
+    row: &CardSessionRow,
+    challenge: &ChallengeUse,
+) -> Result<CardSessionInsert, DbError> {
+    let mut tx = pool.begin().await?;
+    // The session first: a concurrent retry of the same visit waits on it, then finds
+    // the visit taken and rolls back before touching the challenge.
+    if !insert_card_session_row(&mut tx, row).await? {
+        tx.rollback().await?;
+        return Ok(CardSessionInsert::VisitTaken);
+    }
+    if !insert_challenge_use(&mut tx, challenge, row.created_at_unix_ms).await? {
+        tx.rollback().await?;
+        return Ok(CardSessionInsert::ChallengeUsed);
+    }
+    tx.commit().await?;
+    Ok(CardSessionInsert::Inserted)
+}
+
+async fn insert_card_session_row(
+    connection: &mut sqlx::AnyConnection,
+    row: &CardSessionRow,
+) -> Result<bool, DbError> {
     let inserted = sqlx::query(
         "INSERT INTO card_sessions (card_session_id, operator_id, kiosk_id, visit_key, \
            card_certificate, municipality_code, orders_used, max_orders, created_at_unix_ms, \
@@ -954,7 +1011,7 @@ pub async fn insert_card_session(pool: &AnyPool, row: &CardSessionRow) -> Result
     .bind(row.max_orders)
     .bind(row.created_at_unix_ms)
     .bind(row.expires_at_unix_ms)
-    .execute(pool)
+    .execute(&mut *connection)
     .await?;
     Ok(inserted.rows_affected() == 1)
 }

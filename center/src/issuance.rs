@@ -16,8 +16,12 @@ use schemas::{
 use tracing::Instrument as _;
 
 use crate::binding_guard::{check_answer, Expected, GuardError, VerifiedAnswer};
-use crate::card_auth::{authenticate, check_kiosk, CardPresentation};
+use crate::card_auth::{
+    authenticate_unused, challenge_error, check_kiosk, use_challenge, CardPresentation,
+    UnusedChallenge,
+};
 use crate::catalogue;
+use crate::challenge::ChallengeRejection;
 use crate::db::{self, AuthorizedInsert, IssuanceRow, IssuanceState, TransitionFields};
 use crate::error::ApiError;
 use crate::metrics::{Phase, PhaseTimer};
@@ -47,10 +51,11 @@ pub async fn issue(
             .map_err(ApiError::internal)?;
     // Recorded when dropped, early returns included.
     let card_phase = timer.start(Phase::Card);
-    let (card, card_session) = match &request.card {
-        // The card signs this order (see `card_auth::authenticate`).
+    let (card, authorization) = match &request.card {
+        // The card signs this order (see `card_auth::authenticate_unused`); its
+        // challenge is used with the request's record.
         CardProof::Signed(signed) => {
-            let card = authenticate(
+            let (card, challenge) = authenticate_unused(
                 state,
                 operator,
                 &request.kiosk_id,
@@ -63,7 +68,7 @@ pub async fn issue(
                 started_ms,
             )
             .await?;
-            (card.clone(), None)
+            (card.clone(), Authorization::Challenge(challenge))
         }
         // The card authenticated when the session opened; its certificate is checked
         // again now, and the order is taken from the session when it is recorded.
@@ -76,7 +81,7 @@ pub async fn issue(
                 started_ms,
             )
             .await?;
-            (card, Some(session.card_session_id))
+            (card, Authorization::CardSession(session.card_session_id))
         }
     };
     drop(card_phase);
@@ -88,12 +93,16 @@ pub async fn issue(
         Route::Residence => card.municipality_code,
         Route::Domicile { municipality_code } => municipality_code,
     };
-    let municipality = state.directory.municipality(&target_code).ok_or_else(|| {
-        ApiError::new(
+    let Some(municipality) = state.directory.municipality(&target_code) else {
+        // The challenge is spent on the refused order, as on any other answer.
+        if let Authorization::Challenge(challenge) = authorization {
+            use_challenge(state, challenge, started_ms).await?;
+        }
+        return Err(ApiError::new(
             ErrorCode::MunicipalityUnknown,
             format!("municipality {target_code} is not connected"),
-        )
-    })?;
+        ));
+    };
 
     let (request_id, replay_of) = register_or_replay(
         state,
@@ -101,7 +110,7 @@ pub async fn issue(
         &request,
         order_digest,
         card,
-        card_session,
+        authorization,
         municipality.code,
         started_ms,
     )
@@ -449,9 +458,18 @@ async fn check_against_catalogue(
     }
 }
 
+/// What authorizes a new request, recorded with it.
+enum Authorization {
+    /// The card signed this order over a challenge, not used yet.
+    Challenge(UnusedChallenge),
+    /// The card opened this session at this kiosk.
+    CardSession(CardSessionId),
+}
+
 /// Records a new request, or finds the earlier one under the same idempotency key. A
-/// new request on a card session takes one of its orders as it is recorded; a replay
-/// takes none.
+/// new request uses its challenge, or takes one of its card session's orders, in the
+/// transaction that records it; a replay takes no order, and its fresh challenge is
+/// used on its own.
 #[allow(clippy::too_many_arguments)]
 async fn register_or_replay(
     state: &AppState,
@@ -459,7 +477,7 @@ async fn register_or_replay(
     request: &IssuanceRequest,
     order_digest: Digest32,
     card: &schemas::CardCertificateBody,
-    card_session: Option<CardSessionId>,
+    authorization: Authorization,
     municipality_code: MunicipalityCode,
     now_ms: i64,
 ) -> Result<(RequestId, Option<Replay>), ApiError> {
@@ -472,6 +490,9 @@ async fn register_or_replay(
         )
         .await?
         {
+            if let Authorization::Challenge(challenge) = authorization {
+                use_challenge(state, challenge, now_ms).await?;
+            }
             let request_id = same_content_under_key(
                 &existing.request_id,
                 &existing.order_digest,
@@ -530,33 +551,44 @@ async fn register_or_replay(
             document_sha256: None,
             page_count: None,
         };
-        let inserted = match card_session {
-            None => db::insert_authorized(&state.pool, &row, now_ms).await?,
-            Some(session_id) => match db::insert_authorized_on_card_session(
-                &state.pool,
-                &row,
-                &session_id.to_string(),
-                now_ms,
-            )
-            .await?
-            {
-                AuthorizedInsert::Inserted => {
+        let inserted = match &authorization {
+            Authorization::Challenge(challenge) => {
+                db::insert_authorized_with_challenge(&state.pool, &row, &challenge.0, now_ms)
+                    .await?
+            }
+            Authorization::CardSession(session_id) => {
+                db::insert_authorized_on_card_session(
+                    &state.pool,
+                    &row,
+                    &session_id.to_string(),
+                    now_ms,
+                )
+                .await?
+            }
+        };
+        match inserted {
+            AuthorizedInsert::Inserted => {
+                if let Authorization::CardSession(session_id) = &authorization {
                     tracing::info!(
                         card_session_id = %session_id,
                         kiosk = %request.kiosk_id,
                         %request_id,
                         "order taken on card session"
                     );
-                    true
                 }
-                AuthorizedInsert::KeyTaken => false,
-                AuthorizedInsert::SessionSpent => {
-                    return Err(crate::card_session::spent(session_id, &request.kiosk_id))
+                return Ok((request_id, None));
+            }
+            // Lost to a concurrent retry under the same key: replay it next round.
+            AuthorizedInsert::KeyTaken => {}
+            AuthorizedInsert::SessionSpent => {
+                if let Authorization::CardSession(session_id) = authorization {
+                    return Err(crate::card_session::spent(session_id, &request.kiosk_id));
                 }
-            },
-        };
-        if inserted {
-            return Ok((request_id, None));
+                return Err(ApiError::internal("a card session spent without one"));
+            }
+            AuthorizedInsert::ChallengeUsed => {
+                return Err(challenge_error(ChallengeRejection::Used));
+            }
         }
     }
     Err(ApiError::internal("idempotency key race did not settle"))

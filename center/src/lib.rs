@@ -3,7 +3,8 @@
 //! guard on the answer, and composes the two-sided PDF for the kiosk.
 //!
 //! Shape: `configuration` → `startup` (builds `AppState`, binds mTLS) → `routes/`
-//! (thin HTTP adapters) → `issuance` (the flow) over `card_auth`, `card_session` (the
+//! (thin HTTP adapters) → `issuance` (the flow) over `card_auth` (with `challenge`, the
+//! stateless single-use nonces), `card_session` (the
 //! card authenticates once per visit, then is returned), `directory`,
 //! `catalogue` (signed catalogues, cache, menu), `service_hours` and `order_checks`
 //! (the service rules), `adapter_client`, `binding_guard` and `db`; `domicile` is the
@@ -20,6 +21,7 @@ pub mod binding_guard;
 pub mod card_auth;
 pub mod card_session;
 pub mod catalogue;
+pub mod challenge;
 pub mod clock;
 pub mod configuration;
 pub mod db;

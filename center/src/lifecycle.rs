@@ -403,7 +403,7 @@ pub struct SweepSummary {
     pub voided_payment_timeout: u64,
     /// `authorized → expired` (request deadline passed).
     pub expired_authorized: u64,
-    /// Used or expired challenges older than a day, deleted.
+    /// Used challenges expired more than a day ago, deleted.
     pub challenges_deleted: u64,
     /// Expired card sessions, deleted (with the card certificates they kept).
     pub card_sessions_deleted: u64,
@@ -416,7 +416,8 @@ pub struct SweepSummary {
 /// Beyond the request deadline, how long an `authorized` row is left to its own
 /// request before the sweep expires it (the request's own timeout path goes first).
 pub const AUTHORIZED_EXPIRY_MARGIN_MS: i64 = 30_000;
-/// Used or expired challenges are kept this long (for the audit of replays).
+/// A used challenge's row is kept this long after the nonce expired (for the audit of
+/// replays); any time after its expiry would keep it single use (`crate::challenge`).
 pub const CHALLENGE_RETENTION_MS: i64 = 86_400_000;
 /// Rows moved per query round (bounded work per round; rounds repeat until done).
 const SWEEP_BATCH: i64 = 500;
@@ -465,12 +466,8 @@ pub async fn sweep(
             )
         })
         .await?;
-    summary.challenges_deleted = db::delete_old_challenges(
-        pool,
-        now_unix_ms.saturating_sub(CHALLENGE_RETENTION_MS),
-        now_unix_ms,
-    )
-    .await?;
+    summary.challenges_deleted =
+        db::delete_old_challenges(pool, now_unix_ms.saturating_sub(CHALLENGE_RETENTION_MS)).await?;
     summary.card_sessions_deleted = db::delete_expired_card_sessions(pool, now_unix_ms).await?;
     if summary != SweepSummary::default() {
         tracing::info!(?summary, "sweep");

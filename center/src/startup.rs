@@ -34,6 +34,8 @@ pub struct AppState {
     pub pool: AnyPool,
     pub clock: Arc<dyn Clock>,
     pub center_key: KeyPair,
+    /// Mints and recognises challenge nonces (derived from `center_key`).
+    pub challenge_key: crate::challenge::ChallengeKey,
     pub card_authority: CardAuthority,
     pub directory: Directory,
     pub adapters: AdapterClient,
@@ -309,6 +311,7 @@ impl Application {
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             clock,
+            challenge_key: crate::challenge::ChallengeKey::derive(&center_key),
             center_key,
             card_authority,
             directory,

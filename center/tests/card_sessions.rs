@@ -84,6 +84,7 @@ async fn concurrent_orders_take_at_most_what_the_session_has_left() {
             AuthorizedInsert::Inserted => inserted += 1,
             AuthorizedInsert::SessionSpent => spent += 1,
             AuthorizedInsert::KeyTaken => panic!("every key is distinct"),
+            AuthorizedInsert::ChallengeUsed => panic!("no challenge on a card session"),
         }
     }
     assert_eq!((inserted, spent), (3, 9));

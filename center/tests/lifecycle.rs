@@ -635,64 +635,45 @@ async fn concurrent_sweeps_move_each_row_once() {
 }
 
 #[tokio::test]
-async fn sweep_deletes_only_old_used_or_expired_challenges() {
+async fn sweep_deletes_only_challenges_expired_a_day_ago() {
     let store = Store::new("sweep-challenges").await;
     let day_ms = center::lifecycle::CHALLENGE_RETENTION_MS;
-    db::insert_challenge(
-        &store.pool,
-        "old-used",
-        "lawson",
-        "k",
-        T0_MS,
-        T0_MS + 120_000,
-    )
-    .await
-    .unwrap();
-    db::consume_challenge(&store.pool, "old-used", "lawson", "k", T0_MS + 1)
-        .await
-        .unwrap()
-        .unwrap();
-    db::insert_challenge(
-        &store.pool,
-        "old-expired",
-        "lawson",
-        "k",
-        T0_MS,
-        T0_MS + 120_000,
-    )
-    .await
-    .unwrap();
-    db::insert_challenge(
-        &store.pool,
-        "fresh-expired",
-        "lawson",
-        "k",
-        T0_MS + day_ms,
-        T0_MS + day_ms + 1,
-    )
-    .await
-    .unwrap();
+    let used = |nonce: &str, expires_at_unix_ms: i64| db::ChallengeUse {
+        nonce_hex: nonce.to_owned(),
+        operator_id: "lawson".to_owned(),
+        kiosk_id: "k".to_owned(),
+        expires_at_unix_ms,
+    };
+    let old = used("0a1d", T0_MS + 5);
+    let recent = used("0e0e", T0_MS + 120_000);
+    for challenge in [&old, &recent] {
+        assert!(db::use_challenge(&store.pool, challenge, T0_MS + 1)
+            .await
+            .unwrap());
+        // Single use: the second use of the same nonce is refused.
+        assert!(!db::use_challenge(&store.pool, challenge, T0_MS + 2)
+            .await
+            .unwrap());
+        assert!(db::challenge_used(&store.pool, &challenge.nonce_hex)
+            .await
+            .unwrap());
+    }
     let summary = sweep(&store.pool, &timeouts(), T0_MS + day_ms + 10)
         .await
         .unwrap();
-    assert_eq!(summary.challenges_deleted, 2);
-    // The fresh one is still there: consuming it reports expired, not unknown.
-    let rejection = db::consume_challenge(
-        &store.pool,
-        "fresh-expired",
-        "lawson",
-        "k",
-        T0_MS + day_ms + 10,
-    )
-    .await
-    .unwrap()
-    .unwrap_err();
-    assert_eq!(rejection, db::ChallengeRejection::Expired);
-    let rejection = db::consume_challenge(&store.pool, "old-used", "lawson", "k", T0_MS + 2)
+    assert_eq!(summary.challenges_deleted, 1);
+    // The one expired less than a day ago is still known as used.
+    assert!(db::challenge_used(&store.pool, &recent.nonce_hex)
         .await
-        .unwrap()
-        .unwrap_err();
-    assert_eq!(rejection, db::ChallengeRejection::Unknown);
+        .unwrap());
+    assert!(
+        !db::use_challenge(&store.pool, &recent, T0_MS + day_ms + 11)
+            .await
+            .unwrap()
+    );
+    assert!(!db::challenge_used(&store.pool, &old.nonce_hex)
+        .await
+        .unwrap());
     store.close().await;
 }
 

@@ -65,7 +65,7 @@ use crate::menu::MenuRefusal;
 use crate::outbox::{Outbox, OutboxError, OutcomeReport};
 use crate::pdf_check::DocumentCheckError;
 
-/// Bytes in a center challenge nonce (the contract says 32).
+/// Bytes in a center challenge nonce (the contract says 32; their content is the center's).
 pub const CHALLENGE_NONCE_BYTES: usize = 32;
 /// Issuance requests per session by default: one more when no answer came back.
 pub const DEFAULT_ISSUANCE_ATTEMPTS: u32 = 2;

@@ -222,6 +222,18 @@ impl KeyPair {
     pub fn sign(&self, message: &[u8]) -> SignatureBytes {
         SignatureBytes(self.signing.sign(message).to_bytes())
     }
+    /// A 32-byte secret for `purpose`, derived from the seed and separated from every
+    /// other purpose: `SHA-256("konbini-kofu/v1/derived/" purpose 0x00 seed)`. Lets a
+    /// party that holds one key file (and its replicas) key a MAC without a second
+    /// secret to distribute; the signing key itself is never used for two things.
+    pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(b"konbini-kofu/v1/derived/");
+        hasher.update(purpose.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(self.signing.to_bytes());
+        hasher.finalize().into()
+    }
 }
 
 impl std::fmt::Debug for KeyPair {

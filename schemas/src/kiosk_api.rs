@@ -90,7 +90,8 @@ pub struct ChallengeRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeResponse {
-    /// 32 random bytes; single use.
+    /// 32 bytes, opaque to the kiosk (the center reads its own); single use, until
+    /// `expires_at_unix_s`.
     pub nonce: Base64Bytes,
     pub expires_at_unix_s: i64,
 }

@@ -265,27 +265,8 @@ impl ProcessDeployment {
         replica: usize,
         municipality_code: &str,
     ) -> Result<kiosk_sim::IssueOutcome, kiosk_sim::KioskError> {
-        let card = self
-            .layout
-            .cards
-            .iter()
-            .find(|c| {
-                c.kind == sandbox::CardKind::Resident
-                    && c.municipality.to_string() == municipality_code
-                    && municipal_adapter::samples::issuable_cards(municipality_code)
-                        .contains(&c.serial)
-            })
-            .unwrap_or_else(|| panic!("no printable card of {municipality_code}"));
-        let path = self
-            .layout
-            .kiosk_configs
-            .iter()
-            .find(|(operator, _)| operator == "lawson")
-            .map(|(_, p)| p)
-            .expect("lawson kiosk settings");
-        let mut settings = kiosk_sim::KioskSettings::load(path).expect("kiosk settings");
-        settings.kiosk_id = schemas::KioskId::parse("lawson-0064").expect("kiosk id");
-        settings.center_url = self.centers[replica].url();
+        let card = self.printable_card(municipality_code);
+        let mut settings = self.kiosk_settings_at(replica, "lawson-0064");
         settings.state_dir = Some(self.dir().join("in-process-kiosk"));
         let mut kiosk = kiosk_sim::Kiosk::from_settings(&settings).expect("kiosk");
         let order = crate::resident_record(schemas::HouseholdScope::SelfOnly);
@@ -297,6 +278,35 @@ impl ProcessDeployment {
                 &self.dir().join("in-process-out"),
             )
             .await
+    }
+
+    /// A resident card of `municipality_code` whose certificate is printable.
+    pub fn printable_card(&self, municipality_code: &str) -> &sandbox::CardInfo {
+        self.layout
+            .cards
+            .iter()
+            .find(|c| {
+                c.kind == sandbox::CardKind::Resident
+                    && c.municipality.to_string() == municipality_code
+                    && municipal_adapter::samples::issuable_cards(municipality_code)
+                        .contains(&c.serial)
+            })
+            .unwrap_or_else(|| panic!("no printable card of {municipality_code}"))
+    }
+
+    /// The settings of lawson's kiosk `kiosk_id`, talking to center replica `replica`.
+    pub fn kiosk_settings_at(&self, replica: usize, kiosk_id: &str) -> kiosk_sim::KioskSettings {
+        let path = self
+            .layout
+            .kiosk_configs
+            .iter()
+            .find(|(operator, _)| operator == "lawson")
+            .map(|(_, p)| p)
+            .expect("lawson kiosk settings");
+        let mut settings = kiosk_sim::KioskSettings::load(path).expect("kiosk settings");
+        settings.kiosk_id = schemas::KioskId::parse(kiosk_id).expect("kiosk id");
+        settings.center_url = self.centers[replica].url();
+        settings
     }
 
     /// A pool on the centers' database (opened once).

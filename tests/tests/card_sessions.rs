@@ -486,6 +486,18 @@ async fn the_card_is_checked_at_the_opening_and_at_each_order(backend: Backend) 
         ErrorCode::ChallengeUsed,
         401,
     );
+    // A retried opening of the same visit answers the same session and spends its
+    // fresh nonce too.
+    let retry_nonce = terminal.nonce().await;
+    let retried = opening(card, &kiosk, "visit-four-0001", &retry_nonce);
+    let again = terminal.send_opening(&retried).await.expect("same session");
+    assert_eq!(again.card_session_id, session.card_session_id);
+    let after_retry = opening(card, &kiosk, "visit-four-0004", &retry_nonce);
+    refused_with(
+        terminal.send_opening(&after_retry).await,
+        ErrorCode::ChallengeUsed,
+        401,
+    );
     // A session opening signed for another kiosk does not verify here.
     let nonce = terminal.nonce().await;
     let elsewhere = KioskId::parse("seven-0015").unwrap();

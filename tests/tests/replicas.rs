@@ -168,3 +168,54 @@ async fn each_replica_issues_into_the_shared_database() {
     );
     deployment.stop().await;
 }
+
+/// A challenge minted by one replica authorizes an order at the other (every replica
+/// derives the same challenge key from the center key, and none keeps challenges in
+/// memory), and only once across both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_challenge_from_one_replica_authorizes_once_at_either() {
+    let label = "cross_replica_challenge";
+    let options = DeploymentOptions {
+        replicas: 2,
+        ..DeploymentOptions::default()
+    };
+    let Some(deployment) =
+        ProcessDeployment::start("replicas-challenge", Backend::Postgres, options).await
+    else {
+        return;
+    };
+    let kiosk = "lawson-0063";
+    let at = |replica| {
+        kiosk_sim::CenterClient::new(&deployment.kiosk_settings_at(replica, kiosk)).expect("client")
+    };
+    let (first, second) = (at(0), at(1));
+    let card = deployment.printable_card("212113");
+    let pin = e2e::pin_of(card);
+    let kiosk_id = schemas::KioskId::parse(kiosk).expect("kiosk id");
+    let order = e2e::resident_record(schemas::HouseholdScope::SelfOnly);
+    let nonce = first.challenge().await.expect("challenge").nonce;
+    let signed = |key: &str| {
+        e2e::signed_request(
+            &card.path,
+            &pin,
+            &kiosk_id,
+            key,
+            nonce.as_slice(),
+            order.clone(),
+        )
+    };
+    match second.issue(&signed("cross-replica-0001")).await {
+        Ok(schemas::IssuanceResponse::Prepared { .. }) => {}
+        other => panic!("{label}: minted at 0, used at 1: {other:?}"),
+    }
+    let error = first
+        .issue(&signed("cross-replica-0002"))
+        .await
+        .expect_err("a used nonce");
+    assert_eq!(
+        error.error_code(),
+        Some(schemas::ErrorCode::ChallengeUsed),
+        "{label}: {error}"
+    );
+    deployment.stop().await;
+}

@@ -12,6 +12,7 @@ on_both_backends!(
     three_wrong_pins_lock_the_card,
     revoked_and_expired_cards_are_refused,
     challenges_are_single_use,
+    a_nonce_authorizes_one_order_whatever_becomes_of_it,
     unregistered_card_is_refused,
     unprintable_character_is_refused,
     fifty_concurrent_residents_each_get_their_own_certificate,
@@ -285,6 +286,103 @@ async fn challenges_are_single_use(backend: Backend) {
     assert_eq!(
         error.error_code(),
         Some(ErrorCode::CardSignatureInvalid),
+        "{error}"
+    );
+    sb.stop().await;
+}
+
+/// The challenge is used in the transaction that records the order it authorizes
+/// (`center::challenge`): two orders racing on one nonce get one record, and a nonce
+/// is spent too when its order is replayed or never reaches a municipality.
+async fn a_nonce_authorizes_one_order_whatever_becomes_of_it(backend: Backend) {
+    let Some(sb) = spawn_sandbox(backend).await else {
+        return;
+    };
+    let settings = sb.kiosk_settings("seven", "seven-0006");
+    let client = kiosk_sim::CenterClient::new(&settings).unwrap();
+    let card = sb.printable_resident_cards()[5];
+    let pin = pin_of(card);
+    let order = resident_record(HouseholdScope::SelfOnly);
+    let signed = |key: &str, nonce: &[u8], order: &CertificateOrder| {
+        signed_request(
+            &card.path,
+            &pin,
+            &settings.kiosk_id,
+            key,
+            nonce,
+            order.clone(),
+        )
+    };
+
+    // Two orders under different keys race on one nonce: exactly one is recorded.
+    let nonce = client.challenge().await.unwrap().nonce.as_slice().to_vec();
+    let keys: Vec<String> = (0..4).map(|i| format!("race-key-000{i}")).collect();
+    let racers: Vec<_> = keys.iter().map(|key| signed(key, &nonce, &order)).collect();
+    let answers = futures_util::future::join_all(racers.iter().map(|r| client.issue(r))).await;
+    let mut winners = Vec::new();
+    for (key, answer) in keys.iter().zip(answers) {
+        match answer {
+            Ok(IssuanceResponse::Prepared { request_id, .. }) => winners.push((key, request_id)),
+            Ok(other) => panic!("{other:?}"),
+            Err(error) => assert_eq!(
+                error.error_code(),
+                Some(ErrorCode::ChallengeUsed),
+                "{error}"
+            ),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "one nonce, one recorded order: {winners:?}"
+    );
+    let (winner_key, winner_id) = winners.remove(0);
+
+    // A retry under the recorded key replays it, and spends its fresh nonce.
+    let retry_nonce = client.challenge().await.unwrap().nonce.as_slice().to_vec();
+    match client
+        .issue(&signed(winner_key, &retry_nonce, &order))
+        .await
+        .unwrap()
+    {
+        IssuanceResponse::Prepared { request_id, .. } => assert_eq!(request_id, winner_id),
+        other => panic!("{other:?}"),
+    }
+    let error = client
+        .issue(&signed("after-replay-0001", &retry_nonce, &order))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.error_code(),
+        Some(ErrorCode::ChallengeUsed),
+        "a replay spends its nonce: {error}"
+    );
+
+    // An order for a municipality not connected here spends its nonce as well.
+    let lost_nonce = client.challenge().await.unwrap().nonce.as_slice().to_vec();
+    let unconnected = CertificateOrder {
+        route: schemas::Route::Domicile {
+            municipality_code: schemas::MunicipalityCode::parse("131016").unwrap(),
+        },
+        certificate: schemas::CertificateKind::FamilyRegisterAll,
+        copies: 1,
+    };
+    let error = client
+        .issue(&signed("unconnected-0001", &lost_nonce, &unconnected))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.error_code(),
+        Some(ErrorCode::MunicipalityUnknown),
+        "{error}"
+    );
+    let error = client
+        .issue(&signed("unconnected-0002", &lost_nonce, &order))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.error_code(),
+        Some(ErrorCode::ChallengeUsed),
         "{error}"
     );
     sb.stop().await;
