@@ -279,19 +279,6 @@ pub(crate) async fn append_event(
     Ok(())
 }
 
-/// Inserts a new request in state `authorized`. Returns `false` when the operator's
-/// idempotency key is already taken (the caller then replays or reports a conflict).
-pub async fn insert_authorized(
-    pool: &AnyPool,
-    row: &IssuanceRow,
-    now_unix_ms: i64,
-) -> Result<bool, DbError> {
-    Ok(
-        insert_authorized_row(pool, row, Authorization::Recorded, now_unix_ms).await?
-            == AuthorizedInsert::Inserted,
-    )
-}
-
 /// What became of a new request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthorizedInsert {
@@ -312,8 +299,6 @@ pub enum AuthorizedInsert {
 /// What authorizes a new request, recorded in the same transaction as the request.
 #[derive(Clone, Copy, Debug)]
 enum Authorization<'a> {
-    /// Nothing more to record (the caller authorized it before).
-    Recorded,
     /// The card signed this order over a challenge: the challenge becomes used.
     Challenge(&'a ChallengeUse),
     /// The card opened this session: one of its orders is taken.
@@ -386,7 +371,6 @@ async fn insert_authorized_row(
     }
     let mut detail = None;
     match authorization {
-        Authorization::Recorded => {}
         Authorization::Challenge(challenge) => {
             if !insert_challenge_use(&mut tx, challenge, now_unix_ms).await? {
                 tx.rollback().await?;
@@ -948,13 +932,6 @@ fn row_to_card_session(row: &AnyRow) -> Result<CardSessionRow, DbError> {
         created_at_unix_ms: row.try_get("created_at_unix_ms")?,
         expires_at_unix_ms: row.try_get("expires_at_unix_ms")?,
     })
-}
-
-/// Inserts a new card session. Returns `false` when the kiosk's visit already has one
-/// (the caller then answers with it or reports a conflict).
-pub async fn insert_card_session(pool: &AnyPool, row: &CardSessionRow) -> Result<bool, DbError> {
-    let mut connection = pool.acquire().await?;
-    insert_card_session_row(&mut connection, row).await
 }
 
 /// What became of a new card session opened over a challenge.

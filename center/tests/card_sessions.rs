@@ -8,11 +8,30 @@ mod common;
 use center::configuration::{ConfigError, Settings};
 use center::db::{self, AuthorizedInsert, CardSessionRow, IssuanceRow, IssuanceState};
 use center::lifecycle::sweep;
-use common::TempStore;
+use common::{throwaway_challenge, TempStore};
 use schemas::RequestId;
 
 const T0_MS: i64 = 1_795_568_400_000;
 const TTL_MS: i64 = 600_000;
+
+/// Opens `row` as the center does (with a challenge of its own); `false` when the
+/// kiosk's visit already has a session.
+async fn insert_session(pool: &sqlx::AnyPool, row: &CardSessionRow) -> bool {
+    let challenge = throwaway_challenge(
+        &row.operator_id,
+        &row.kiosk_id,
+        &row.card_session_id,
+        row.created_at_unix_ms,
+    );
+    match db::insert_card_session_with_challenge(pool, row, &challenge)
+        .await
+        .unwrap()
+    {
+        db::CardSessionInsert::Inserted => true,
+        db::CardSessionInsert::VisitTaken => false,
+        db::CardSessionInsert::ChallengeUsed => panic!("each session has its own challenge"),
+    }
+}
 
 fn session(id: &str, kiosk: &str, visit_key: &str, max_orders: i64) -> CardSessionRow {
     CardSessionRow {
@@ -61,11 +80,7 @@ async fn orders_used(pool: &sqlx::AnyPool, id: &str) -> i64 {
 #[tokio::test]
 async fn concurrent_orders_take_at_most_what_the_session_has_left() {
     let store = TempStore::new("card-session-race").await;
-    assert!(
-        db::insert_card_session(&store.pool, &session("s-1", "seven-0001", "visit-001", 3))
-            .await
-            .unwrap()
-    );
+    assert!(insert_session(&store.pool, &session("s-1", "seven-0001", "visit-001", 3)).await);
     let tasks: Vec<_> = (0..12)
         .map(|i| {
             let pool = store.pool.clone();
@@ -95,9 +110,7 @@ async fn concurrent_orders_take_at_most_what_the_session_has_left() {
 #[tokio::test]
 async fn a_taken_key_takes_no_order_and_a_spent_session_records_nothing() {
     let store = TempStore::new("card-session-key").await;
-    db::insert_card_session(&store.pool, &session("s-1", "seven-0001", "visit-001", 2))
-        .await
-        .unwrap();
+    insert_session(&store.pool, &session("s-1", "seven-0001", "visit-001", 2)).await;
     let first = order("seven-0001", "order-key-001");
     assert_eq!(
         db::insert_authorized_on_card_session(&store.pool, &first, "s-1", T0_MS + 1)
@@ -158,9 +171,7 @@ async fn a_taken_key_takes_no_order_and_a_spent_session_records_nothing() {
 #[tokio::test]
 async fn expired_or_foreign_sessions_give_no_order() {
     let store = TempStore::new("card-session-expired").await;
-    db::insert_card_session(&store.pool, &session("s-1", "seven-0001", "visit-001", 10))
-        .await
-        .unwrap();
+    insert_session(&store.pool, &session("s-1", "seven-0001", "visit-001", 10)).await;
     // Another kiosk of the same operator.
     let foreign = order("seven-0002", "order-key-001");
     assert_eq!(
@@ -201,16 +212,12 @@ async fn expired_or_foreign_sessions_give_no_order() {
 async fn one_session_per_visit_and_the_sweep_deletes_expired_ones() {
     let store = TempStore::new("card-session-visit").await;
     let first = session("s-1", "seven-0001", "visit-001", 10);
-    assert!(db::insert_card_session(&store.pool, &first).await.unwrap());
+    assert!(insert_session(&store.pool, &first).await);
     // The same kiosk and visit: not inserted again; another kiosk may use the same key.
-    assert!(
-        !db::insert_card_session(&store.pool, &session("s-2", "seven-0001", "visit-001", 10))
-            .await
-            .unwrap()
-    );
+    assert!(!insert_session(&store.pool, &session("s-2", "seven-0001", "visit-001", 10)).await);
     let mut later = session("s-3", "seven-0002", "visit-001", 10);
     later.expires_at_unix_ms = T0_MS + 2 * TTL_MS;
-    assert!(db::insert_card_session(&store.pool, &later).await.unwrap());
+    assert!(insert_session(&store.pool, &later).await);
     assert_eq!(
         db::find_card_session_by_visit(&store.pool, "seven-0001", "visit-001")
             .await
@@ -284,4 +291,42 @@ fn card_session_lifetime_defaults_to_ten_minutes_and_is_bounded() {
             other => panic!("{bad} ms: expected invalid settings, got {other:?}"),
         }
     }
+}
+
+/// The nonce is used in the transaction that records what it authorizes: when another
+/// request used it first, neither a session nor an order is written.
+#[tokio::test]
+async fn a_used_challenge_records_neither_session_nor_order() {
+    let store = TempStore::new("card-session-used-challenge").await;
+    let challenge = throwaway_challenge("seven", "seven-0001", "once", T0_MS);
+    assert!(db::use_challenge(&store.pool, &challenge, T0_MS)
+        .await
+        .unwrap());
+
+    let opening = session("s-1", "seven-0001", "visit-001", 10);
+    assert_eq!(
+        db::insert_card_session_with_challenge(&store.pool, &opening, &challenge)
+            .await
+            .unwrap(),
+        db::CardSessionInsert::ChallengeUsed
+    );
+    assert_eq!(
+        db::find_card_session(&store.pool, "s-1").await.unwrap(),
+        None
+    );
+
+    let signed = order("seven-0001", "order-key-001");
+    assert_eq!(
+        db::insert_authorized_with_challenge(&store.pool, &signed, &challenge, T0_MS + 1)
+            .await
+            .unwrap(),
+        AuthorizedInsert::ChallengeUsed
+    );
+    assert_eq!(
+        db::find_issuance(&store.pool, &signed.request_id)
+            .await
+            .unwrap(),
+        None
+    );
+    store.close().await;
 }

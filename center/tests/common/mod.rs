@@ -69,8 +69,31 @@ pub async fn authorized(pool: &AnyPool, spec: &Spec, at_ms: i64) -> String {
         document_sha256: None,
         page_count: None,
     };
-    assert!(db::insert_authorized(pool, &row, at_ms).await.unwrap());
+    let challenge = throwaway_challenge(&row.operator_id, &row.kiosk_id, &request_id, at_ms);
+    assert_eq!(
+        db::insert_authorized_with_challenge(pool, &row, &challenge, at_ms)
+            .await
+            .unwrap(),
+        db::AuthorizedInsert::Inserted
+    );
     request_id
+}
+
+/// A challenge use to record with a row written through the center's own insert
+/// (`db::insert_authorized_with_challenge`, `db::insert_card_session_with_challenge`):
+/// `unique` (a request or session id) makes its nonce unused.
+pub fn throwaway_challenge(
+    operator_id: &str,
+    kiosk_id: &str,
+    unique: &str,
+    at_ms: i64,
+) -> db::ChallengeUse {
+    db::ChallengeUse {
+        nonce_hex: format!("test-{unique}"),
+        operator_id: operator_id.to_owned(),
+        kiosk_id: kiosk_id.to_owned(),
+        expires_at_unix_ms: at_ms + 120_000,
+    }
 }
 
 /// Inserts a new issuance and moves it to `prepared` (authorized 1 ms before `at_ms`).
