@@ -30,6 +30,10 @@ use sqlx::{AnyPool, Row as _};
 pub const MAX_BATCH_EVENTS: u32 = 65_536;
 /// Events sealed per batch by default (`center audit seal`, the sweep).
 pub const DEFAULT_BATCH_EVENTS: u32 = 1_024;
+
+/// Members written per `INSERT` when sealing (4 bound values each: far below both
+/// back-ends' limits on bound parameters, 32,766 in SQLite and 65,535 in PostgreSQL).
+const MEMBER_ROWS_PER_INSERT: usize = 256;
 /// Unsealed events older than this are suspicious by default (sweeps seal every few s).
 pub const DEFAULT_GRACE_MS: i64 = 60_000;
 /// Problems a verification lists before it stops collecting (it still counts them).
@@ -273,17 +277,43 @@ pub async fn seal_pending(
         .bind(Base64Bytes::encode(&signed.signature.0))
         .execute(&mut *tx)
         .await?;
-        for (index, (event, leaf)) in events.iter().zip(&leaves).enumerate() {
-            sqlx::query(
+        // Many rows per statement: on SQLite the write lock is held from the first
+        // insert to the commit, and a statement per member (1,024 round trips to the
+        // database thread) kept every issuance waiting behind a seal.
+        let members: Vec<(usize, &AuditEvent, &[u8; 32])> = events
+            .iter()
+            .zip(&leaves)
+            .enumerate()
+            .map(|(index, (event, leaf))| (index, event, leaf))
+            .collect();
+        for chunk in members.chunks(MEMBER_ROWS_PER_INSERT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let first = row * 4;
+                    format!(
+                        "(${}, ${}, ${}, ${})",
+                        first + 1,
+                        first + 2,
+                        first + 3,
+                        first + 4
+                    )
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO audit_batch_members (event_id, batch_no, leaf_index, leaf_hash) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&event.event_id)
-            .bind(batch_no as i64)
-            .bind(index as i64)
-            .bind(hex::encode(leaf))
-            .execute(&mut *tx)
-            .await?;
+                 VALUES {}",
+                values.join(", ")
+            );
+            let mut insert = sqlx::query(&sql);
+            for (index, event, leaf) in chunk {
+                insert = insert
+                    .bind(&event.event_id)
+                    .bind(batch_no as i64)
+                    .bind(*index as i64)
+                    .bind(hex::encode(leaf));
+            }
+            let inserted = insert.execute(&mut *tx).await?;
+            assert_eq!(inserted.rows_affected(), chunk.len() as u64);
         }
         tx.commit().await?;
         Ok(Some(signed))

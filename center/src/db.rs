@@ -651,10 +651,14 @@ pub async fn apply_outcome(pool: &AnyPool, update: &OutcomeUpdate<'_>) -> Result
     let now_unix_ms = update.now_unix_ms;
     let mut tx = pool.begin().await?;
     // COALESCE(.., '') = '' stands for IS NULL in a way both back-ends bind alike.
+    // The print time is set in the same statement (one round trip fewer while
+    // SQLite's write lock is held).
+    let printed_at_unix_ms = (update.to == IssuanceState::Printed).then_some(now_unix_ms);
     let updated = sqlx::query(
         "UPDATE issuances SET state = $1, updated_at_unix_ms = $2, \
            paid_yen = COALESCE($3, paid_yen), payment_method = COALESCE($4, payment_method), \
-           print_outcome = COALESCE($5, print_outcome), void_reason = COALESCE($6, void_reason) \
+           print_outcome = COALESCE($5, print_outcome), void_reason = COALESCE($6, void_reason), \
+           printed_at_unix_ms = COALESCE($10, printed_at_unix_ms) \
          WHERE request_id = $7 AND state = $8 AND COALESCE(print_outcome, '') = $9",
     )
     .bind(update.to.as_str())
@@ -666,6 +670,7 @@ pub async fn apply_outcome(pool: &AnyPool, update: &OutcomeUpdate<'_>) -> Result
     .bind(update.request_id)
     .bind(update.from.as_str())
     .bind(update.expect_print_outcome.unwrap_or(""))
+    .bind(printed_at_unix_ms)
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() != 1 {
@@ -675,11 +680,6 @@ pub async fn apply_outcome(pool: &AnyPool, update: &OutcomeUpdate<'_>) -> Result
     if update.to == IssuanceState::Printed {
         // The print and its notice to the municipality commit together (transactional
         // outbox): a crash can delay the notice, never lose it.
-        sqlx::query("UPDATE issuances SET printed_at_unix_ms = $1 WHERE request_id = $2")
-            .bind(now_unix_ms)
-            .bind(update.request_id)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
             "INSERT INTO outcome_notices (request_id, municipality_code, created_at_unix_ms, \
                attempts, next_attempt_at_unix_ms) \

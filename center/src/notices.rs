@@ -200,35 +200,56 @@ impl Deliverer<'_> {
         let claim_until = now_unix_ms.saturating_add(
             i64::try_from(self.settings.timeout_ms.saturating_mul(2)).unwrap_or(i64::MAX),
         );
-        let mut claimed = Vec::with_capacity(due.len());
-        let mut tx = self.pool.begin().await?;
+        // One statement for the whole batch (it is atomic on its own): on SQLite the
+        // write lock is held for one statement rather than across a round trip per
+        // notice. Each row's own condition is kept, so the claim is exact.
+        let mut candidates = Vec::with_capacity(due.len());
         for row in &due {
             let request_id: String = row.try_get("request_id")?;
             let attempts: i64 = row.try_get("attempts")?;
-            let rejections: i64 = row.try_get("rejections")?;
             let scheduled: i64 = row.try_get("next_attempt_at_unix_ms")?;
-            let updated = sqlx::query(
-                "UPDATE outcome_notices SET next_attempt_at_unix_ms = $1 \
-                 WHERE request_id = $2 AND attempts = $3 AND next_attempt_at_unix_ms = $4 \
-                   AND delivered_at_unix_ms IS NULL",
-            )
-            .bind(claim_until)
-            .bind(&request_id)
-            .bind(attempts)
-            .bind(scheduled)
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() == 1 {
+            candidates.push((request_id, attempts, scheduled));
+        }
+        let conditions: Vec<String> = (0..candidates.len())
+            .map(|row| {
+                let first = 2 + row * 3;
+                format!(
+                    "(request_id = ${} AND attempts = ${} AND next_attempt_at_unix_ms = ${})",
+                    first,
+                    first + 1,
+                    first + 2
+                )
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE outcome_notices SET next_attempt_at_unix_ms = $1 \
+             WHERE delivered_at_unix_ms IS NULL AND ({}) RETURNING request_id",
+            conditions.join(" OR ")
+        );
+        let mut claim = sqlx::query(&sql).bind(claim_until);
+        for (request_id, attempts, scheduled) in &candidates {
+            claim = claim.bind(request_id).bind(*attempts).bind(*scheduled);
+        }
+        let won: std::collections::HashSet<String> = claim
+            .fetch_all(self.pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>("request_id"))
+            .collect::<Result<_, _>>()?;
+        assert!(won.len() <= due.len());
+        let mut claimed = Vec::with_capacity(won.len());
+        for row in &due {
+            let request_id: String = row.try_get("request_id")?;
+            if won.contains(&request_id) {
                 let claim = Claimed {
                     request_id,
                     municipality: row.try_get("municipality_code")?,
-                    attempts,
-                    rejections,
+                    attempts: row.try_get("attempts")?,
+                    rejections: row.try_get("rejections")?,
                 };
                 claimed.push((claim, notice_of(row)));
             }
         }
-        tx.commit().await?;
 
         let results: Vec<(Claimed, Result<(), Failed>)> = stream::iter(claimed)
             .map(|(claim, notice)| self.send_claimed(claim, notice))
@@ -238,39 +259,48 @@ impl Deliverer<'_> {
 
         let mut summary = DeliverySummary::default();
         let mut tx = self.pool.begin().await?;
+        // Delivered notices in one statement (the common case); failures one by one,
+        // each with its own counters.
+        let delivered: Vec<&str> = results
+            .iter()
+            .filter(|(_, result)| result.is_ok())
+            .map(|(claim, _)| claim.request_id.as_str())
+            .collect();
+        if !delivered.is_empty() {
+            let placeholders: Vec<String> = (0..delivered.len())
+                .map(|i| format!("${}", i + 2))
+                .collect();
+            let sql = format!(
+                "UPDATE outcome_notices SET delivered_at_unix_ms = $1, \
+                   attempts = attempts + 1, last_error = NULL WHERE request_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut update = sqlx::query(&sql).bind(now_unix_ms);
+            for request_id in &delivered {
+                update = update.bind(*request_id);
+            }
+            update.execute(&mut *tx).await?;
+            summary.delivered = delivered.len() as u64;
+        }
         for (claim, result) in &results {
             let request_id = &claim.request_id;
-            match result {
-                Ok(()) => {
-                    sqlx::query(
-                        "UPDATE outcome_notices SET delivered_at_unix_ms = $1, \
-                           attempts = attempts + 1, last_error = NULL WHERE request_id = $2",
-                    )
-                    .bind(now_unix_ms)
-                    .bind(request_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    summary.delivered += 1;
-                }
-                Err(failed) => {
-                    let next =
-                        now_unix_ms.saturating_add(backoff_ms(self.settings, failed.attempts));
-                    sqlx::query(
-                        "UPDATE outcome_notices SET attempts = $1, next_attempt_at_unix_ms = $2, \
-                           last_error = $3, rejections = $4, dead_at_unix_ms = $5 \
-                         WHERE request_id = $6",
-                    )
-                    .bind(failed.attempts)
-                    .bind(next)
-                    .bind(&failed.reason)
-                    .bind(failed.rejections)
-                    .bind(failed.dead.then_some(now_unix_ms))
-                    .bind(request_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    summary.failed += 1;
-                    summary.dead += u64::from(failed.dead);
-                }
+            if let Err(failed) = result {
+                let next = now_unix_ms.saturating_add(backoff_ms(self.settings, failed.attempts));
+                sqlx::query(
+                    "UPDATE outcome_notices SET attempts = $1, next_attempt_at_unix_ms = $2, \
+                       last_error = $3, rejections = $4, dead_at_unix_ms = $5 \
+                     WHERE request_id = $6",
+                )
+                .bind(failed.attempts)
+                .bind(next)
+                .bind(&failed.reason)
+                .bind(failed.rejections)
+                .bind(failed.dead.then_some(now_unix_ms))
+                .bind(request_id)
+                .execute(&mut *tx)
+                .await?;
+                summary.failed += 1;
+                summary.dead += u64::from(failed.dead);
             }
         }
         tx.commit().await?;

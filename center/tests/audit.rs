@@ -1,5 +1,6 @@
 //! The tamper-evident audit log on SQLite and PostgreSQL: the database refuses updates
 //! and deletes; sealing chains signed Merkle batches, also with two sealers racing;
+//! a batch larger than one insert statement's worth of members seals whole;
 //! `center audit verify` finds altered, deleted, inserted and reordered records (after
 //! the attacker dropped the guards) and removed trailing batches against a published
 //! head; proofs check offline; a municipality export holds only its own residents.
@@ -542,6 +543,49 @@ async fn concurrent_sealers_sqlite() {
 #[tokio::test]
 async fn concurrent_sealers_postgres() {
     concurrent_sealers(Backend::Postgres).await;
+}
+
+/// The sealer writes members many rows per statement: a batch of more than two such
+/// statements' worth keeps every event, in order, and verifies; a proof from the last
+/// statement's rows checks.
+async fn a_large_batch_seals_whole(backend: Backend) {
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    let now = jiff::Timestamp::now().as_millisecond();
+    // 12 events from the world + 2 per prepared issuance = 612 (256 + 256 + 100 rows).
+    let mut last = String::new();
+    for i in 0..300 {
+        last = common::prepared(&w.pool, &spec(SAKAHOGI), now - 200_000 + i).await;
+    }
+    let sealed = audit::seal_in_sweep(&w.pool, &w.key, now, 1).await.unwrap();
+    assert_eq!(sealed, 612, "{backend:?}: one batch takes every event");
+    let leaf_indexes: Vec<i64> = sqlx::query_scalar(
+        "SELECT leaf_index FROM audit_batch_members WHERE batch_no = 1 ORDER BY leaf_index",
+    )
+    .fetch_all(&w.pool)
+    .await
+    .unwrap();
+    assert_eq!(leaf_indexes, (0..612).collect::<Vec<i64>>(), "{backend:?}");
+    let report = audit::verify(&w.pool, &w.key.public(), now, 60_000, None)
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{backend:?}: {:?}", report.problems);
+    assert_eq!((report.batches, report.sealed_events), (1, 612));
+    let proof = audit::prove(&w.pool, &last).await.unwrap();
+    assert_eq!(proof.events.len(), 2, "{backend:?}");
+    proof.verify(&w.key.public()).unwrap();
+    w.close().await;
+}
+
+#[tokio::test]
+async fn a_large_batch_seals_whole_sqlite() {
+    a_large_batch_seals_whole(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_large_batch_seals_whole_postgres() {
+    a_large_batch_seals_whole(Backend::Postgres).await;
 }
 
 async fn municipality_export(backend: Backend) {

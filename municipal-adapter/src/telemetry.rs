@@ -16,7 +16,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use std::io::IsTerminal as _;
 use tracing::Instrument as _;
+
 use tracing_subscriber::EnvFilter;
 
 pub const HTTP_ID_HEADER: &str = "x-request-id";
@@ -30,6 +32,8 @@ pub fn init_subscriber(default_filter: &str, json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: log files stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     // Ignored error: a subscriber is already installed.
     let _ = if json {

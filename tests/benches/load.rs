@@ -22,7 +22,8 @@
 //! Environment: `LOAD_BENCH_BACKENDS` (`sqlite,postgres`), `LOAD_BENCH_KIOSKS` (32),
 //! `LOAD_BENCH_RATE` (150), `LOAD_BENCH_SECONDS` (20 per open-loop run),
 //! `LOAD_BENCH_MAX_REQUESTS` (3000 for the closed-loop run),
-//! `LOAD_BENCH_COMPOSE_SECONDS` (10).
+//! `LOAD_BENCH_COMPOSE_SECONDS` (10), `LOAD_BENCH_KEEP_DIR` (set: keep the sandbox,
+//! databases and logs, and print where).
 
 use e2e::procs::{self, ChildProcess};
 use std::path::{Path, PathBuf};
@@ -331,7 +332,11 @@ async fn run_backend(backend: &str, plan: &Plan, bins: &Binaries) -> anyhow::Res
     for adapter in &mut adapters {
         adapter.kill();
     }
-    let _ = std::fs::remove_dir_all(&tmp);
+    if std::env::var_os("LOAD_BENCH_KEEP_DIR").is_some() {
+        println!("kept {}", tmp.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
     Ok(BackendResult {
         backend: backend.to_owned(),
         ready_ms,

@@ -125,7 +125,8 @@ async fn the_issued_request_id_is_in_the_log_of_every_process() {
         &kiosk_log,
     );
     let status = tokio::task::block_in_place(|| kiosk.wait_bounded(Duration::from_secs(60)));
-    let kiosk_text = plain(&kiosk.log());
+    let kiosk_text = kiosk.log();
+    assert_plain_text("kiosk-sim", &kiosk_text);
     assert!(
         status.success(),
         "kiosk-sim issue failed ({status}):\n{kiosk_text}"
@@ -146,13 +147,15 @@ async fn the_issued_request_id_is_in_the_log_of_every_process() {
     // Its print report reached the center before the kiosk exited; the center and the
     // adapter logged the fetch under the same id.
     let center_text = std::fs::read_to_string(&parties.center_log).expect("center log");
+    assert_plain_text("center", &center_text);
     assert!(
         center_text
             .lines()
             .any(|l| l.contains(&request_id) && l.contains("prepared")),
         "center log lacks {request_id}:\n{center_text}"
     );
-    let adapter_text = plain(&std::fs::read_to_string(&parties.adapter_log).expect("adapter log"));
+    let adapter_text = std::fs::read_to_string(&parties.adapter_log).expect("adapter log");
+    assert_plain_text("adapter", &adapter_text);
     let municipality = parties.card.municipality.to_string();
     assert!(
         adapter_text
@@ -222,23 +225,13 @@ async fn a_burst_of_adapter_timeouts_raises_one_alert_naming_the_requests() {
     }
 }
 
-/// The log without ANSI colour sequences (the subscribers colour even into files).
-fn plain(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // ESC [ parameters final-byte
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+/// A log written to a file (not a terminal) carries no colour codes.
+fn assert_plain_text(party: &str, log: &str) {
+    assert!(!log.is_empty(), "{party} wrote no log");
+    assert!(
+        !log.contains('\u{1b}'),
+        "{party}'s log file has terminal escape codes:\n{log}"
+    );
 }
 
 /// The `"request_id":"…"` of `kiosk-sim issue --json`'s answer line.
