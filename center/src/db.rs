@@ -650,10 +650,10 @@ pub async fn apply_outcome(pool: &AnyPool, update: &OutcomeUpdate<'_>) -> Result
     }
     let now_unix_ms = update.now_unix_ms;
     let mut tx = pool.begin().await?;
-    // COALESCE(.., '') = '' stands for IS NULL in a way both back-ends bind alike.
     // The print time is set in the same statement (one round trip fewer while
     // SQLite's write lock is held).
     let printed_at_unix_ms = (update.to == IssuanceState::Printed).then_some(now_unix_ms);
+    // COALESCE(.., '') = '' stands for IS NULL in a way both back-ends bind alike.
     let updated = sqlx::query(
         "UPDATE issuances SET state = $1, updated_at_unix_ms = $2, \
            paid_yen = COALESCE($3, paid_yen), payment_method = COALESCE($4, payment_method), \
