@@ -238,13 +238,12 @@ impl Deliverer<'_> {
             .collect::<Result<_, _>>()?;
         assert!(won.len() <= due.len());
         let mut claimed = Vec::with_capacity(won.len());
-        for row in &due {
-            let request_id: String = row.try_get("request_id")?;
+        for (row, (request_id, attempts, _)) in due.iter().zip(candidates) {
             if won.contains(&request_id) {
                 let claim = Claimed {
                     request_id,
                     municipality: row.try_get("municipality_code")?,
-                    attempts: row.try_get("attempts")?,
+                    attempts,
                     rejections: row.try_get("rejections")?,
                 };
                 claimed.push((claim, notice_of(row)));
