@@ -210,6 +210,12 @@ fn is_race(error: &sqlx::Error) -> bool {
 /// Seals up to `max_events` unsealed events into the next batch, in one transaction.
 /// `Ok(None)` when nothing waits. [`AuditError::Conflict`] when another sealer took the
 /// same batch or events first: nothing was written, retry on the next sweep.
+///
+/// The head and the unsealed events are read, hashed and signed on the pool, outside
+/// the write: on SQLite the write path is one writer for every issuance, and the
+/// anti-join over the whole event table must not hold it. The write then inserts the
+/// batch and its members; had another sealer sealed meanwhile, the primary keys
+/// (batch number, member event id) and the unique previous-header digest refuse it whole.
 pub async fn seal_pending(
     store: &Store,
     center_key: &KeyPair,
@@ -221,47 +227,11 @@ pub async fn seal_pending(
             "max_events must be 1..={MAX_BATCH_EVENTS}, got {max_events}"
         )));
     }
-    let center_key = center_key.clone();
-    store
-        .write(move |connection| {
-            async move {
-                let mut batch_no = 0;
-                let sealed = seal_into(
-                    connection,
-                    &center_key,
-                    now_unix_ms,
-                    max_events,
-                    &mut batch_no,
-                )
-                .await;
-                match sealed {
-                    Ok(Some(header)) => Ok(Decision::Commit(Some(header))),
-                    Ok(None) => Ok(Decision::Rollback(None)),
-                    Err(AuditError::Db(error)) if is_race(&error) => Err(AuditError::Conflict {
-                        batch_no,
-                        detail: error.to_string(),
-                    }),
-                    Err(other) => Err(other),
-                }
-            }
-            .boxed()
-        })
-        .await
-}
-
-/// The seal's statements on the writer's connection; `batch_no` is the number tried
-/// (for the conflict report).
-async fn seal_into(
-    connection: &mut AnyConnection,
-    center_key: &KeyPair,
-    now_unix_ms: i64,
-    max_events: u32,
-    batch_no: &mut u64,
-) -> Result<Option<SignedBatchHeader>, AuditError> {
+    let pool = store.pool();
     let head = sqlx::query(&format!(
         "SELECT {BATCH_COLUMNS} FROM audit_batches ORDER BY batch_no DESC LIMIT 1"
     ))
-    .fetch_optional(&mut *connection)
+    .fetch_optional(pool)
     .await?;
     let (prev_no, prev_sha256) = match head {
         Some(row) => {
@@ -270,15 +240,14 @@ async fn seal_into(
         }
         None => (0, GENESIS_PREV_SHA256.to_owned()),
     };
-    *batch_no = prev_no + 1;
-    let batch_no = *batch_no;
+    let batch_no = prev_no + 1;
     let rows = sqlx::query(&format!(
         "SELECT {EVENT_COLUMNS} FROM audit_events e WHERE NOT EXISTS \
          (SELECT 1 FROM audit_batch_members m WHERE m.event_id = e.event_id) \
          ORDER BY e.at_unix_ms, e.event_id LIMIT $1"
     ))
     .bind(i64::from(max_events))
-    .fetch_all(&mut *connection)
+    .fetch_all(pool)
     .await?;
     if rows.is_empty() {
         return Ok(None);
@@ -301,29 +270,57 @@ async fn seal_into(
     };
     let digest = header_sha256(&header)?;
     let signed = Signed::sign(header, center_key)?;
+    let members: Vec<(String, String)> = events
+        .into_iter()
+        .zip(&leaves)
+        .map(|(event, leaf)| (event.event_id, hex::encode(leaf)))
+        .collect();
+    let sealed = signed.clone();
+    let written = store
+        .write(move |connection| {
+            async move {
+                insert_batch(connection, &sealed, &digest, &members).await?;
+                Ok::<_, AuditError>(Decision::Commit(()))
+            }
+            .boxed()
+        })
+        .await;
+    match written {
+        Ok(()) => Ok(Some(signed)),
+        Err(AuditError::Db(error)) if is_race(&error) => Err(AuditError::Conflict {
+            batch_no,
+            detail: error.to_string(),
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+/// Writes a signed batch header and its members, `(event id, leaf hash hex)` in leaf
+/// order.
+async fn insert_batch(
+    connection: &mut AnyConnection,
+    signed: &SignedBatchHeader,
+    header_sha256: &str,
+    members: &[(String, String)],
+) -> Result<(), AuditError> {
+    let batch_no = i64::try_from(signed.payload.batch_no)
+        .map_err(|_| AuditError::BadArgument(format!("batch {}", signed.payload.batch_no)))?;
     sqlx::query(&format!(
         "INSERT INTO audit_batches ({BATCH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     ))
-    .bind(batch_no as i64)
+    .bind(batch_no)
     .bind(signed.payload.leaf_count as i64)
     .bind(&signed.payload.merkle_root)
     .bind(&signed.payload.prev_header_sha256)
-    .bind(&digest)
-    .bind(now_unix_ms)
+    .bind(header_sha256)
+    .bind(signed.payload.sealed_at_unix_ms)
     .bind(signed.kid.to_string())
     .bind(Base64Bytes::encode(&signed.signature.0))
     .execute(&mut *connection)
     .await?;
-    // Many rows per statement: on SQLite the write lock is held from the first
-    // insert to the commit, and a statement per member (1,024 round trips to the
-    // database thread) kept every issuance waiting behind a seal.
-    let members: Vec<(usize, &AuditEvent, &[u8; 32])> = events
-        .iter()
-        .zip(&leaves)
-        .enumerate()
-        .map(|(index, (event, leaf))| (index, event, leaf))
-        .collect();
-    for chunk in members.chunks(MEMBER_ROWS_PER_INSERT) {
+    // Many rows per statement: a statement per member (1,024 round trips to the
+    // database thread) kept every issuance waiting behind a seal on SQLite.
+    for (chunk_no, chunk) in members.chunks(MEMBER_ROWS_PER_INSERT).enumerate() {
         let values: Vec<String> = (0..chunk.len())
             .map(|row| {
                 let first = row * 4;
@@ -342,17 +339,18 @@ async fn seal_into(
             values.join(", ")
         );
         let mut insert = sqlx::query(&sql);
-        for (index, event, leaf) in chunk {
+        for (row, (event_id, leaf_hex)) in chunk.iter().enumerate() {
+            let leaf_index = chunk_no * MEMBER_ROWS_PER_INSERT + row;
             insert = insert
-                .bind(&event.event_id)
-                .bind(batch_no as i64)
-                .bind(*index as i64)
-                .bind(hex::encode(leaf));
+                .bind(event_id)
+                .bind(batch_no)
+                .bind(leaf_index as i64)
+                .bind(leaf_hex);
         }
         let inserted = insert.execute(&mut *connection).await?;
         assert_eq!(inserted.rows_affected(), chunk.len() as u64);
     }
-    Ok(Some(signed))
+    Ok(())
 }
 
 /// The sweep's step (every replica): seals up to `max_batches` batches of
