@@ -20,7 +20,9 @@
 //! batch, exactly as if they had committed just before it.
 //!
 //! Reads do not come here: they use the pool ([`Store`] dereferences to it), and in
-//! WAL mode they never wait on the writer.
+//! WAL mode they never wait on the writer. Nor do checkpoints: the writer's connection
+//! has automatic checkpoints off, and a task checkpoints the log from the pool
+//! (`PASSIVE`, which never blocks the writer) every second.
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
@@ -36,6 +38,10 @@ pub const MAX_JOBS_PER_BATCH: usize = 128;
 /// Jobs that may wait for the writer before [`Store::write`] itself waits (backpressure
 /// instead of an unbounded queue).
 const WRITE_QUEUE_CAPACITY: usize = 1_024;
+
+/// How often the SQLite write-ahead log is copied back into the database file, off the
+/// writer (see [`run_checkpoints`]).
+const CHECKPOINT_INTERVAL_MS: u64 = 1_000;
 
 /// What a job's transaction does at its end.
 #[derive(Debug)]
@@ -71,8 +77,12 @@ impl Store {
             return Ok(Self { pool, writer: None });
         }
         // Detached: the writer keeps it for its life, and the pool may open another.
-        let connection = pool.acquire().await?.detach();
+        let mut connection = pool.acquire().await?.detach();
+        // The writer never checkpoints itself: a checkpoint after a commit (copying the
+        // log into the database file and its fsync) would hold up every queued job.
+        execute(&mut connection, "PRAGMA wal_autocheckpoint = 0").await?;
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE_CAPACITY);
+        tokio::spawn(run_checkpoints(pool.clone(), sender.downgrade()));
         tokio::spawn(run_writer(connection, receiver));
         Ok(Self {
             pool,
@@ -315,6 +325,28 @@ async fn run_batch(
         deliver(failure.as_deref());
     }
     stop
+}
+
+/// Checkpoints the write-ahead log on a pool connection every
+/// [`CHECKPOINT_INTERVAL_MS`] while the store lives. `PASSIVE` copies what no reader
+/// still needs and never blocks the writer; a log left over by a busy interval is
+/// copied at the next one.
+async fn run_checkpoints(pool: AnyPool, writer: mpsc::WeakSender<Message>) {
+    let mut interval =
+        tokio::time::interval(std::time::Duration::from_millis(CHECKPOINT_INTERVAL_MS));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if pool.is_closed() || writer.upgrade().is_none() {
+            return;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(%error, "write-ahead log checkpoint failed; retried next interval");
+        }
+    }
 }
 
 async fn execute(connection: &mut AnyConnection, sql: &str) -> Result<(), sqlx::Error> {

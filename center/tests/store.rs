@@ -259,3 +259,49 @@ async fn a_closed_store_refuses_writes_sqlite() {
 async fn a_closed_store_refuses_writes_postgres() {
     a_closed_store_refuses_writes(Backend::Postgres).await;
 }
+
+/// SQLite: the writer never checkpoints, so a background task must copy the
+/// write-ahead log into the database file; within a few intervals the file alone (read
+/// as immutable, which ignores the log) holds every committed row.
+#[tokio::test]
+async fn the_log_is_checkpointed_into_the_database_file() {
+    const ROWS: usize = 50;
+    let w = World::new(Backend::Sqlite).await.unwrap();
+    for i in 0..ROWS {
+        let name = format!("row-{i:03}");
+        w.store
+            .write(move |connection| {
+                async move {
+                    insert(connection, &name).await?;
+                    Ok::<_, TestError>(Decision::Commit(()))
+                }
+                .boxed()
+            })
+            .await
+            .unwrap();
+    }
+    let file_only = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(w.dir.join("center.sqlite"))
+        .immutable(true)
+        .read_only(true);
+    let mut in_file = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut reader = sqlx::SqliteConnection::connect_with(&file_only)
+            .await
+            .unwrap();
+        in_file = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM scratch")
+            .fetch_one(&mut reader)
+            .await
+            .unwrap_or(0);
+        reader.close().await.unwrap();
+        if in_file == ROWS as i64 {
+            break;
+        }
+    }
+    assert_eq!(
+        in_file, ROWS as i64,
+        "rows still only in the write-ahead log"
+    );
+    w.close().await;
+}
