@@ -24,7 +24,10 @@ use schemas::b64::Base64Bytes;
 use schemas::settlement::DetachedSignature;
 use schemas::{KeyPair, Kid, PublicKey, SignatureBytes, Signed};
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row as _};
+use sqlx::{AnyConnection, AnyPool, Row as _};
+
+use crate::store::{Decision, Store};
+use futures_util::FutureExt as _;
 
 /// Upper bound on the events of one batch.
 pub const MAX_BATCH_EVENTS: u32 = 65_536;
@@ -207,8 +210,14 @@ fn is_race(error: &sqlx::Error) -> bool {
 /// Seals up to `max_events` unsealed events into the next batch, in one transaction.
 /// `Ok(None)` when nothing waits. [`AuditError::Conflict`] when another sealer took the
 /// same batch or events first: nothing was written, retry on the next sweep.
+///
+/// The head and the unsealed events are read, hashed and signed on the pool, outside
+/// the write: on SQLite the write path is one writer for every issuance, and the
+/// anti-join over the whole event table must not hold it. The write then inserts the
+/// batch and its members; had another sealer sealed meanwhile, the primary keys
+/// (batch number, member event id) and the unique previous-header digest refuse it whole.
 pub async fn seal_pending(
-    pool: &AnyPool,
+    store: &Store,
     center_key: &KeyPair,
     now_unix_ms: i64,
     max_events: u32,
@@ -218,128 +227,144 @@ pub async fn seal_pending(
             "max_events must be 1..={MAX_BATCH_EVENTS}, got {max_events}"
         )));
     }
-    let mut batch_no = 0;
-    let result: Result<Option<SignedBatchHeader>, AuditError> = async {
-        let mut tx = pool.begin().await?;
-        let head = sqlx::query(&format!(
-            "SELECT {BATCH_COLUMNS} FROM audit_batches ORDER BY batch_no DESC LIMIT 1"
-        ))
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (prev_no, prev_sha256) = match head {
-            Some(row) => {
-                let batch = row_to_batch(&row)?;
-                (batch.header.payload.batch_no, batch.header_sha256)
-            }
-            None => (0, GENESIS_PREV_SHA256.to_owned()),
-        };
-        batch_no = prev_no + 1;
-        let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM audit_events e WHERE NOT EXISTS \
-             (SELECT 1 FROM audit_batch_members m WHERE m.event_id = e.event_id) \
-             ORDER BY e.at_unix_ms, e.event_id LIMIT $1"
-        ))
-        .bind(i64::from(max_events))
-        .fetch_all(&mut *tx)
-        .await?;
-        if rows.is_empty() {
-            tx.rollback().await?;
-            return Ok(None);
+    let pool = store.pool();
+    let head = sqlx::query(&format!(
+        "SELECT {BATCH_COLUMNS} FROM audit_batches ORDER BY batch_no DESC LIMIT 1"
+    ))
+    .fetch_optional(pool)
+    .await?;
+    let (prev_no, prev_sha256) = match head {
+        Some(row) => {
+            let batch = row_to_batch(&row)?;
+            (batch.header.payload.batch_no, batch.header_sha256)
         }
-        let events = rows
-            .iter()
-            .map(row_to_event)
-            .collect::<Result<Vec<_>, _>>()?;
-        let leaves = events
-            .iter()
-            .map(AuditEvent::leaf_hash)
-            .collect::<Result<Vec<_>, _>>()?;
-        assert!(leaves.len() <= max_events as usize);
-        let header = BatchHeader {
-            batch_no,
-            leaf_count: leaves.len() as u64,
-            merkle_root: hex::encode(merkle_root(&leaves)),
-            prev_header_sha256: prev_sha256,
-            sealed_at_unix_ms: now_unix_ms,
-        };
-        let digest = header_sha256(&header)?;
-        let signed = Signed::sign(header, center_key)?;
-        sqlx::query(&format!(
-            "INSERT INTO audit_batches ({BATCH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        ))
-        .bind(batch_no as i64)
-        .bind(signed.payload.leaf_count as i64)
-        .bind(&signed.payload.merkle_root)
-        .bind(&signed.payload.prev_header_sha256)
-        .bind(&digest)
-        .bind(now_unix_ms)
-        .bind(signed.kid.to_string())
-        .bind(Base64Bytes::encode(&signed.signature.0))
-        .execute(&mut *tx)
-        .await?;
-        // Many rows per statement: on SQLite the write lock is held from the first
-        // insert to the commit, and a statement per member (1,024 round trips to the
-        // database thread) kept every issuance waiting behind a seal.
-        let members: Vec<(usize, &AuditEvent, &[u8; 32])> = events
-            .iter()
-            .zip(&leaves)
-            .enumerate()
-            .map(|(index, (event, leaf))| (index, event, leaf))
-            .collect();
-        for chunk in members.chunks(MEMBER_ROWS_PER_INSERT) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|row| {
-                    let first = row * 4;
-                    format!(
-                        "(${}, ${}, ${}, ${})",
-                        first + 1,
-                        first + 2,
-                        first + 3,
-                        first + 4
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO audit_batch_members (event_id, batch_no, leaf_index, leaf_hash) \
-                 VALUES {}",
-                values.join(", ")
-            );
-            let mut insert = sqlx::query(&sql);
-            for (index, event, leaf) in chunk {
-                insert = insert
-                    .bind(&event.event_id)
-                    .bind(batch_no as i64)
-                    .bind(*index as i64)
-                    .bind(hex::encode(leaf));
-            }
-            let inserted = insert.execute(&mut *tx).await?;
-            assert_eq!(inserted.rows_affected(), chunk.len() as u64);
-        }
-        tx.commit().await?;
-        Ok(Some(signed))
+        None => (0, GENESIS_PREV_SHA256.to_owned()),
+    };
+    let batch_no = prev_no + 1;
+    let rows = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events e WHERE NOT EXISTS \
+         (SELECT 1 FROM audit_batch_members m WHERE m.event_id = e.event_id) \
+         ORDER BY e.at_unix_ms, e.event_id LIMIT $1"
+    ))
+    .bind(i64::from(max_events))
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
     }
-    .await;
-    match result {
+    let events = rows
+        .iter()
+        .map(row_to_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    let leaves = events
+        .iter()
+        .map(AuditEvent::leaf_hash)
+        .collect::<Result<Vec<_>, _>>()?;
+    assert!(leaves.len() <= max_events as usize);
+    let header = BatchHeader {
+        batch_no,
+        leaf_count: leaves.len() as u64,
+        merkle_root: hex::encode(merkle_root(&leaves)),
+        prev_header_sha256: prev_sha256,
+        sealed_at_unix_ms: now_unix_ms,
+    };
+    let digest = header_sha256(&header)?;
+    let signed = Signed::sign(header, center_key)?;
+    let members: Vec<(String, String)> = events
+        .into_iter()
+        .zip(&leaves)
+        .map(|(event, leaf)| (event.event_id, hex::encode(leaf)))
+        .collect();
+    let sealed = signed.clone();
+    let written = store
+        .write(move |connection| {
+            async move {
+                insert_batch(connection, &sealed, &digest, &members).await?;
+                Ok::<_, AuditError>(Decision::Commit(()))
+            }
+            .boxed()
+        })
+        .await;
+    match written {
+        Ok(()) => Ok(Some(signed)),
         Err(AuditError::Db(error)) if is_race(&error) => Err(AuditError::Conflict {
             batch_no,
             detail: error.to_string(),
         }),
-        other => other,
+        Err(other) => Err(other),
     }
+}
+
+/// Writes a signed batch header and its members, `(event id, leaf hash hex)` in leaf
+/// order.
+async fn insert_batch(
+    connection: &mut AnyConnection,
+    signed: &SignedBatchHeader,
+    header_sha256: &str,
+    members: &[(String, String)],
+) -> Result<(), AuditError> {
+    let batch_no = i64::try_from(signed.payload.batch_no)
+        .map_err(|_| AuditError::BadArgument(format!("batch {}", signed.payload.batch_no)))?;
+    sqlx::query(&format!(
+        "INSERT INTO audit_batches ({BATCH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    ))
+    .bind(batch_no)
+    .bind(signed.payload.leaf_count as i64)
+    .bind(&signed.payload.merkle_root)
+    .bind(&signed.payload.prev_header_sha256)
+    .bind(header_sha256)
+    .bind(signed.payload.sealed_at_unix_ms)
+    .bind(signed.kid.to_string())
+    .bind(Base64Bytes::encode(&signed.signature.0))
+    .execute(&mut *connection)
+    .await?;
+    // Many rows per statement: a statement per member (1,024 round trips to the
+    // database thread) kept every issuance waiting behind a seal on SQLite.
+    for (chunk_no, chunk) in members.chunks(MEMBER_ROWS_PER_INSERT).enumerate() {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let first = row * 4;
+                format!(
+                    "(${}, ${}, ${}, ${})",
+                    first + 1,
+                    first + 2,
+                    first + 3,
+                    first + 4
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_batch_members (event_id, batch_no, leaf_index, leaf_hash) \
+             VALUES {}",
+            values.join(", ")
+        );
+        let mut insert = sqlx::query(&sql);
+        for (row, (event_id, leaf_hex)) in chunk.iter().enumerate() {
+            let leaf_index = chunk_no * MEMBER_ROWS_PER_INSERT + row;
+            insert = insert
+                .bind(event_id)
+                .bind(batch_no)
+                .bind(leaf_index as i64)
+                .bind(leaf_hex);
+        }
+        let inserted = insert.execute(&mut *connection).await?;
+        assert_eq!(inserted.rows_affected(), chunk.len() as u64);
+    }
+    Ok(())
 }
 
 /// The sweep's step (every replica): seals up to `max_batches` batches of
 /// [`DEFAULT_BATCH_EVENTS`]; returns the events sealed. Losing a race to another replica
 /// is normal and ends the step quietly: the winner sealed those events.
 pub async fn seal_in_sweep(
-    pool: &AnyPool,
+    store: &Store,
     center_key: &KeyPair,
     now_unix_ms: i64,
     max_batches: u32,
 ) -> Result<u64, AuditError> {
     let mut sealed = 0;
     for _ in 0..max_batches {
-        match seal_pending(pool, center_key, now_unix_ms, DEFAULT_BATCH_EVENTS).await {
+        match seal_pending(store, center_key, now_unix_ms, DEFAULT_BATCH_EVENTS).await {
             Ok(Some(header)) => sealed += header.payload.leaf_count,
             Ok(None) => break,
             Err(AuditError::Conflict { batch_no, .. }) => {

@@ -88,13 +88,16 @@ fn center_key(settings: &Settings) -> anyhow::Result<KeyPair> {
     KeyPair::from_seed_base64(&text).with_context(|| format!("center key {}", path.display()))
 }
 
-async fn open(common: &Common) -> anyhow::Result<(Settings, sqlx::AnyPool, i64)> {
+async fn open(common: &Common) -> anyhow::Result<(Settings, center::store::Store, i64)> {
     open_with(common, false).await
 }
 
 /// `guard`: also install the append-only triggers (the writing commands do; verify and
 /// prove stay read-only so an auditor's read-only role suffices).
-async fn open_with(common: &Common, guard: bool) -> anyhow::Result<(Settings, sqlx::AnyPool, i64)> {
+async fn open_with(
+    common: &Common,
+    guard: bool,
+) -> anyhow::Result<(Settings, center::store::Store, i64)> {
     let settings = Settings::load(&common.config)?;
     let pool = center::db::connect(&settings.database_url)
         .await

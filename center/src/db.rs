@@ -6,8 +6,10 @@
 //! is conditional on the current state, so two replicas can never both move the same
 //! request.
 
+use crate::store::{Decision, Store};
+use futures_util::FutureExt as _;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row as _};
+use sqlx::{AnyConnection, AnyPool, Row as _};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -31,7 +33,9 @@ pub enum DbError {
 /// Upper bound on pooled connections per center process.
 const MAX_CONNECTIONS: u32 = 16;
 
-pub async fn connect(url: &str) -> Result<AnyPool, DbError> {
+/// Opens the store: the pool (migrated, audit guards installed) and, on SQLite, its
+/// group-commit writer (`crate::store`).
+pub async fn connect(url: &str) -> Result<Store, DbError> {
     sqlx::any::install_default_drivers();
     let is_sqlite = url.starts_with("sqlite:");
     let pool = AnyPoolOptions::new()
@@ -67,7 +71,7 @@ pub async fn connect(url: &str) -> Result<AnyPool, DbError> {
     crate::audit::install_guards(&pool)
         .await
         .map_err(|e| DbError::AuditGuards(e.to_string()))?;
-    Ok(pool)
+    Ok(Store::new(pool).await?)
 }
 
 /// Lifecycle of one issuance at the center (DESIGN.md §4).
@@ -198,12 +202,20 @@ pub async fn challenge_used(pool: &AnyPool, nonce_hex: &str) -> Result<bool, DbE
 /// Records the use of a nonce, atomically: of two uses on any replicas exactly one
 /// returns `true` (the primary key decides). `false`: it was already used.
 pub async fn use_challenge(
-    pool: &AnyPool,
+    store: &Store,
     used: &ChallengeUse,
     now_unix_ms: i64,
 ) -> Result<bool, DbError> {
-    let mut connection = pool.acquire().await?;
-    insert_challenge_use(&mut connection, used, now_unix_ms).await
+    let used = used.clone();
+    store
+        .write(move |connection| {
+            async move {
+                let inserted = insert_challenge_use(connection, &used, now_unix_ms).await?;
+                Ok::<_, DbError>(Decision::Commit(inserted))
+            }
+            .boxed()
+        })
+        .await
 }
 
 async fn insert_challenge_use(
@@ -246,16 +258,24 @@ pub async fn find_issuance(
     pool: &AnyPool,
     request_id: &str,
 ) -> Result<Option<IssuanceRow>, DbError> {
+    find_issuance_on(pool, request_id).await
+}
+
+/// [`find_issuance`] on any executor (a write job's own connection).
+async fn find_issuance_on<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    request_id: &str,
+) -> Result<Option<IssuanceRow>, DbError> {
     let sql = format!("SELECT {ISSUANCE_COLUMNS} FROM issuances WHERE request_id = $1");
     let row = sqlx::query(&sql)
         .bind(request_id)
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await?;
     row.as_ref().map(row_to_issuance).transpose()
 }
 
 pub(crate) async fn append_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    connection: &mut AnyConnection,
     request_id: &str,
     now_unix_ms: i64,
     event: &str,
@@ -274,7 +294,7 @@ pub(crate) async fn append_event(
     .bind(from.map(IssuanceState::as_str))
     .bind(to.map(IssuanceState::as_str))
     .bind(detail)
-    .execute(&mut **tx)
+    .execute(&mut *connection)
     .await?;
     Ok(())
 }
@@ -297,52 +317,62 @@ pub enum AuthorizedInsert {
 }
 
 /// What authorizes a new request, recorded in the same transaction as the request.
-#[derive(Clone, Copy, Debug)]
-enum Authorization<'a> {
+#[derive(Clone, Debug)]
+enum Authorization {
     /// The card signed this order over a challenge: the challenge becomes used.
-    Challenge(&'a ChallengeUse),
+    Challenge(ChallengeUse),
     /// The card opened this session: one of its orders is taken.
-    CardSession(&'a str),
+    CardSession(String),
 }
 
 /// Inserts a new request in state `authorized` and uses the card's challenge in the
 /// same transaction (one commit instead of two), so that the challenge is used exactly
 /// when a request is recorded on it; a replayed key (not inserted) uses none.
 pub async fn insert_authorized_with_challenge(
-    pool: &AnyPool,
+    store: &Store,
     row: &IssuanceRow,
     challenge: &ChallengeUse,
     now_unix_ms: i64,
 ) -> Result<AuthorizedInsert, DbError> {
-    insert_authorized_row(pool, row, Authorization::Challenge(challenge), now_unix_ms).await
+    let authorization = Authorization::Challenge(challenge.clone());
+    insert_authorized_row(store, row, authorization, now_unix_ms).await
 }
 
 /// Inserts a new request in state `authorized` and takes one order of the card
 /// session in the same transaction, so that two concurrent orders cannot both take
 /// the last one and a replayed key (not inserted) takes none.
 pub async fn insert_authorized_on_card_session(
-    pool: &AnyPool,
+    store: &Store,
     row: &IssuanceRow,
     card_session_id: &str,
     now_unix_ms: i64,
 ) -> Result<AuthorizedInsert, DbError> {
-    insert_authorized_row(
-        pool,
-        row,
-        Authorization::CardSession(card_session_id),
-        now_unix_ms,
-    )
-    .await
+    let authorization = Authorization::CardSession(card_session_id.to_owned());
+    insert_authorized_row(store, row, authorization, now_unix_ms).await
 }
 
 async fn insert_authorized_row(
-    pool: &AnyPool,
+    store: &Store,
     row: &IssuanceRow,
-    authorization: Authorization<'_>,
+    authorization: Authorization,
     now_unix_ms: i64,
 ) -> Result<AuthorizedInsert, DbError> {
     assert_eq!(row.state, IssuanceState::Authorized);
-    let mut tx = pool.begin().await?;
+    let row = row.clone();
+    store
+        .write(move |connection| {
+            async move { insert_authorized(connection, &row, &authorization, now_unix_ms).await }
+                .boxed()
+        })
+        .await
+}
+
+async fn insert_authorized(
+    connection: &mut AnyConnection,
+    row: &IssuanceRow,
+    authorization: &Authorization,
+    now_unix_ms: i64,
+) -> Result<Decision<AuthorizedInsert>, DbError> {
     // The insert first: a concurrent retry under the same key waits on it, then finds
     // the key taken and rolls back before touching the session or the challenge.
     let inserted = sqlx::query(
@@ -363,18 +393,16 @@ async fn insert_authorized_row(
     .bind(row.state.as_str())
     .bind(now_unix_ms)
     .bind(now_unix_ms)
-    .execute(&mut *tx)
+    .execute(&mut *connection)
     .await?;
     if inserted.rows_affected() != 1 {
-        tx.rollback().await?;
-        return Ok(AuthorizedInsert::KeyTaken);
+        return Ok(Decision::Rollback(AuthorizedInsert::KeyTaken));
     }
     let mut detail = None;
     match authorization {
         Authorization::Challenge(challenge) => {
-            if !insert_challenge_use(&mut tx, challenge, now_unix_ms).await? {
-                tx.rollback().await?;
-                return Ok(AuthorizedInsert::ChallengeUsed);
+            if !insert_challenge_use(connection, challenge, now_unix_ms).await? {
+                return Ok(Decision::Rollback(AuthorizedInsert::ChallengeUsed));
             }
         }
         Authorization::CardSession(session_id) => {
@@ -389,17 +417,16 @@ async fn insert_authorized_row(
             .bind(&row.operator_id)
             .bind(&row.kiosk_id)
             .bind(now_unix_ms)
-            .execute(&mut *tx)
+            .execute(&mut *connection)
             .await?;
             if taken.rows_affected() != 1 {
-                tx.rollback().await?;
-                return Ok(AuthorizedInsert::SessionSpent);
+                return Ok(Decision::Rollback(AuthorizedInsert::SessionSpent));
             }
             detail = Some(format!("card_session {session_id}"));
         }
     }
     append_event(
-        &mut tx,
+        connection,
         &row.request_id,
         now_unix_ms,
         "authorized",
@@ -408,8 +435,7 @@ async fn insert_authorized_row(
         detail.as_deref(),
     )
     .await?;
-    tx.commit().await?;
-    Ok(AuthorizedInsert::Inserted)
+    Ok(Decision::Commit(AuthorizedInsert::Inserted))
 }
 
 /// Fields a transition may set (all optional; `None` leaves the column alone).
@@ -423,11 +449,35 @@ pub struct TransitionFields<'a> {
     pub page_count: Option<i64>,
 }
 
+/// [`TransitionFields`], owned by the write job.
+#[derive(Clone, Debug)]
+struct OwnedTransitionFields {
+    refusal_reason: Option<String>,
+    error_code: Option<String>,
+    fee_yen_per_copy: Option<i64>,
+    total_fee_yen: Option<i64>,
+    document_sha256: Option<String>,
+    page_count: Option<i64>,
+}
+
+impl From<&TransitionFields<'_>> for OwnedTransitionFields {
+    fn from(fields: &TransitionFields<'_>) -> Self {
+        Self {
+            refusal_reason: fields.refusal_reason.map(str::to_owned),
+            error_code: fields.error_code.map(str::to_owned),
+            fee_yen_per_copy: fields.fee_yen_per_copy,
+            total_fee_yen: fields.total_fee_yen,
+            document_sha256: fields.document_sha256.map(str::to_owned),
+            page_count: fields.page_count,
+        }
+    }
+}
+
 /// Moves `request_id` from `from` to `to` in one transaction with its audit event.
 /// Fails with `IllegalTransition` if the move is not allowed or the row is no longer
 /// in `from` (another replica got there first).
 pub async fn transition(
-    pool: &AnyPool,
+    store: &Store,
     request_id: &str,
     from: IssuanceState,
     to: IssuanceState,
@@ -448,7 +498,26 @@ pub async fn transition(
             actual: None,
         });
     }
-    let mut tx = pool.begin().await?;
+    let request_id = request_id.to_owned();
+    let fields = OwnedTransitionFields::from(fields);
+    store
+        .write(move |connection| {
+            async move {
+                transition_row(connection, &request_id, from, to, &fields, now_unix_ms).await
+            }
+            .boxed()
+        })
+        .await
+}
+
+async fn transition_row(
+    connection: &mut AnyConnection,
+    request_id: &str,
+    from: IssuanceState,
+    to: IssuanceState,
+    fields: &OwnedTransitionFields,
+    now_unix_ms: i64,
+) -> Result<Decision<()>, DbError> {
     let updated = sqlx::query(
         "UPDATE issuances SET state = $1, updated_at_unix_ms = $2, \
            refusal_reason = COALESCE($3, refusal_reason), error_code = COALESCE($4, error_code), \
@@ -458,19 +527,19 @@ pub async fn transition(
     )
     .bind(to.as_str())
     .bind(now_unix_ms)
-    .bind(fields.refusal_reason)
-    .bind(fields.error_code)
+    .bind(fields.refusal_reason.as_deref())
+    .bind(fields.error_code.as_deref())
     .bind(fields.fee_yen_per_copy)
     .bind(fields.total_fee_yen)
-    .bind(fields.document_sha256)
+    .bind(fields.document_sha256.as_deref())
     .bind(fields.page_count)
     .bind(request_id)
     .bind(from.as_str())
-    .execute(&mut *tx)
+    .execute(&mut *connection)
     .await?;
     if updated.rows_affected() != 1 {
-        tx.rollback().await?;
-        let actual = find_issuance(pool, request_id)
+        // Nothing was written; the row as it stands says who won.
+        let actual = find_issuance_on(&mut *connection, request_id)
             .await?
             .map(|r| r.state.as_str().to_owned());
         tracing::error!(
@@ -487,9 +556,12 @@ pub async fn transition(
             actual,
         });
     }
-    let detail = fields.refusal_reason.or(fields.error_code);
+    let detail = fields
+        .refusal_reason
+        .as_deref()
+        .or(fields.error_code.as_deref());
     append_event(
-        &mut tx,
+        connection,
         request_id,
         now_unix_ms,
         to.as_str(),
@@ -498,22 +570,38 @@ pub async fn transition(
         detail,
     )
     .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(Decision::Commit(()))
 }
 
 /// Records an event that changes no state (e.g. an idempotent replay).
 pub async fn record_event(
-    pool: &AnyPool,
+    store: &Store,
     request_id: &str,
     event: &str,
     detail: Option<&str>,
     now_unix_ms: i64,
 ) -> Result<(), DbError> {
-    let mut tx = pool.begin().await?;
-    append_event(&mut tx, request_id, now_unix_ms, event, None, None, detail).await?;
-    tx.commit().await?;
-    Ok(())
+    let request_id = request_id.to_owned();
+    let event = event.to_owned();
+    let detail = detail.map(str::to_owned);
+    store
+        .write(move |connection| {
+            async move {
+                append_event(
+                    connection,
+                    &request_id,
+                    now_unix_ms,
+                    &event,
+                    None,
+                    None,
+                    detail.as_deref(),
+                )
+                .await?;
+                Ok::<_, DbError>(Decision::Commit(()))
+            }
+            .boxed()
+        })
+        .await
 }
 
 /// Count of audit events for a request (tests and operators).
@@ -630,7 +718,7 @@ impl<'a> OutcomeUpdate<'a> {
 /// event, conditional on the row still being in `from` with the expected print
 /// outcome. `Ok(false)`: the row was not in that state any more (a concurrent report
 /// or sweep won), nothing was written; the caller re-reads and decides again.
-pub async fn apply_outcome(pool: &AnyPool, update: &OutcomeUpdate<'_>) -> Result<bool, DbError> {
+pub async fn apply_outcome(store: &Store, update: &OutcomeUpdate<'_>) -> Result<bool, DbError> {
     let same_state_allowed = update.from == IssuanceState::Paid
         && update.to == IssuanceState::Paid
         && update.print_outcome.is_some();
@@ -648,8 +736,55 @@ pub async fn apply_outcome(pool: &AnyPool, update: &OutcomeUpdate<'_>) -> Result
             actual: None,
         });
     }
+    let update = OwnedOutcomeUpdate::from(update);
+    store
+        .write(move |connection| {
+            async move { apply_outcome_row(connection, &update).await }.boxed()
+        })
+        .await
+}
+
+/// [`OutcomeUpdate`], owned by the write job.
+#[derive(Clone, Debug)]
+struct OwnedOutcomeUpdate {
+    request_id: String,
+    from: IssuanceState,
+    to: IssuanceState,
+    expect_print_outcome: Option<String>,
+    paid_yen: Option<i64>,
+    payment_method: Option<String>,
+    print_outcome: Option<String>,
+    void_reason: Option<String>,
+    refund: Option<(i64, String)>,
+    event: String,
+    now_unix_ms: i64,
+}
+
+impl From<&OutcomeUpdate<'_>> for OwnedOutcomeUpdate {
+    fn from(update: &OutcomeUpdate<'_>) -> Self {
+        Self {
+            request_id: update.request_id.to_owned(),
+            from: update.from,
+            to: update.to,
+            expect_print_outcome: update.expect_print_outcome.map(str::to_owned),
+            paid_yen: update.paid_yen,
+            payment_method: update.payment_method.map(str::to_owned),
+            print_outcome: update.print_outcome.map(str::to_owned),
+            void_reason: update.void_reason.map(str::to_owned),
+            refund: update
+                .refund
+                .map(|(amount_yen, reason)| (amount_yen, reason.to_owned())),
+            event: update.event.to_owned(),
+            now_unix_ms: update.now_unix_ms,
+        }
+    }
+}
+
+async fn apply_outcome_row(
+    connection: &mut AnyConnection,
+    update: &OwnedOutcomeUpdate,
+) -> Result<Decision<bool>, DbError> {
     let now_unix_ms = update.now_unix_ms;
-    let mut tx = pool.begin().await?;
     // The print time is set in the same statement (one round trip fewer while
     // SQLite's write lock is held).
     let printed_at_unix_ms = (update.to == IssuanceState::Printed).then_some(now_unix_ms);
@@ -664,18 +799,17 @@ pub async fn apply_outcome(pool: &AnyPool, update: &OutcomeUpdate<'_>) -> Result
     .bind(update.to.as_str())
     .bind(now_unix_ms)
     .bind(update.paid_yen)
-    .bind(update.payment_method)
-    .bind(update.print_outcome)
-    .bind(update.void_reason)
-    .bind(update.request_id)
+    .bind(update.payment_method.as_deref())
+    .bind(update.print_outcome.as_deref())
+    .bind(update.void_reason.as_deref())
+    .bind(&update.request_id)
     .bind(update.from.as_str())
-    .bind(update.expect_print_outcome.unwrap_or(""))
+    .bind(update.expect_print_outcome.as_deref().unwrap_or(""))
     .bind(printed_at_unix_ms)
-    .execute(&mut *tx)
+    .execute(&mut *connection)
     .await?;
     if updated.rows_affected() != 1 {
-        tx.rollback().await?;
-        return Ok(false);
+        return Ok(Decision::Rollback(false));
     }
     if update.to == IssuanceState::Printed {
         // The print and its notice to the municipality commit together (transactional
@@ -686,35 +820,37 @@ pub async fn apply_outcome(pool: &AnyPool, update: &OutcomeUpdate<'_>) -> Result
              SELECT request_id, municipality_code, $1, 0, $1 FROM issuances WHERE request_id = $2",
         )
         .bind(now_unix_ms)
-        .bind(update.request_id)
-        .execute(&mut *tx)
+        .bind(&update.request_id)
+        .execute(&mut *connection)
         .await?;
     }
-    if let Some((amount_yen, reason)) = update.refund {
+    if let Some((amount_yen, reason)) = &update.refund {
         sqlx::query(
             "INSERT INTO refunds (request_id, amount_yen, reason, created_at_unix_ms) \
              VALUES ($1, $2, $3, $4)",
         )
-        .bind(update.request_id)
-        .bind(amount_yen)
+        .bind(&update.request_id)
+        .bind(*amount_yen)
         .bind(reason)
         .bind(now_unix_ms)
-        .execute(&mut *tx)
+        .execute(&mut *connection)
         .await?;
     }
-    let detail = update.void_reason.or(update.print_outcome);
+    let detail = update
+        .void_reason
+        .as_deref()
+        .or(update.print_outcome.as_deref());
     append_event(
-        &mut tx,
-        update.request_id,
+        connection,
+        &update.request_id,
         now_unix_ms,
-        update.event,
+        &update.event,
         Some(update.from),
         Some(update.to),
         detail,
     )
     .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(Decision::Commit(true))
 }
 
 /// Request ids in `state` whose last change is at or before `updated_before_unix_ms`
@@ -743,14 +879,21 @@ pub async fn stale_in_state(
 /// `expired_before_unix_ms`: such a nonce is refused as expired whatever the table
 /// says, so its row no longer guards anything. Returns how many went.
 pub async fn delete_old_challenges(
-    pool: &AnyPool,
+    store: &Store,
     expired_before_unix_ms: i64,
 ) -> Result<u64, DbError> {
-    let done = sqlx::query("DELETE FROM challenges WHERE expires_at_unix_ms <= $1")
-        .bind(expired_before_unix_ms)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+    store
+        .write(move |connection| {
+            async move {
+                let done = sqlx::query("DELETE FROM challenges WHERE expires_at_unix_ms <= $1")
+                    .bind(expired_before_unix_ms)
+                    .execute(&mut *connection)
+                    .await?;
+                Ok::<_, DbError>(Decision::Commit(done.rows_affected()))
+            }
+            .boxed()
+        })
+        .await
 }
 
 /// Money conservation, integer yen: `paid_yen = printed_yen + refunded_yen +
@@ -853,7 +996,24 @@ pub async fn find_registration(
 /// Inserts a new registration. Returns `false` when the operator's idempotency key is
 /// already taken (the caller then replays or reports a conflict).
 pub async fn insert_registration(
-    pool: &AnyPool,
+    store: &Store,
+    row: &DomicileRegistrationRow,
+    now_unix_ms: i64,
+) -> Result<bool, DbError> {
+    let row = row.clone();
+    store
+        .write(move |connection| {
+            async move {
+                let inserted = insert_registration_row(connection, &row, now_unix_ms).await?;
+                Ok::<_, DbError>(Decision::Commit(inserted))
+            }
+            .boxed()
+        })
+        .await
+}
+
+async fn insert_registration_row(
+    connection: &mut AnyConnection,
     row: &DomicileRegistrationRow,
     now_unix_ms: i64,
 ) -> Result<bool, DbError> {
@@ -874,28 +1034,37 @@ pub async fn insert_registration(
     .bind(&row.status)
     .bind(now_unix_ms)
     .bind(now_unix_ms)
-    .execute(pool)
+    .execute(&mut *connection)
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
 
 /// Records the 本籍地's latest answer.
 pub async fn set_registration_status(
-    pool: &AnyPool,
+    store: &Store,
     registration_id: &str,
     status: &str,
     now_unix_ms: i64,
 ) -> Result<(), DbError> {
-    sqlx::query(
-        "UPDATE domicile_registrations SET status = $1, updated_at_unix_ms = $2 \
-         WHERE registration_id = $3",
-    )
-    .bind(status)
-    .bind(now_unix_ms)
-    .bind(registration_id)
-    .execute(pool)
-    .await?;
-    Ok(())
+    let registration_id = registration_id.to_owned();
+    let status = status.to_owned();
+    store
+        .write(move |connection| {
+            async move {
+                sqlx::query(
+                    "UPDATE domicile_registrations SET status = $1, updated_at_unix_ms = $2 \
+                     WHERE registration_id = $3",
+                )
+                .bind(&status)
+                .bind(now_unix_ms)
+                .bind(&registration_id)
+                .execute(&mut *connection)
+                .await?;
+                Ok::<_, DbError>(Decision::Commit(()))
+            }
+            .boxed()
+        })
+        .await
 }
 
 /// What the center keeps about one card session while it lives (ids, the card
@@ -948,23 +1117,28 @@ pub enum CardSessionInsert {
 /// Inserts a new card session and uses the card's challenge in the same transaction
 /// (one commit instead of two); a visit that already has a session uses none.
 pub async fn insert_card_session_with_challenge(
-    pool: &AnyPool,
+    store: &Store,
     row: &CardSessionRow,
     challenge: &ChallengeUse,
 ) -> Result<CardSessionInsert, DbError> {
-    let mut tx = pool.begin().await?;
-    // The session first: a concurrent retry of the same visit waits on it, then finds
-    // the visit taken and rolls back before touching the challenge.
-    if !insert_card_session_row(&mut tx, row).await? {
-        tx.rollback().await?;
-        return Ok(CardSessionInsert::VisitTaken);
-    }
-    if !insert_challenge_use(&mut tx, challenge, row.created_at_unix_ms).await? {
-        tx.rollback().await?;
-        return Ok(CardSessionInsert::ChallengeUsed);
-    }
-    tx.commit().await?;
-    Ok(CardSessionInsert::Inserted)
+    let row = row.clone();
+    let challenge = challenge.clone();
+    store
+        .write(move |connection| {
+            async move {
+                // The session first: a concurrent retry of the same visit waits on it,
+                // then finds the visit taken and rolls back before touching the challenge.
+                if !insert_card_session_row(connection, &row).await? {
+                    return Ok(Decision::Rollback(CardSessionInsert::VisitTaken));
+                }
+                if !insert_challenge_use(connection, &challenge, row.created_at_unix_ms).await? {
+                    return Ok(Decision::Rollback(CardSessionInsert::ChallengeUsed));
+                }
+                Ok::<_, DbError>(Decision::Commit(CardSessionInsert::Inserted))
+            }
+            .boxed()
+        })
+        .await
 }
 
 async fn insert_card_session_row(
@@ -1024,22 +1198,26 @@ pub async fn find_card_session_by_visit(
 
 /// Deletes card sessions expired at or before `now_unix_ms` (and the card certificates
 /// they kept). Returns how many went.
-pub async fn delete_expired_card_sessions(
-    pool: &AnyPool,
-    now_unix_ms: i64,
-) -> Result<u64, DbError> {
-    let done = sqlx::query("DELETE FROM card_sessions WHERE expires_at_unix_ms <= $1")
-        .bind(now_unix_ms)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+pub async fn delete_expired_card_sessions(store: &Store, now_unix_ms: i64) -> Result<u64, DbError> {
+    store
+        .write(move |connection| {
+            async move {
+                let done = sqlx::query("DELETE FROM card_sessions WHERE expires_at_unix_ms <= $1")
+                    .bind(now_unix_ms)
+                    .execute(&mut *connection)
+                    .await?;
+                Ok::<_, DbError>(Decision::Commit(done.rows_affected()))
+            }
+            .boxed()
+        })
+        .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    async fn temp_pool(tag: &str) -> (AnyPool, std::path::PathBuf) {
+    async fn temp_pool(tag: &str) -> (Store, std::path::PathBuf) {
         let path =
             std::env::temp_dir().join(format!("center-db-{tag}-{}.sqlite", uuid::Uuid::new_v4()));
         let url = format!("sqlite://{}?mode=rwc", path.display());

@@ -37,5 +37,6 @@ pub mod routes;
 pub mod service_hours;
 pub mod settlement;
 pub mod startup;
+pub mod store;
 pub mod telemetry;
 pub mod trust_list;

@@ -6,11 +6,11 @@
 //! concurrent report or sweep got there first, the record is read again and the report
 //! decided against it, so a duplicate is acknowledged, never applied twice.
 
+use crate::store::Store;
 use schemas::{
     ErrorCode, IssuanceStatus, OperatorId, OutcomeAck, PaymentMethod, PaymentOutcome,
     PaymentReport, PrintOutcome, PrintReport, RequestId,
 };
-use sqlx::AnyPool;
 
 use crate::configuration::Timeouts;
 use crate::db::{self, DbError, IssuanceState, OutcomeRecord, OutcomeUpdate};
@@ -90,7 +90,7 @@ fn check_kiosk(
 /// Records a payment report against the store (the kiosk already checked to belong to
 /// `operator`): the issuance must have been made by `operator` and `report.kiosk_id`.
 pub async fn apply_payment(
-    pool: &AnyPool,
+    pool: &Store,
     operator: &OperatorId,
     request_id: &str,
     report: &PaymentReport,
@@ -111,7 +111,7 @@ pub async fn apply_payment(
 
 /// Records a print report against the store; see `apply_payment`.
 pub async fn apply_print(
-    pool: &AnyPool,
+    pool: &Store,
     operator: &OperatorId,
     request_id: &str,
     report: &PrintReport,
@@ -131,7 +131,7 @@ pub async fn apply_print(
 }
 
 async fn handle<F>(
-    pool: &AnyPool,
+    pool: &Store,
     operator: &OperatorId,
     request_id: &str,
     kiosk_id: &schemas::KioskId,
@@ -429,7 +429,7 @@ const SWEEP_MAX_ROUNDS: usize = 100;
 /// expired card sessions. Every move is conditional, so several replicas may sweep at
 /// once.
 pub async fn sweep(
-    pool: &AnyPool,
+    pool: &Store,
     timeouts: &Timeouts,
     now_unix_ms: i64,
 ) -> Result<SweepSummary, DbError> {
@@ -476,7 +476,7 @@ pub async fn sweep(
 }
 
 async fn sweep_state(
-    pool: &AnyPool,
+    pool: &Store,
     state: IssuanceState,
     cutoff_unix_ms: i64,
     update_for: impl for<'a> Fn(&'a str) -> OutcomeUpdate<'a>,

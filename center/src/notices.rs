@@ -14,16 +14,18 @@
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt as _};
+use futures_util::FutureExt as _;
 
 use schemas::{
     CertificateType, Digest32, IssuanceNotice, KeyPair, KioskId, MunicipalityCode, OperatorId,
     RequestId, Signed,
 };
-use sqlx::{AnyPool, Row as _};
+use sqlx::{AnyConnection, AnyPool, Row as _};
 
 use crate::adapter_client::{AdapterClient, UpstreamError};
 use crate::configuration::NoticeSettings;
 use crate::directory::Directory;
+use crate::store::{Decision, Store};
 
 /// Notices sent per round (bounded work per round).
 const BATCH: i64 = 64;
@@ -71,36 +73,91 @@ struct SendFailure {
     refused: bool,
 }
 
+/// A failed attempt as it is written back.
+struct FailureRecord {
+    request_id: String,
+    attempts: i64,
+    next_attempt_at_unix_ms: i64,
+    reason: String,
+    rejections: i64,
+    dead_at_unix_ms: Option<i64>,
+}
+
+/// Writes a round's results: delivered notices in one statement, failures one by one.
+async fn record_results(
+    connection: &mut AnyConnection,
+    delivered: &[String],
+    failures: &[FailureRecord],
+    now_unix_ms: i64,
+) -> Result<(), NoticeError> {
+    if !delivered.is_empty() {
+        let placeholders: Vec<String> = (0..delivered.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
+        let sql = format!(
+            "UPDATE outcome_notices SET delivered_at_unix_ms = $1, \
+               attempts = attempts + 1, last_error = NULL WHERE request_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut update = sqlx::query(&sql).bind(now_unix_ms);
+        for request_id in delivered {
+            update = update.bind(request_id);
+        }
+        update.execute(&mut *connection).await?;
+    }
+    for failure in failures {
+        sqlx::query(
+            "UPDATE outcome_notices SET attempts = $1, next_attempt_at_unix_ms = $2, \
+               last_error = $3, rejections = $4, dead_at_unix_ms = $5 \
+             WHERE request_id = $6",
+        )
+        .bind(failure.attempts)
+        .bind(failure.next_attempt_at_unix_ms)
+        .bind(&failure.reason)
+        .bind(failure.rejections)
+        .bind(failure.dead_at_unix_ms)
+        .bind(&failure.request_id)
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Puts dead letters back in the queue (`center notices requeue`): the given request's,
 /// or every one. Returns how many were requeued.
 pub async fn requeue(
-    pool: &AnyPool,
+    store: &Store,
     request_id: Option<&str>,
     now_unix_ms: i64,
 ) -> Result<u64, NoticeError> {
-    let result = match request_id {
-        Some(id) => {
-            sqlx::query(
-                "UPDATE outcome_notices SET dead_at_unix_ms = NULL, rejections = 0, \
-                   next_attempt_at_unix_ms = $1 \
-                 WHERE request_id = $2 AND dead_at_unix_ms IS NOT NULL",
-            )
-            .bind(now_unix_ms)
-            .bind(id)
-            .execute(pool)
-            .await?
-        }
-        None => {
-            sqlx::query(
-                "UPDATE outcome_notices SET dead_at_unix_ms = NULL, rejections = 0, \
-                   next_attempt_at_unix_ms = $1 WHERE dead_at_unix_ms IS NOT NULL",
-            )
-            .bind(now_unix_ms)
-            .execute(pool)
-            .await?
-        }
-    };
-    Ok(result.rows_affected())
+    let request_id = request_id.map(str::to_owned);
+    store
+        .write(move |connection| {
+            async move {
+                let result =
+                    match &request_id {
+                        Some(id) => sqlx::query(
+                            "UPDATE outcome_notices SET dead_at_unix_ms = NULL, rejections = 0, \
+                               next_attempt_at_unix_ms = $1 \
+                             WHERE request_id = $2 AND dead_at_unix_ms IS NOT NULL",
+                        )
+                        .bind(now_unix_ms)
+                        .bind(id)
+                        .execute(&mut *connection)
+                        .await?,
+                        None => sqlx::query(
+                            "UPDATE outcome_notices SET dead_at_unix_ms = NULL, rejections = 0, \
+                               next_attempt_at_unix_ms = $1 WHERE dead_at_unix_ms IS NOT NULL",
+                        )
+                        .bind(now_unix_ms)
+                        .execute(&mut *connection)
+                        .await?,
+                    };
+                Ok::<_, NoticeError>(Decision::Commit(result.rows_affected()))
+            }
+            .boxed()
+        })
+        .await
 }
 
 /// Delivery state of one notice, for tests and operators.
@@ -142,7 +199,7 @@ pub async fn list(pool: &AnyPool) -> Result<Vec<NoticeRow>, NoticeError> {
 
 /// Everything a delivery round needs.
 pub struct Deliverer<'a> {
-    pub pool: &'a AnyPool,
+    pub store: &'a Store,
     pub directory: &'a Directory,
     pub adapters: &'a AdapterClient,
     pub center_key: &'a KeyPair,
@@ -188,7 +245,7 @@ impl Deliverer<'_> {
         )
         .bind(now_unix_ms)
         .bind(BATCH)
-        .fetch_all(self.pool)
+        .fetch_all(self.store.pool())
         .await?;
         let full = i64::try_from(due.len()).unwrap_or(i64::MAX) >= BATCH;
         if due.is_empty() {
@@ -226,16 +283,26 @@ impl Deliverer<'_> {
              WHERE delivered_at_unix_ms IS NULL AND ({}) RETURNING request_id",
             conditions.join(" OR ")
         );
-        let mut claim = sqlx::query(&sql).bind(claim_until);
-        for (request_id, attempts, scheduled) in &candidates {
-            claim = claim.bind(request_id).bind(*attempts).bind(*scheduled);
-        }
-        let won: std::collections::HashSet<String> = claim
-            .fetch_all(self.pool)
-            .await?
-            .iter()
-            .map(|row| row.try_get::<String, _>("request_id"))
-            .collect::<Result<_, _>>()?;
+        let claim_rows = candidates.clone();
+        let won: std::collections::HashSet<String> = self
+            .store
+            .write(move |connection| {
+                async move {
+                    let mut claim = sqlx::query(&sql).bind(claim_until);
+                    for (request_id, attempts, scheduled) in &claim_rows {
+                        claim = claim.bind(request_id).bind(*attempts).bind(*scheduled);
+                    }
+                    let won = claim
+                        .fetch_all(&mut *connection)
+                        .await?
+                        .iter()
+                        .map(|row| row.try_get::<String, _>("request_id"))
+                        .collect::<Result<_, _>>()?;
+                    Ok::<_, NoticeError>(Decision::Commit(won))
+                }
+                .boxed()
+            })
+            .await?;
         assert!(won.len() <= due.len());
         let mut claimed = Vec::with_capacity(won.len());
         for (row, (request_id, attempts, _)) in due.iter().zip(candidates) {
@@ -257,52 +324,43 @@ impl Deliverer<'_> {
             .await;
 
         let mut summary = DeliverySummary::default();
-        let mut tx = self.pool.begin().await?;
         // Delivered notices in one statement (the common case); failures one by one,
         // each with its own counters.
-        let delivered: Vec<&str> = results
+        let delivered: Vec<String> = results
             .iter()
             .filter(|(_, result)| result.is_ok())
-            .map(|(claim, _)| claim.request_id.as_str())
+            .map(|(claim, _)| claim.request_id.clone())
             .collect();
-        if !delivered.is_empty() {
-            let placeholders: Vec<String> = (0..delivered.len())
-                .map(|i| format!("${}", i + 2))
-                .collect();
-            let sql = format!(
-                "UPDATE outcome_notices SET delivered_at_unix_ms = $1, \
-                   attempts = attempts + 1, last_error = NULL WHERE request_id IN ({})",
-                placeholders.join(", ")
-            );
-            let mut update = sqlx::query(&sql).bind(now_unix_ms);
-            for request_id in &delivered {
-                update = update.bind(*request_id);
-            }
-            update.execute(&mut *tx).await?;
-            summary.delivered = delivered.len() as u64;
-        }
-        for (claim, result) in &results {
-            let request_id = &claim.request_id;
-            if let Err(failed) = result {
-                let next = now_unix_ms.saturating_add(backoff_ms(self.settings, failed.attempts));
-                sqlx::query(
-                    "UPDATE outcome_notices SET attempts = $1, next_attempt_at_unix_ms = $2, \
-                       last_error = $3, rejections = $4, dead_at_unix_ms = $5 \
-                     WHERE request_id = $6",
-                )
-                .bind(failed.attempts)
-                .bind(next)
-                .bind(&failed.reason)
-                .bind(failed.rejections)
-                .bind(failed.dead.then_some(now_unix_ms))
-                .bind(request_id)
-                .execute(&mut *tx)
-                .await?;
-                summary.failed += 1;
-                summary.dead += u64::from(failed.dead);
-            }
-        }
-        tx.commit().await?;
+        let failures: Vec<FailureRecord> = results
+            .iter()
+            .filter_map(|(claim, result)| {
+                let failed = result.as_ref().err()?;
+                Some(FailureRecord {
+                    request_id: claim.request_id.clone(),
+                    attempts: failed.attempts,
+                    next_attempt_at_unix_ms: now_unix_ms
+                        .saturating_add(backoff_ms(self.settings, failed.attempts)),
+                    reason: failed.reason.clone(),
+                    rejections: failed.rejections,
+                    dead_at_unix_ms: failed.dead.then_some(now_unix_ms),
+                })
+            })
+            .collect();
+        summary.delivered = delivered.len() as u64;
+        summary.failed = failures.len() as u64;
+        summary.dead = failures
+            .iter()
+            .filter(|f| f.dead_at_unix_ms.is_some())
+            .count() as u64;
+        self.store
+            .write(move |connection| {
+                async move {
+                    record_results(connection, &delivered, &failures, now_unix_ms).await?;
+                    Ok::<_, NoticeError>(Decision::Commit(()))
+                }
+                .boxed()
+            })
+            .await?;
 
         // Logged once the results are recorded, so a log line never claims what the
         // store does not hold.

@@ -20,14 +20,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use futures_util::FutureExt as _;
 use schemas::settlement::{ReportParty, WindowState};
 use schemas::{CertificateType, KeyPair, KioskId, MunicipalityCode, OperatorId, RequestId};
 use settlement::{BusinessDate, CutTime, Item, MatchReport, PairTotal, ReconItem, Report};
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row as _};
+use sqlx::{AnyConnection, AnyPool, Row as _};
 
 use crate::configuration::{ConfigError, Settings};
 use crate::db::{self, DbError, IssuanceState};
+use crate::store::{Decision, Store};
 
 /// Upper bound on windows closed by one `close_due_windows` (a center down for more
 /// than a year catches up over several sweeps).
@@ -176,10 +178,11 @@ async fn open_window(pool: &AnyPool) -> Result<Option<WindowRow>, SettlementErro
 /// The open window, created when there is none yet: the first window is the business
 /// day containing `now`. (After a close the next window already exists.)
 pub async fn ensure_open_window(
-    pool: &AnyPool,
+    store: &Store,
     config: &SettlementConfig,
     now_unix_ms: i64,
 ) -> Result<WindowRow, SettlementError> {
+    let pool = store.pool();
     if let Some(window) = open_window(pool).await? {
         return Ok(window);
     }
@@ -199,18 +202,27 @@ pub async fn ensure_open_window(
     };
     // Two replicas may race here: the primary key and the one-open index let exactly
     // one insert win; the loser reads the winner's window.
-    let inserted = sqlx::query(
-        "INSERT INTO settlement_windows (business_date, state, starts_at_unix_ms, \
-           ends_at_unix_ms, opened_at_unix_ms) VALUES ($1, 'open', $2, $3, $4) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(date.to_string())
-    .bind(starts_at)
-    .bind(date.cut_unix_ms(config.cut)?)
-    .bind(now_unix_ms)
-    .execute(pool)
-    .await?;
-    if inserted.rows_affected() == 1 {
+    let ends_at = date.cut_unix_ms(config.cut)?;
+    let inserted = store
+        .write(move |connection| {
+            async move {
+                let inserted = sqlx::query(
+                    "INSERT INTO settlement_windows (business_date, state, starts_at_unix_ms, \
+                       ends_at_unix_ms, opened_at_unix_ms) VALUES ($1, 'open', $2, $3, $4) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(date.to_string())
+                .bind(starts_at)
+                .bind(ends_at)
+                .bind(now_unix_ms)
+                .execute(&mut *connection)
+                .await?;
+                Ok::<_, SettlementError>(Decision::Commit(inserted.rows_affected()))
+            }
+            .boxed()
+        })
+        .await?;
+    if inserted == 1 {
         tracing::info!(business_date = %date, "settlement window opened");
     }
     open_window(pool)
@@ -232,12 +244,12 @@ pub struct CloseSummary {
 /// Closes the open window: at its scheduled cut if that has passed, or (with
 /// `early`) now. Refuses a window that is not due unless `early`.
 pub async fn close_open_window(
-    pool: &AnyPool,
+    store: &Store,
     config: &SettlementConfig,
     now_unix_ms: i64,
     early: bool,
 ) -> Result<CloseSummary, SettlementError> {
-    let window = ensure_open_window(pool, config, now_unix_ms).await?;
+    let window = ensure_open_window(store, config, now_unix_ms).await?;
     let ends_at = if now_unix_ms >= window.ends_at_unix_ms {
         window.ends_at_unix_ms
     } else if early {
@@ -248,22 +260,22 @@ pub async fn close_open_window(
             cut_at: format_jst(window.ends_at_unix_ms),
         });
     };
-    close(pool, config, &window, ends_at, now_unix_ms).await
+    close(store, config, &window, ends_at, now_unix_ms).await
 }
 
 /// Closes every window whose cut has passed (the sweep calls this), oldest first.
 pub async fn close_due_windows(
-    pool: &AnyPool,
+    store: &Store,
     config: &SettlementConfig,
     now_unix_ms: i64,
 ) -> Result<Vec<CloseSummary>, SettlementError> {
     let mut closed = Vec::new();
     for _ in 0..MAX_WINDOWS_PER_CATCH_UP {
-        let window = ensure_open_window(pool, config, now_unix_ms).await?;
+        let window = ensure_open_window(store, config, now_unix_ms).await?;
         if now_unix_ms < window.ends_at_unix_ms {
             break;
         }
-        match close(pool, config, &window, window.ends_at_unix_ms, now_unix_ms).await {
+        match close(store, config, &window, window.ends_at_unix_ms, now_unix_ms).await {
             Ok(summary) => closed.push(summary),
             // Another replica closed it: look at the next one.
             Err(SettlementError::Raced(_)) => continue,
@@ -274,7 +286,7 @@ pub async fn close_due_windows(
 }
 
 async fn close(
-    pool: &AnyPool,
+    store: &Store,
     config: &SettlementConfig,
     window: &WindowRow,
     ends_at: i64,
@@ -283,19 +295,74 @@ async fn close(
     assert!(ends_at <= window.ends_at_unix_ms && ends_at <= now_unix_ms);
     let date = window.business_date.to_string();
     let next_date = window.business_date.next()?;
-    let mut tx = pool.begin().await?;
+    let (config_owned, window_owned, date_owned) = (config.clone(), window.clone(), date.clone());
+    let (recon_required, recon_by_municipality) = store
+        .write(move |connection| {
+            async move {
+                close_rows(
+                    connection,
+                    &config_owned,
+                    &window_owned,
+                    &date_owned,
+                    next_date,
+                    ends_at,
+                    now_unix_ms,
+                )
+                .await
+            }
+            .boxed()
+        })
+        .await?;
+    for (municipality, request_ids) in &recon_by_municipality {
+        alert_recon_required(&date, municipality, request_ids);
+    }
+
+    let (closed, items, _) = window_contents(store, window.business_date).await?;
+    let next = find_window(store, next_date)
+        .await?
+        .ok_or_else(|| SettlementError::NoWindow(next_date.to_string()))?;
+    let summary = CloseSummary {
+        window: closed,
+        items: items.len() as u64,
+        adjustments: items.iter().filter(|i| i.adjustment).count() as u64,
+        recon_required,
+        gross_yen: items.iter().map(|i| i.gross_yen).sum(),
+        next,
+    };
+    tracing::info!(
+        business_date = %date,
+        items = summary.items,
+        adjustments = summary.adjustments,
+        recon_required = summary.recon_required,
+        gross_yen = summary.gross_yen,
+        "settlement window closed"
+    );
+    Ok(summary)
+}
+
+/// The close's statements (one transaction): the window closed, its items and recon
+/// items written, the next window opened. Answers the recon count and ids by
+/// municipality, for the alerts once committed.
+async fn close_rows(
+    connection: &mut AnyConnection,
+    config: &SettlementConfig,
+    window: &WindowRow,
+    date: &str,
+    next_date: BusinessDate,
+    ends_at: i64,
+    now_unix_ms: i64,
+) -> Result<Decision<(u64, BTreeMap<String, Vec<String>>)>, SettlementError> {
     let moved = sqlx::query(
         "UPDATE settlement_windows SET state = 'closed', ends_at_unix_ms = $1, \
            closed_at_unix_ms = $2 WHERE business_date = $3 AND state = 'open'",
     )
     .bind(ends_at)
     .bind(now_unix_ms)
-    .bind(&date)
-    .execute(&mut *tx)
+    .bind(date)
+    .execute(&mut *connection)
     .await?;
     if moved.rows_affected() != 1 {
-        tx.rollback().await?;
-        return Err(SettlementError::Raced(date));
+        return Err(SettlementError::Raced(date.to_owned()));
     }
     // Items: every printed issuance printed before the end and in no window yet, with
     // its operator's commission (configured operators first, then the default for
@@ -316,20 +383,20 @@ async fn close(
     let with_operator = insert_items("AND i.operator_id = $5");
     for (operator, commission) in &config.commission_yen_per_copy {
         sqlx::query(&with_operator)
-            .bind(&date)
+            .bind(date)
             .bind(*commission)
             .bind(window.starts_at_unix_ms)
             .bind(ends_at)
             .bind(operator.as_str())
-            .execute(&mut *tx)
+            .execute(&mut *connection)
             .await?;
     }
     sqlx::query(&insert_items(""))
-        .bind(&date)
+        .bind(date)
         .bind(schemas::settlement::DEFAULT_COMMISSION_YEN_PER_COPY)
         .bind(window.starts_at_unix_ms)
         .bind(ends_at)
-        .execute(&mut *tx)
+        .execute(&mut *connection)
         .await?;
     // Paid with no known print outcome at the cut: recon_required, listed here.
     let unresolved = sqlx::query(
@@ -337,7 +404,7 @@ async fn close(
          WHERE state = 'paid' AND created_at_unix_ms < $1 ORDER BY request_id",
     )
     .bind(ends_at)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *connection)
     .await?;
     let mut recon_required = 0u64;
     // Per municipality, for one alert each once the close is committed.
@@ -347,7 +414,7 @@ async fn close(
         let request_id: String = row.try_get("request_id")?;
         let detail = format!("print outcome unknown at the cut of window {date}");
         let moved = move_issuance(
-            &mut tx,
+            connection,
             &request_id,
             (IssuanceState::Paid, IssuanceState::ReconRequired),
             "recon_required",
@@ -365,12 +432,12 @@ async fn close(
                kiosk_id, municipality_code, paid_yen) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&request_id)
-        .bind(&date)
+        .bind(date)
         .bind(row.try_get::<String, _>("operator_id")?)
         .bind(row.try_get::<String, _>("kiosk_id")?)
         .bind(row.try_get::<String, _>("municipality_code")?)
         .bind(row.try_get::<Option<i64>, _>("paid_yen")?.unwrap_or(0))
-        .execute(&mut *tx)
+        .execute(&mut *connection)
         .await?;
         let municipality: String = row.try_get("municipality_code")?;
         tracing::info!(
@@ -394,34 +461,9 @@ async fn close(
     .bind(ends_at)
     .bind(next_date.cut_unix_ms(config.cut)?)
     .bind(now_unix_ms)
-    .execute(&mut *tx)
+    .execute(&mut *connection)
     .await?;
-    tx.commit().await?;
-    for (municipality, request_ids) in &recon_by_municipality {
-        alert_recon_required(&date, municipality, request_ids);
-    }
-
-    let (closed, items, _) = window_contents(pool, window.business_date).await?;
-    let next = find_window(pool, next_date)
-        .await?
-        .ok_or_else(|| SettlementError::NoWindow(next_date.to_string()))?;
-    let summary = CloseSummary {
-        window: closed,
-        items: items.len() as u64,
-        adjustments: items.iter().filter(|i| i.adjustment).count() as u64,
-        recon_required,
-        gross_yen: items.iter().map(|i| i.gross_yen).sum(),
-        next,
-    };
-    tracing::info!(
-        business_date = %date,
-        items = summary.items,
-        adjustments = summary.adjustments,
-        recon_required = summary.recon_required,
-        gross_yen = summary.gross_yen,
-        "settlement window closed"
-    );
-    Ok(summary)
+    Ok(Decision::Commit((recon_required, recon_by_municipality)))
 }
 
 /// Request ids quoted in one `recon_required` alert; the count says how many there are
@@ -446,7 +488,7 @@ fn alert_recon_required(business_date: &str, municipality: &str, request_ids: &[
 /// Moves one issuance `from → to` inside `tx` with its audit event; `false` when it was
 /// not in `from` any more (nothing written).
 async fn move_issuance(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    connection: &mut AnyConnection,
     request_id: &str,
     (from, to): (IssuanceState, IssuanceState),
     event: &str,
@@ -465,13 +507,13 @@ async fn move_issuance(
     .bind(now_unix_ms)
     .bind(request_id)
     .bind(from.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *connection)
     .await?;
     if moved.rows_affected() != 1 {
         return Ok(false);
     }
     db::append_event(
-        tx,
+        connection,
         request_id,
         now_unix_ms,
         event,
@@ -659,13 +701,13 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SettlementError> {
 /// Matches an operator's transaction file against the window's items, keeps the
 /// result (the latest per operator), and moves the window to `reconciling`.
 pub async fn reconcile_operator(
-    pool: &AnyPool,
+    store: &Store,
     date: BusinessDate,
     operator: &OperatorId,
     file_bytes: &[u8],
     now_unix_ms: i64,
 ) -> Result<MatchReport, SettlementError> {
-    let (window, items, _) = window_contents(pool, date).await?;
+    let (window, items, _) = window_contents(store, date).await?;
     require_closed(&window, "a reconciliation")?;
     let text = std::str::from_utf8(file_bytes).map_err(|e| {
         settlement::OperatorFileError::Lines(vec![format!("the file is not UTF-8: {e}")])
@@ -675,41 +717,57 @@ pub async fn reconcile_operator(
     let report = settlement::reconcile(date, operator, &items, &rows, &file_sha256);
     let s = &report.summary;
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    let mut tx = pool.begin().await?;
-    sqlx::query(
-        "DELETE FROM settlement_reconciliations WHERE business_date = $1 AND operator_id = $2",
-    )
-    .bind(date.to_string())
-    .bind(operator.as_str())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO settlement_reconciliations (business_date, operator_id, \
-           submitted_at_unix_ms, operator_file_sha256, matched, missing_at_center, \
-           missing_at_operator, amount_mismatch, matched_yen) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(date.to_string())
-    .bind(operator.as_str())
-    .bind(now_unix_ms)
-    .bind(&file_sha256)
-    .bind(count(s.matched))
-    .bind(count(s.missing_at_center))
-    .bind(count(s.missing_at_operator))
-    .bind(count(s.amount_mismatch))
-    .bind(s.matched_yen)
-    .execute(&mut *tx)
-    .await?;
-    // The window may have been finalised meanwhile: then this does nothing and the
-    // stored result is only informative.
-    sqlx::query(
-        "UPDATE settlement_windows SET state = 'reconciling' \
-         WHERE business_date = $1 AND state = 'closed'",
-    )
-    .bind(date.to_string())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let counts = [
+        count(s.matched),
+        count(s.missing_at_center),
+        count(s.missing_at_operator),
+        count(s.amount_mismatch),
+    ];
+    let matched_yen = s.matched_yen;
+    let operator_text = operator.to_string();
+    let sha = file_sha256.clone();
+    store
+        .write(move |connection| {
+            async move {
+                let (operator, file_sha256) = (operator_text, sha);
+            sqlx::query(
+                "DELETE FROM settlement_reconciliations WHERE business_date = $1 AND operator_id = $2",
+            )
+            .bind(date.to_string())
+            .bind(&operator)
+            .execute(&mut *connection)
+            .await?;
+            sqlx::query(
+                "INSERT INTO settlement_reconciliations (business_date, operator_id, \
+                   submitted_at_unix_ms, operator_file_sha256, matched, missing_at_center, \
+                   missing_at_operator, amount_mismatch, matched_yen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(date.to_string())
+            .bind(&operator)
+            .bind(now_unix_ms)
+            .bind(&file_sha256)
+            .bind(counts[0])
+            .bind(counts[1])
+            .bind(counts[2])
+            .bind(counts[3])
+            .bind(matched_yen)
+            .execute(&mut *connection)
+            .await?;
+            // The window may have been finalised meanwhile: then this does nothing and the
+            // stored result is only informative.
+            sqlx::query(
+                "UPDATE settlement_windows SET state = 'reconciling' \
+                 WHERE business_date = $1 AND state = 'closed'",
+            )
+            .bind(date.to_string())
+            .execute(&mut *connection)
+            .await?;
+                Ok::<_, SettlementError>(Decision::Commit(()))
+            }
+            .boxed()
+        })
+        .await?;
     tracing::info!(
         business_date = %date,
         operator = %operator,
@@ -733,10 +791,11 @@ pub struct FinalizeSummary {
 /// Settles a window: refused while any operator with items lacks a clean
 /// reconciliation, or any submitted reconciliation has unmatched lines.
 pub async fn finalize(
-    pool: &AnyPool,
+    store: &Store,
     date: BusinessDate,
     now_unix_ms: i64,
 ) -> Result<FinalizeSummary, SettlementError> {
+    let pool = store.pool();
     let (window, items, _) = window_contents(pool, date).await?;
     require_closed(&window, "finalising")?;
     let reconciliations = sqlx::query(
@@ -780,39 +839,12 @@ pub async fn finalize(
             reasons,
         });
     }
-    let mut tx = pool.begin().await?;
-    let moved = sqlx::query(
-        "UPDATE settlement_windows SET state = 'settled', settled_at_unix_ms = $1 \
-         WHERE business_date = $2 AND state IN ('closed', 'reconciling')",
-    )
-    .bind(now_unix_ms)
-    .bind(date.to_string())
-    .execute(&mut *tx)
-    .await?;
-    if moved.rows_affected() != 1 {
-        tx.rollback().await?;
-        return Err(SettlementError::Raced(date.to_string()));
-    }
-    for item in &items {
-        let request_id = item.request_id.to_string();
-        let moved = move_issuance(
-            &mut tx,
-            &request_id,
-            (IssuanceState::Printed, IssuanceState::Settled),
-            "settled",
-            &date.to_string(),
-            now_unix_ms,
-        )
+    let request_ids: Vec<String> = items.iter().map(|i| i.request_id.to_string()).collect();
+    store
+        .write(move |connection| {
+            async move { settle_rows(connection, date, &request_ids, now_unix_ms).await }.boxed()
+        })
         .await?;
-        if !moved {
-            // An item is printed until its window settles, and a window settles once.
-            tx.rollback().await?;
-            return Err(SettlementError::Corrupt(format!(
-                "item {request_id} of window {date} is not printed"
-            )));
-        }
-    }
-    tx.commit().await?;
     let window = find_window(pool, date)
         .await?
         .ok_or_else(|| SettlementError::NoWindow(date.to_string()))?;
@@ -823,6 +855,45 @@ pub async fn finalize(
     };
     tracing::info!(business_date = %date, items = summary.items, gross_yen = summary.gross_yen, "settlement window settled");
     Ok(summary)
+}
+
+/// The finalisation's statements (one transaction): the window settled and each of its
+/// items moved `printed → settled`.
+async fn settle_rows(
+    connection: &mut AnyConnection,
+    date: BusinessDate,
+    request_ids: &[String],
+    now_unix_ms: i64,
+) -> Result<Decision<()>, SettlementError> {
+    let moved = sqlx::query(
+        "UPDATE settlement_windows SET state = 'settled', settled_at_unix_ms = $1 \
+         WHERE business_date = $2 AND state IN ('closed', 'reconciling')",
+    )
+    .bind(now_unix_ms)
+    .bind(date.to_string())
+    .execute(&mut *connection)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Err(SettlementError::Raced(date.to_string()));
+    }
+    for request_id in request_ids {
+        let moved = move_issuance(
+            connection,
+            request_id,
+            (IssuanceState::Printed, IssuanceState::Settled),
+            "settled",
+            &date.to_string(),
+            now_unix_ms,
+        )
+        .await?;
+        if !moved {
+            // An item is printed until its window settles, and a window settles once.
+            return Err(SettlementError::Corrupt(format!(
+                "item {request_id} of window {date} is not printed"
+            )));
+        }
+    }
+    Ok(Decision::Commit(()))
 }
 
 /// Where every yen ever paid is, integer yen. Conservation holds when

@@ -94,7 +94,7 @@ pub enum SettlementCommand {
 struct Context {
     settings: Settings,
     config: SettlementConfig,
-    pool: sqlx::AnyPool,
+    pool: center::store::Store,
     now_unix_ms: i64,
 }
 

@@ -8,12 +8,12 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::store::Store;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use composer::Composer;
 use schemas::KeyPair;
-use sqlx::AnyPool;
 
 use crate::adapter_client::AdapterClient;
 use crate::card_auth::CardAuthority;
@@ -31,7 +31,8 @@ pub use mtls::body_deadline::{BodyDeadline, BODY_READ_TIMEOUT, BODY_READ_TIMEOUT
 /// all of it is configuration, immutable keys, or catalogues every replica fetches
 /// identically from the municipalities; decisions live in the database.
 pub struct AppState {
-    pub pool: AnyPool,
+    /// Reads through its pool; every write through `Store::write` (`crate::store`).
+    pub pool: Store,
     pub clock: Arc<dyn Clock>,
     pub center_key: KeyPair,
     /// Mints and recognises challenge nonces (derived from `center_key`).
@@ -112,7 +113,7 @@ pub struct Application {
     public_server: Option<Server>,
     ops_port: Option<u16>,
     ops_server: Option<Server>,
-    pool: AnyPool,
+    pool: Store,
     sweeper: SweepTask,
     notices: SweepTask,
     clock: Arc<dyn Clock>,
@@ -124,7 +125,7 @@ pub struct Application {
 /// Runs `lifecycle::sweep` once on the center's clock and settings.
 #[derive(Clone, Debug)]
 pub struct Sweeper {
-    pool: AnyPool,
+    pool: Store,
     clock: Arc<dyn Clock>,
     timeouts: Timeouts,
     /// Set when windows close by themselves (`settlement.auto_close`).
@@ -201,7 +202,7 @@ fn spawn_notice_delivery(state: web::Data<AppState>, settings: NoticeSettings) -
         loop {
             interval.tick().await;
             let deliverer = crate::notices::Deliverer {
-                pool: &state.pool,
+                store: &state.pool,
                 directory: &state.directory,
                 adapters: &state.adapters,
                 center_key: &state.center_key,
@@ -292,14 +293,8 @@ impl Application {
             clock.now_unix_ms(),
         )
         .await?;
-        // A second handle on the same seed (key pairs are not `Clone`): the sweep signs
-        // the audit log's batch headers with it.
-        let audit_key = Arc::new(KeyPair::from_seed_base64(&key_text).map_err(|e| {
-            StartupError::CenterKey {
-                path: settings.center_key_path.display().to_string(),
-                reason: e.to_string(),
-            }
-        })?);
+        // The sweep signs the audit log's batch headers with it.
+        let audit_key = Arc::new(center_key.clone());
         let sweeper = spawn_sweeper(Sweeper {
             pool: pool.clone(),
             clock: Arc::clone(&clock),
@@ -390,8 +385,8 @@ impl Application {
         self.port
     }
 
-    /// The database pool (tests inspect stored state through it).
-    pub fn pool(&self) -> AnyPool {
+    /// The store (tests inspect stored state through it).
+    pub fn pool(&self) -> Store {
         self.pool.clone()
     }
 

@@ -12,15 +12,17 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use futures_util::FutureExt as _;
 use schemas::crypto::{canonical_bytes, sha256};
 use schemas::{
     Digest32, KeyPair, KeyStatus, MunicipalityCode, RequestId, RevokedDocument, Signed,
     SignedTrustList, SigningError, TrustList, TrustedKey, MAX_REVOKED_DOCUMENTS, MAX_TRUSTED_KEYS,
     TRUST_LIST_FORMAT,
 };
-use sqlx::{AnyPool, Row as _};
+use sqlx::Row as _;
 
 use crate::configuration::{SealKeySettings, Settings};
+use crate::store::{Decision, Store};
 
 /// Period of a key listed only in `public_keys` (no `seal_keys`): it may sign from
 /// 2020-01-01T00:00:00Z ...
@@ -304,7 +306,7 @@ pub fn sign(list: TrustList, center_key: &KeyPair) -> Result<SignedTrustList, Tr
 /// are serialised by the primary key; the loser re-reads and (with the same content)
 /// takes the winner's version.
 pub async fn publish(
-    pool: &AnyPool,
+    store: &Store,
     content: &Content,
     now_unix_ms: i64,
 ) -> Result<u64, TrustListError> {
@@ -314,7 +316,7 @@ pub async fn publish(
             "SELECT version, content_sha256 FROM trust_list_versions \
              ORDER BY version DESC LIMIT 1",
         )
-        .fetch_optional(pool)
+        .fetch_optional(store.pool())
         .await?;
         let latest_version = match latest {
             Some(row) => {
@@ -331,16 +333,25 @@ pub async fn publish(
         let next = latest_version
             .checked_add(1)
             .ok_or_else(|| TrustListError::Corrupt(format!("version {latest_version}")))?;
-        let inserted = sqlx::query(
-            "INSERT INTO trust_list_versions (version, content_sha256, published_at_unix_ms) \
-             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(next)
-        .bind(&digest)
-        .bind(now_unix_ms)
-        .execute(pool)
-        .await?;
-        if inserted.rows_affected() == 1 {
+        let row_digest = digest.clone();
+        let inserted = store
+            .write(move |connection| {
+                async move {
+                    let inserted = sqlx::query(
+                        "INSERT INTO trust_list_versions (version, content_sha256, \
+                           published_at_unix_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(next)
+                    .bind(&row_digest)
+                    .bind(now_unix_ms)
+                    .execute(&mut *connection)
+                    .await?;
+                    Ok::<_, TrustListError>(Decision::Commit(inserted.rows_affected()))
+                }
+                .boxed()
+            })
+            .await?;
+        if inserted == 1 {
             tracing::info!(version = next, content_sha256 = %digest, "trust list version published");
             return u64::try_from(next)
                 .map_err(|_| TrustListError::Corrupt(format!("version {next}")));
@@ -377,13 +388,13 @@ impl TrustListCache {
     /// Publishes the settings' content (deciding its version in the database) and
     /// signs the first list.
     pub async fn publish(
-        pool: &AnyPool,
+        store: &Store,
         settings: &Settings,
         center_key: &KeyPair,
         now_unix_ms: i64,
     ) -> Result<Self, TrustListError> {
         let content = Content::from_settings(settings)?;
-        let version = publish(pool, &content, now_unix_ms).await?;
+        let version = publish(store, &content, now_unix_ms).await?;
         Self::new(content, version, center_key, now_unix_ms.div_euclid(1000))
     }
 

@@ -8,10 +8,10 @@
 mod common;
 
 use center::audit::{self, AuditError};
-use common::Spec;
+use center::store::Store;
+use common::{fresh_url, Backend, Spec};
 use schemas::audit::AuditProof;
 use schemas::KeyPair;
-use sqlx::AnyPool;
 
 const MINOKAMO: &str = "212113";
 const SAKAHOGI: &str = "215015";
@@ -27,52 +27,11 @@ fn spec(municipality: &'static str) -> Spec {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-fn postgres_base_url() -> String {
-    std::env::var("KOFU_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh database URL of `backend`; `None` (skip) only outside CI without PostgreSQL.
-async fn fresh_url(backend: Backend, dir: &std::path::Path) -> Option<String> {
-    match backend {
-        Backend::Sqlite => Some(common::TempStore::url_of(&dir.join("center.sqlite"))),
-        Backend::Postgres => {
-            use sqlx::Connection as _;
-            let base = postgres_base_url();
-            let mut conn = match sqlx::PgConnection::connect(&base).await {
-                Ok(conn) => conn,
-                Err(error) => {
-                    assert!(!in_ci(), "PostgreSQL at {base} is required in CI: {error}");
-                    eprintln!("skipping: no PostgreSQL at {base}: {error}");
-                    return None;
-                }
-            };
-            let name = format!("kofu_{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let (prefix, _) = base.rsplit_once('/').unwrap();
-            Some(format!("{prefix}/{name}"))
-        }
-    }
-}
-
 /// A center store with guards, a settings file and a few issuances of two municipalities.
 struct World {
     backend: Backend,
     dir: std::path::PathBuf,
-    pool: AnyPool,
+    pool: Store,
     url: String,
     config: std::path::PathBuf,
     key: KeyPair,
@@ -145,20 +104,20 @@ impl World {
                 ],
             };
             for sql in statements {
-                sqlx::query(&sql).execute(&self.pool).await.unwrap();
+                sqlx::query(&sql).execute(self.pool.pool()).await.unwrap();
             }
         }
     }
 
     async fn exec(&self, sql: &str) {
-        sqlx::query(sql).execute(&self.pool).await.unwrap();
+        sqlx::query(sql).execute(self.pool.pool()).await.unwrap();
     }
 
     async fn event_ids(&self) -> Vec<String> {
         sqlx::query_scalar(
             "SELECT m.event_id FROM audit_batch_members m ORDER BY m.batch_no, m.leaf_index",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.pool())
         .await
         .unwrap()
     }
@@ -190,7 +149,7 @@ async fn guards_refuse_update_and_delete(backend: Backend) {
         "UPDATE audit_batch_members SET leaf_index = leaf_index + 100",
         "DELETE FROM audit_batch_members",
     ] {
-        let error = sqlx::query(sql).execute(&w.pool).await.unwrap_err();
+        let error = sqlx::query(sql).execute(w.pool.pool()).await.unwrap_err();
         assert!(
             error.to_string().contains("append-only"),
             "{backend:?} {sql}: {error}"
@@ -198,7 +157,7 @@ async fn guards_refuse_update_and_delete(backend: Backend) {
     }
     if backend == Backend::Postgres {
         let error = sqlx::query("TRUNCATE audit_events")
-            .execute(&w.pool)
+            .execute(w.pool.pool())
             .await
             .unwrap_err();
         assert!(error.to_string().contains("append-only"), "{error}");
@@ -401,7 +360,7 @@ async fn detects(backend: Backend, case: &str) {
                      FROM audit_events WHERE event_id = $1",
                 )
                 .bind(&ids[10])
-                .fetch_one(&w.pool)
+                .fetch_one(w.pool.pool())
                 .await
                 .unwrap();
                 schemas::audit::AuditEvent {
@@ -563,7 +522,7 @@ async fn a_large_batch_seals_whole(backend: Backend) {
     let leaf_indexes: Vec<i64> = sqlx::query_scalar(
         "SELECT leaf_index FROM audit_batch_members WHERE batch_no = 1 ORDER BY leaf_index",
     )
-    .fetch_all(&w.pool)
+    .fetch_all(w.pool.pool())
     .await
     .unwrap();
     assert_eq!(leaf_indexes, (0..612).collect::<Vec<i64>>(), "{backend:?}");

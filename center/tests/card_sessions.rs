@@ -16,7 +16,7 @@ const TTL_MS: i64 = 600_000;
 
 /// Opens `row` as the center does (with a challenge of its own); `false` when the
 /// kiosk's visit already has a session.
-async fn insert_session(pool: &sqlx::AnyPool, row: &CardSessionRow) -> bool {
+async fn insert_session(pool: &center::store::Store, row: &CardSessionRow) -> bool {
     let challenge = throwaway_challenge(
         &row.operator_id,
         &row.kiosk_id,
@@ -69,7 +69,7 @@ fn order(kiosk: &str, key: &str) -> IssuanceRow {
     }
 }
 
-async fn orders_used(pool: &sqlx::AnyPool, id: &str) -> i64 {
+async fn orders_used(pool: &center::store::Store, id: &str) -> i64 {
     db::find_card_session(pool, id)
         .await
         .unwrap()
@@ -131,7 +131,7 @@ async fn a_taken_key_takes_no_order_and_a_spent_session_records_nothing() {
     let details: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT event, detail FROM audit_events WHERE request_id = $1")
             .bind(&first.request_id)
-            .fetch_all(&store.pool)
+            .fetch_all(store.pool.pool())
             .await
             .unwrap();
     assert_eq!(

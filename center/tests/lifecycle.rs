@@ -5,11 +5,11 @@
 use center::configuration::Timeouts;
 use center::db::{self, IssuanceState, TransitionFields};
 use center::lifecycle::{apply_payment, apply_print, sweep, SweepSummary};
+use center::store::Store as CenterStore;
 use schemas::{
     ErrorCode, IssuanceStatus, KioskId, OperatorId, OutcomeAck, PaymentMethod, PaymentOutcome,
     PaymentReport, PrintOutcome, PrintReport, RequestId,
 };
-use sqlx::AnyPool;
 
 const FEE_PER_COPY_YEN: i64 = 200;
 const COPIES: i64 = 2;
@@ -30,7 +30,7 @@ const SPEC: Spec = Spec {
 };
 
 struct Store {
-    pool: AnyPool,
+    pool: CenterStore,
     temp: TempStore,
 }
 

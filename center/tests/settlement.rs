@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use center::db::{self, IssuanceState};
 use center::lifecycle::{apply_payment, apply_print};
 use center::settlement::{self as store, MoneyBalance, SettlementConfig, SettlementError};
+use center::store::Store;
 use common::{Spec, TempStore};
 use schemas::settlement::{MatchStatus, OperatorTransaction, WindowState};
 use schemas::{
@@ -18,7 +19,6 @@ use schemas::{
     PrintOutcome, PrintReport, RequestId,
 };
 use settlement::{BusinessDate, CutTime};
-use sqlx::AnyPool;
 
 const MINOKAMO: &str = "212113";
 const SAKAHOGI: &str = "215015";
@@ -65,7 +65,7 @@ fn spec(
     }
 }
 
-async fn pay(pool: &AnyPool, spec: &Spec, id: &str, at_ms: i64) {
+async fn pay(pool: &Store, spec: &Spec, id: &str, at_ms: i64) {
     let report = PaymentReport {
         kiosk_id: KioskId::parse(spec.kiosk).unwrap(),
         outcome: PaymentOutcome::Paid,
@@ -79,7 +79,7 @@ async fn pay(pool: &AnyPool, spec: &Spec, id: &str, at_ms: i64) {
         .unwrap();
 }
 
-async fn print(pool: &AnyPool, spec: &Spec, id: &str, outcome: PrintOutcome, at_ms: i64) {
+async fn print(pool: &Store, spec: &Spec, id: &str, outcome: PrintOutcome, at_ms: i64) {
     let report = PrintReport {
         kiosk_id: KioskId::parse(spec.kiosk).unwrap(),
         outcome,
@@ -92,14 +92,14 @@ async fn print(pool: &AnyPool, spec: &Spec, id: &str, outcome: PrintOutcome, at_
 }
 
 /// Prepared at `at_ms`, paid a minute later, printed a minute after that.
-async fn printed(pool: &AnyPool, spec: &Spec, at_ms: i64) -> String {
+async fn printed(pool: &Store, spec: &Spec, at_ms: i64) -> String {
     let id = common::prepared(pool, spec, at_ms).await;
     pay(pool, spec, &id, at_ms + 60_000).await;
     print(pool, spec, &id, PrintOutcome::Ok, at_ms + 120_000).await;
     id
 }
 
-async fn state(pool: &AnyPool, id: &str) -> IssuanceState {
+async fn state(pool: &Store, id: &str) -> IssuanceState {
     db::find_issuance(pool, id).await.unwrap().unwrap().state
 }
 
@@ -147,7 +147,7 @@ struct Day {
     specs: BTreeMap<u32, Spec>,
 }
 
-async fn run_day(pool: &AnyPool) -> Day {
+async fn run_day(pool: &Store) -> Day {
     let config = config();
     let opened = store::ensure_open_window(pool, &config, jst(25, 9, 0))
         .await

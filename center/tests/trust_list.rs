@@ -332,7 +332,7 @@ async fn versions_bump_on_content_changes_only_and_replicas_agree() {
         assert_eq!(task.await.unwrap(), 5);
     }
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trust_list_versions")
-        .fetch_one(&store.pool)
+        .fetch_one(store.pool.pool())
         .await
         .unwrap();
     assert_eq!(rows, 5, "one row per published content");

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
-use sqlx::AnyPool;
+use center::store::Store;
 
 use crate::{io_error, Layout, SandboxError};
 
@@ -35,7 +35,7 @@ pub struct RunningSandbox {
     /// Per adapter process: its settings file and database URL (the clerk's CLI, e.g.
     /// `municipal-adapter domicile approve --config F`, works on the same database).
     pub adapters: Vec<AdapterProcess>,
-    pub center_pool: AnyPool,
+    pub center_pool: Store,
     /// The center's clock (shared with the adapters' deadline checks).
     pub clock: Arc<dyn center::clock::Clock>,
     handles: Vec<ServerHandle>,

@@ -185,7 +185,9 @@ impl JsonSchema for SignatureBytes {
     }
 }
 
-/// An Ed25519 key pair. Stored on disk as the base64 of its 32-byte seed.
+/// An Ed25519 key pair. Stored on disk as the base64 of its 32-byte seed. Clone: a job
+/// that signs on another task (the center's audit seal) takes its own copy.
+#[derive(Clone)]
 pub struct KeyPair {
     signing: ed25519_dalek::SigningKey,
 }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use center::store::Store;
 use sandbox::Layout;
-use sqlx::AnyPool;
 
 use crate::books::Books;
 use crate::latency_proxy::LatencyProxy;
@@ -63,7 +63,7 @@ pub struct ProcessDeployment {
     /// Adapter name → the proxy in front of it.
     pub proxies: BTreeMap<String, LatencyProxy>,
     pub logs: PathBuf,
-    pool: Option<AnyPool>,
+    pool: Option<Store>,
     tmp: KeptOnPanic,
     /// Held for the deployment's life: one deployment per test process at a time.
     _serial: tokio::sync::OwnedMutexGuard<()>,
@@ -310,7 +310,7 @@ impl ProcessDeployment {
     }
 
     /// A pool on the centers' database (opened once).
-    pub async fn pool(&mut self) -> AnyPool {
+    pub async fn pool(&mut self) -> Store {
         if self.pool.is_none() {
             self.pool = Some(
                 center::db::connect(&self.database_url)
@@ -333,7 +333,7 @@ impl ProcessDeployment {
         sqlx::query(&format!(
             "SELECT COUNT(*) AS n FROM issuances WHERE state IN ({list})"
         ))
-        .fetch_one(&pool)
+        .fetch_one(pool.pool())
         .await
         .expect("count issuances")
         .get::<i64, _>("n")

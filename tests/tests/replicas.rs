@@ -75,7 +75,8 @@ async fn two_replicas_on_one_postgres_issue_and_settle_exactly() {
 
     // Every issued request is printed in the shared database with its fee, and
     // nothing else is.
-    let before = e2e::books::Books::read(&deployment.pool().await).await;
+    let store = deployment.pool().await;
+    let before = e2e::books::Books::read(&store).await;
     let mut issued_fees: BTreeMap<String, i64> = BTreeMap::new();
     for record in run.with_outcome("issued") {
         let id = record

@@ -424,7 +424,7 @@ async fn refused_by_center(sb: &TestSandbox) -> ErrorCode {
     if let Some(request_id) = error.request_id() {
         let rows: Vec<(String, Option<String>, String)> =
             sqlx::query_as("SELECT state, error_code, request_id FROM issuances")
-                .fetch_all(&sb.running.center_pool)
+                .fetch_all(sb.running.center_pool.pool())
                 .await
                 .expect("issuances");
         let row = rows

@@ -24,7 +24,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     };
     match tokio::time::timeout(
         READY_DB_TIMEOUT,
-        sqlx::query("SELECT 1").execute(&state.pool),
+        sqlx::query("SELECT 1").execute(state.pool.pool()),
     )
     .await
     {

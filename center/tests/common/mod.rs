@@ -4,12 +4,12 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 use center::db::{self, IssuanceRow, IssuanceState, TransitionFields};
+use center::store::Store;
 use schemas::RequestId;
-use sqlx::AnyPool;
 
 /// A center store in a temporary SQLite file, removed by `close`.
 pub struct TempStore {
-    pub pool: AnyPool,
+    pub pool: Store,
     pub path: std::path::PathBuf,
 }
 
@@ -49,7 +49,7 @@ pub struct Spec {
 }
 
 /// Inserts a new issuance in `authorized` at `at_ms`.
-pub async fn authorized(pool: &AnyPool, spec: &Spec, at_ms: i64) -> String {
+pub async fn authorized(pool: &Store, spec: &Spec, at_ms: i64) -> String {
     let request_id = RequestId::new_random().to_string();
     let row = IssuanceRow {
         request_id: request_id.clone(),
@@ -97,7 +97,7 @@ pub fn throwaway_challenge(
 }
 
 /// Inserts a new issuance and moves it to `prepared` (authorized 1 ms before `at_ms`).
-pub async fn prepared(pool: &AnyPool, spec: &Spec, at_ms: i64) -> String {
+pub async fn prepared(pool: &Store, spec: &Spec, at_ms: i64) -> String {
     let request_id = authorized(pool, spec, at_ms - 1).await;
     db::transition(
         pool,
@@ -214,5 +214,47 @@ impl TestCa {
             key.serialize_pem(),
         )
         .unwrap();
+    }
+}
+
+/// The two database back-ends a test may run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+fn postgres_base_url() -> String {
+    std::env::var("KOFU_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fresh database URL of `backend`; `None` (skip) only outside CI without PostgreSQL.
+pub async fn fresh_url(backend: Backend, dir: &std::path::Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(TempStore::url_of(&dir.join("center.sqlite"))),
+        Backend::Postgres => {
+            use sqlx::Connection as _;
+            let base = postgres_base_url();
+            let mut conn = match sqlx::PgConnection::connect(&base).await {
+                Ok(conn) => conn,
+                Err(error) => {
+                    assert!(!in_ci(), "PostgreSQL at {base} is required in CI: {error}");
+                    eprintln!("skipping: no PostgreSQL at {base}: {error}");
+                    return None;
+                }
+            };
+            let name = format!("kofu_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let (prefix, _) = base.rsplit_once('/').unwrap();
+            Some(format!("{prefix}/{name}"))
+        }
     }
 }

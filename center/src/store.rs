@@ -1,0 +1,354 @@
+//! The center's write path: every change to the store is a [`Store::write`] job.
+//!
+//! On PostgreSQL a job is simply its own transaction on the pool: the server runs many
+//! at once and groups their commits itself.
+//!
+//! On SQLite (the embedded default) one process-wide write lock and one `fsync` per
+//! commit (`synchronous = FULL`) made every issuance wait: five commits per visit, each
+//! holding the lock across its round trips to sqlx's database thread and through its
+//! `fsync` (~0.9 ms here), while the other writers slept in SQLite's busy handler. So
+//! on SQLite the jobs go to one writer task that owns one connection and runs them
+//! *group commit*: it takes the first job waiting, `BEGIN IMMEDIATE`, runs it and every
+//! job that arrived meanwhile (up to [`MAX_JOBS_PER_BATCH`]) each inside its own
+//! savepoint, then one `COMMIT` (one `fsync`) for all. A job's caller hears its answer
+//! only after that commit, so nothing is acknowledged that is not durable; if the
+//! commit fails every job of the batch fails and nothing of it was written.
+//!
+//! A job decides for itself, as a transaction would: [`Decision::Commit`] keeps what it
+//! wrote, [`Decision::Rollback`] or an error undoes it (its savepoint) without touching
+//! the other jobs of the batch. A job sees the writes of the jobs before it in its
+//! batch, exactly as if they had committed just before it.
+//!
+//! Reads do not come here: they use the pool ([`Store`] dereferences to it), and in
+//! WAL mode they never wait on the writer. Nor do checkpoints: the writer's connection
+//! has automatic checkpoints off, and a task checkpoints the log from the pool
+//! (`PASSIVE`, which never blocks the writer) every second.
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt as _;
+use sqlx::{AnyConnection, AnyPool, Connection as _};
+use std::panic::AssertUnwindSafe;
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument as _;
+
+/// Most jobs committed together: bounds how long one batch holds SQLite's lock (and so
+/// how long a job can wait behind a batch that started without it).
+pub const MAX_JOBS_PER_BATCH: usize = 128;
+
+/// Jobs that may wait for the writer before [`Store::write`] itself waits (backpressure
+/// instead of an unbounded queue).
+const WRITE_QUEUE_CAPACITY: usize = 1_024;
+
+/// How often the SQLite write-ahead log is copied back into the database file, off the
+/// writer (see [`run_checkpoints`]).
+const CHECKPOINT_INTERVAL_MS: u64 = 1_000;
+
+/// What a job's transaction does at its end.
+#[derive(Debug)]
+pub enum Decision<T> {
+    /// Keep what the job wrote.
+    Commit(T),
+    /// Undo what the job wrote (nothing of it reaches the database) and answer `T`.
+    Rollback(T),
+}
+
+/// The center's database: the pool for reads, [`Store::write`] for every change.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    /// SQLite only: the group-commit writer's queue.
+    writer: Option<mpsc::Sender<Message>>,
+}
+
+impl std::ops::Deref for Store {
+    type Target = AnyPool;
+
+    fn deref(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+impl Store {
+    /// Wraps an opened pool; on SQLite takes one of its connections for the writer
+    /// (must be called inside a Tokio runtime: the writer is a task).
+    pub async fn new(pool: AnyPool) -> Result<Self, sqlx::Error> {
+        let is_sqlite = pool.connect_options().database_url.scheme() == "sqlite";
+        if !is_sqlite {
+            return Ok(Self { pool, writer: None });
+        }
+        // Detached: the writer keeps it for its life, and the pool may open another.
+        let mut connection = pool.acquire().await?.detach();
+        // The writer never checkpoints itself: a checkpoint after a commit (copying the
+        // log into the database file and its fsync) would hold up every queued job.
+        execute(&mut connection, "PRAGMA wal_autocheckpoint = 0").await?;
+        let (sender, receiver) = mpsc::channel(WRITE_QUEUE_CAPACITY);
+        tokio::spawn(run_checkpoints(pool.clone(), sender.downgrade()));
+        tokio::spawn(run_writer(connection, receiver));
+        Ok(Self {
+            pool,
+            writer: Some(sender),
+        })
+    }
+
+    /// The pool, for readers that keep their own handle.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Runs `body` as one transaction (on SQLite: one savepoint of a group commit) and
+    /// answers what it decided once that is durable. `body` owns what it needs: on
+    /// SQLite it runs on the writer task, which finishes it even if the caller stops
+    /// waiting.
+    pub async fn write<T, E, F>(&self, body: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<sqlx::Error> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<Decision<T>, E>>
+            + Send
+            + 'static,
+    {
+        let Some(writer) = &self.writer else {
+            let mut tx = self.pool.begin().await?;
+            return match body(&mut tx).await? {
+                Decision::Commit(value) => {
+                    tx.commit().await?;
+                    Ok(value)
+                }
+                Decision::Rollback(value) => {
+                    tx.rollback().await?;
+                    Ok(value)
+                }
+            };
+        };
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(WriteJob {
+            body,
+            reply,
+            span: tracing::Span::current(),
+        });
+        writer
+            .send(Message::Job(job))
+            .await
+            .map_err(|_| E::from(sqlx::Error::PoolClosed))?;
+        // No answer: the job panicked (its batch was rolled back) or the writer stopped.
+        answer
+            .await
+            .unwrap_or_else(|_| Err(E::from(sqlx::Error::WorkerCrashed)))
+    }
+
+    /// Closes the pool and stops the writer after the batch it is running; later
+    /// writes fail with `PoolClosed`.
+    pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            let (ack, stopped) = oneshot::channel();
+            if writer.send(Message::Stop(ack)).await.is_ok() {
+                let _ = stopped.await;
+            }
+        }
+        self.pool.close().await;
+    }
+}
+
+enum Message {
+    Job(Box<dyn Job>),
+    Stop(oneshot::Sender<()>),
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Job(_) => f.write_str("Job"),
+            Self::Stop(_) => f.write_str("Stop"),
+        }
+    }
+}
+
+/// Hands a job's answer to its caller once its batch has committed (`None`) or failed
+/// (`Some(why)`).
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// A job as the writer sees it: run it on the batch's connection; or fail it unrun.
+trait Job: Send {
+    fn run<'c>(self: Box<Self>, connection: &'c mut AnyConnection) -> BoxFuture<'c, Ran>;
+    fn fail(self: Box<Self>, why: &str);
+}
+
+/// A job that has run: whether its savepoint is kept, and its deferred answer.
+struct Ran {
+    keep: bool,
+    deliver: Deliver,
+}
+
+struct WriteJob<F, T, E> {
+    body: F,
+    reply: oneshot::Sender<Result<T, E>>,
+    /// The caller's span (the request id), so the job's statements log under it.
+    span: tracing::Span,
+}
+
+impl<F, T, E> Job for WriteJob<F, T, E>
+where
+    T: Send + 'static,
+    E: From<sqlx::Error> + Send + 'static,
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<Decision<T>, E>>
+        + Send
+        + 'static,
+{
+    fn run<'c>(self: Box<Self>, connection: &'c mut AnyConnection) -> BoxFuture<'c, Ran> {
+        let WriteJob { body, reply, span } = *self;
+        async move {
+            let (keep, result) = match body(connection).await {
+                Ok(Decision::Commit(value)) => (true, Ok(value)),
+                Ok(Decision::Rollback(value)) => (false, Ok(value)),
+                Err(error) => (false, Err(error)),
+            };
+            let deliver: Deliver = Box::new(move |batch_failure| {
+                let answer = match (batch_failure, result) {
+                    // Its own error stands: nothing of it was kept either way.
+                    (_, Err(error)) => Err(error),
+                    (None, Ok(value)) => Ok(value),
+                    // Even a rolled-back job's answer may rest on the batch's earlier
+                    // writes (a key it found taken), which are gone now.
+                    (Some(why), Ok(_)) => Err(E::from(batch_failed(why))),
+                };
+                let _ = reply.send(answer);
+            });
+            Ran { keep, deliver }
+        }
+        .instrument(span)
+        .boxed()
+    }
+
+    fn fail(self: Box<Self>, why: &str) {
+        let _ = self.reply.send(Err(E::from(batch_failed(why))));
+    }
+}
+
+fn batch_failed(why: &str) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::other(format!(
+        "the group commit failed, nothing of this write was stored: {why}"
+    )))
+}
+
+/// The SQLite writer: one batch at a time until every [`Store`] is gone or one asks it
+/// to stop.
+async fn run_writer(mut connection: AnyConnection, mut queue: mpsc::Receiver<Message>) {
+    while let Some(message) = queue.recv().await {
+        let first = match message {
+            Message::Job(job) => job,
+            Message::Stop(ack) => {
+                let _ = connection.close().await;
+                let _ = ack.send(());
+                return;
+            }
+        };
+        let stop = run_batch(&mut connection, first, &mut queue).await;
+        if let Some(ack) = stop {
+            let _ = connection.close().await;
+            let _ = ack.send(());
+            return;
+        }
+    }
+    let _ = connection.close().await;
+}
+
+/// Runs one group commit starting with `first`; returns a stop request met meanwhile.
+async fn run_batch(
+    connection: &mut AnyConnection,
+    first: Box<dyn Job>,
+    queue: &mut mpsc::Receiver<Message>,
+) -> Option<oneshot::Sender<()>> {
+    // IMMEDIATE: take the write lock now (another process may hold it; the busy
+    // timeout waits), so no job finds its snapshot stale halfway.
+    if let Err(error) = execute(connection, "BEGIN IMMEDIATE").await {
+        first.fail(&error.to_string());
+        return None;
+    }
+    let mut deliveries: Vec<Deliver> = Vec::with_capacity(MAX_JOBS_PER_BATCH);
+    let mut aborted: Option<String> = None;
+    let mut stop = None;
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        if let Err(error) = execute(connection, "SAVEPOINT kofu_job").await {
+            job.fail(&error.to_string());
+            aborted = Some(error.to_string());
+            break;
+        }
+        // A panicking job must not take the writer (and every later write) with it:
+        // its answer is dropped (its caller hears `WorkerCrashed`) and the batch undone.
+        let Ok(ran) = AssertUnwindSafe(job.run(connection)).catch_unwind().await else {
+            tracing::error!("a write job panicked; its group commit is rolled back");
+            aborted = Some("a write job of the same batch panicked".to_owned());
+            break;
+        };
+        deliveries.push(ran.deliver);
+        let end = if ran.keep {
+            execute(connection, "RELEASE SAVEPOINT kofu_job").await
+        } else {
+            // Fails if SQLite already ended the whole transaction on an error: then
+            // the batch is gone and must not be reported as stored.
+            match execute(connection, "ROLLBACK TO SAVEPOINT kofu_job").await {
+                Ok(()) => execute(connection, "RELEASE SAVEPOINT kofu_job").await,
+                Err(error) => Err(error),
+            }
+        };
+        if let Err(error) = end {
+            aborted = Some(error.to_string());
+            break;
+        }
+        if deliveries.len() >= MAX_JOBS_PER_BATCH {
+            break;
+        }
+        match queue.try_recv() {
+            Ok(Message::Job(job)) => next = Some(job),
+            Ok(Message::Stop(ack)) => stop = Some(ack),
+            Err(_) => {}
+        }
+    }
+    let failure = match aborted {
+        Some(why) => {
+            let _ = execute(connection, "ROLLBACK").await;
+            Some(why)
+        }
+        None => match execute(connection, "COMMIT").await {
+            Ok(()) => None,
+            Err(error) => {
+                let _ = execute(connection, "ROLLBACK").await;
+                Some(error.to_string())
+            }
+        },
+    };
+    if let Some(why) = &failure {
+        tracing::error!(jobs = deliveries.len(), %why, "group commit failed");
+    }
+    for deliver in deliveries {
+        deliver(failure.as_deref());
+    }
+    stop
+}
+
+/// Checkpoints the write-ahead log on a pool connection every
+/// [`CHECKPOINT_INTERVAL_MS`] while the store lives. `PASSIVE` copies what no reader
+/// still needs and never blocks the writer; a log left over by a busy interval is
+/// copied at the next one.
+async fn run_checkpoints(pool: AnyPool, writer: mpsc::WeakSender<Message>) {
+    let mut interval =
+        tokio::time::interval(std::time::Duration::from_millis(CHECKPOINT_INTERVAL_MS));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if pool.is_closed() || writer.upgrade().is_none() {
+            return;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(%error, "write-ahead log checkpoint failed; retried next interval");
+        }
+    }
+}
+
+async fn execute(connection: &mut AnyConnection, sql: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(sql).execute(&mut *connection).await.map(|_| ())
+}
