@@ -98,7 +98,8 @@ impl Store {
     /// Runs `body` as one transaction (on SQLite: one savepoint of a group commit) and
     /// answers what it decided once that is durable. `body` owns what it needs: on
     /// SQLite it runs on the writer task, which finishes it even if the caller stops
-    /// waiting.
+    /// waiting. `body` must not open a transaction of its own (`begin()` on its
+    /// connection): on SQLite it already runs inside the writer's.
     pub async fn write<T, E, F>(&self, body: F) -> Result<T, E>
     where
         T: Send + 'static,
