@@ -725,45 +725,17 @@ pub async fn reconcile_operator(
     ];
     let matched_yen = s.matched_yen;
     let operator_text = operator.to_string();
-    let sha = file_sha256.clone();
     store
         .write(move |connection| {
             async move {
-                let (operator, file_sha256) = (operator_text, sha);
-            sqlx::query(
-                "DELETE FROM settlement_reconciliations WHERE business_date = $1 AND operator_id = $2",
-            )
-            .bind(date.to_string())
-            .bind(&operator)
-            .execute(&mut *connection)
-            .await?;
-            sqlx::query(
-                "INSERT INTO settlement_reconciliations (business_date, operator_id, \
-                   submitted_at_unix_ms, operator_file_sha256, matched, missing_at_center, \
-                   missing_at_operator, amount_mismatch, matched_yen) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(date.to_string())
-            .bind(&operator)
-            .bind(now_unix_ms)
-            .bind(&file_sha256)
-            .bind(counts[0])
-            .bind(counts[1])
-            .bind(counts[2])
-            .bind(counts[3])
-            .bind(matched_yen)
-            .execute(&mut *connection)
-            .await?;
-            // The window may have been finalised meanwhile: then this does nothing and the
-            // stored result is only informative.
-            sqlx::query(
-                "UPDATE settlement_windows SET state = 'reconciling' \
-                 WHERE business_date = $1 AND state = 'closed'",
-            )
-            .bind(date.to_string())
-            .execute(&mut *connection)
-            .await?;
-                Ok::<_, SettlementError>(Decision::Commit(()))
+                let stored = StoredReconciliation {
+                    date,
+                    operator: &operator_text,
+                    file_sha256: &file_sha256,
+                    counts,
+                    matched_yen,
+                };
+                record_reconciliation(connection, &stored, now_unix_ms).await
             }
             .boxed()
         })
@@ -778,6 +750,60 @@ pub async fn reconcile_operator(
         "operator transaction file reconciled"
     );
     Ok(report)
+}
+
+/// One operator's reconciliation result as it is stored.
+struct StoredReconciliation<'a> {
+    date: BusinessDate,
+    operator: &'a str,
+    file_sha256: &'a str,
+    /// matched, missing at center, missing at operator, amount mismatch.
+    counts: [i64; 4],
+    matched_yen: i64,
+}
+
+/// The reconciliation's statements (one transaction): the operator's previous result
+/// replaced, the window moved to `reconciling`.
+async fn record_reconciliation(
+    connection: &mut AnyConnection,
+    stored: &StoredReconciliation<'_>,
+    now_unix_ms: i64,
+) -> Result<Decision<()>, SettlementError> {
+    let date = stored.date.to_string();
+    sqlx::query(
+        "DELETE FROM settlement_reconciliations WHERE business_date = $1 AND operator_id = $2",
+    )
+    .bind(&date)
+    .bind(stored.operator)
+    .execute(&mut *connection)
+    .await?;
+    sqlx::query(
+        "INSERT INTO settlement_reconciliations (business_date, operator_id, \
+           submitted_at_unix_ms, operator_file_sha256, matched, missing_at_center, \
+           missing_at_operator, amount_mismatch, matched_yen) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&date)
+    .bind(stored.operator)
+    .bind(now_unix_ms)
+    .bind(stored.file_sha256)
+    .bind(stored.counts[0])
+    .bind(stored.counts[1])
+    .bind(stored.counts[2])
+    .bind(stored.counts[3])
+    .bind(stored.matched_yen)
+    .execute(&mut *connection)
+    .await?;
+    // The window may have been finalised meanwhile: then this does nothing and the
+    // stored result is only informative.
+    sqlx::query(
+        "UPDATE settlement_windows SET state = 'reconciling' \
+         WHERE business_date = $1 AND state = 'closed'",
+    )
+    .bind(&date)
+    .execute(&mut *connection)
+    .await?;
+    Ok(Decision::Commit(()))
 }
 
 /// What a finalisation settled.
