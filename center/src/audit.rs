@@ -5,7 +5,8 @@
 //!   (and on PostgreSQL TRUNCATE) of `audit_events`, `audit_batches` and
 //!   `audit_batch_members`. Syntax differs per back-end, so they are installed from code
 //!   after the migrations, idempotently.
-//! - **Seals** ([`seal_pending`]): events not yet in a batch are taken in (time, id)
+//! - **Seals** ([`seal_pending`]): events not yet in a batch (queued in
+//!   `audit_seal_queue` by the transaction that appends them) are taken in (time, id)
 //!   order, hashed into an RFC 6962 Merkle tree, and summed up in a header signed with
 //!   the center's key that chains the previous header (`schemas::audit`). Replicas may
 //!   seal concurrently: the batch number is a primary key, the parent digest and each
@@ -211,11 +212,12 @@ fn is_race(error: &sqlx::Error) -> bool {
 /// `Ok(None)` when nothing waits. [`AuditError::Conflict`] when another sealer took the
 /// same batch or events first: nothing was written, retry on the next sweep.
 ///
-/// The head and the unsealed events are read, hashed and signed on the pool, outside
-/// the write: on SQLite the write path is one writer for every issuance, and the
-/// anti-join over the whole event table must not hold it. The write then inserts the
-/// batch and its members; had another sealer sealed meanwhile, the primary keys
-/// (batch number, member event id) and the unique previous-header digest refuse it whole.
+/// The head and the unsealed events (`audit_seal_queue`, in time order) are read,
+/// hashed and signed on the pool, outside the write: on SQLite the write path is one
+/// writer for every issuance. The write then inserts the batch and its members and takes
+/// them off the queue; had another sealer sealed meanwhile, the primary keys (batch
+/// number, member event id), the unique previous-header digest or the queue rows already
+/// gone refuse it whole.
 pub async fn seal_pending(
     store: &Store,
     center_key: &KeyPair,
@@ -241,10 +243,12 @@ pub async fn seal_pending(
         None => (0, GENESIS_PREV_SHA256.to_owned()),
     };
     let batch_no = prev_no + 1;
+    // The queue, not an anti-join over every event ever written: this read costs what
+    // waits, however long the log has grown.
     let rows = sqlx::query(&format!(
-        "SELECT {EVENT_COLUMNS} FROM audit_events e WHERE NOT EXISTS \
-         (SELECT 1 FROM audit_batch_members m WHERE m.event_id = e.event_id) \
-         ORDER BY e.at_unix_ms, e.event_id LIMIT $1"
+        "SELECT {EVENT_COLUMNS} FROM audit_seal_queue q \
+         JOIN audit_events e ON e.event_id = q.event_id \
+         ORDER BY q.at_unix_ms, q.event_id LIMIT $1"
     ))
     .bind(i64::from(max_events))
     .fetch_all(pool)
@@ -296,7 +300,7 @@ pub async fn seal_pending(
 }
 
 /// Writes a signed batch header and its members, `(event id, leaf hash hex)` in leaf
-/// order.
+/// order, and takes the members off the seal queue.
 async fn insert_batch(
     connection: &mut AnyConnection,
     signed: &SignedBatchHeader,
@@ -349,6 +353,27 @@ async fn insert_batch(
         }
         let inserted = insert.execute(&mut *connection).await?;
         assert_eq!(inserted.rows_affected(), chunk.len() as u64);
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "DELETE FROM audit_seal_queue WHERE event_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut dequeue = sqlx::query(&sql);
+        for (event_id, _) in chunk {
+            dequeue = dequeue.bind(event_id);
+        }
+        let dequeued = dequeue.execute(&mut *connection).await?.rows_affected();
+        if dequeued != chunk.len() as u64 {
+            // Another sealer took some of these events off the queue first.
+            return Err(AuditError::Conflict {
+                batch_no: signed.payload.batch_no,
+                detail: format!(
+                    "{} of {} events were no longer queued for sealing",
+                    chunk.len() as u64 - dequeued,
+                    chunk.len()
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -486,6 +511,23 @@ pub async fn verify(
         let batch_no: i64 = row.try_get("batch_no")?;
         report.problem(format!(
             "event {event_id} is a member of batch {batch_no}, which does not exist"
+        ));
+    }
+    // The queue is no evidence, but an entry whose event is gone shows an event deleted
+    // before any batch could hold it.
+    let vanished = sqlx::query(
+        "SELECT q.event_id, q.at_unix_ms FROM audit_seal_queue q WHERE NOT EXISTS \
+         (SELECT 1 FROM audit_events e WHERE e.event_id = q.event_id) \
+         ORDER BY q.at_unix_ms, q.event_id LIMIT 100",
+    )
+    .fetch_all(pool)
+    .await?;
+    for row in vanished {
+        let event_id: String = row.try_get("event_id")?;
+        let at_unix_ms: i64 = row.try_get("at_unix_ms")?;
+        report.problem(format!(
+            "event {event_id} (at {at_unix_ms} ms) was queued for sealing but is not in the \
+             log: deleted before it was sealed"
         ));
     }
     let unsealed = sqlx::query(&format!(
