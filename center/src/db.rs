@@ -56,9 +56,12 @@ pub async fn connect(url: &str) -> Result<Store, DbError> {
                     sqlx::query("PRAGMA synchronous = FULL")
                         .execute(&mut *conn)
                         .await?;
-                    sqlx::query("PRAGMA busy_timeout = 10000")
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::query(&format!(
+                        "PRAGMA busy_timeout = {}",
+                        crate::store::BUSY_TIMEOUT_MS
+                    ))
+                    .execute(&mut *conn)
+                    .await?;
                 }
                 Ok(())
             })
