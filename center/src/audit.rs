@@ -32,13 +32,18 @@ use futures_util::FutureExt as _;
 
 /// Upper bound on the events of one batch.
 pub const MAX_BATCH_EVENTS: u32 = 65_536;
-/// Events sealed per batch by default (`center audit seal`, the sweep).
+/// Events sealed per batch by default by `center audit seal`.
 pub const DEFAULT_BATCH_EVENTS: u32 = 1_024;
+/// Events per batch sealed by a running center ([`seal_in_rounds`]): a seal is one write
+/// that every issuance on SQLite queues behind, and 1,024 members held the writer
+/// ~15 ms; 256 hold it a few.
+pub const ROUND_BATCH_EVENTS: u32 = 256;
 
 /// Members written per `INSERT` when sealing (4 bound values each: far below both
 /// back-ends' limits on bound parameters, 32,766 in SQLite and 65,535 in PostgreSQL).
 const MEMBER_ROWS_PER_INSERT: usize = 256;
-/// Unsealed events older than this are suspicious by default (sweeps seal every few s).
+/// Unsealed events older than this are suspicious by default (a running center seals
+/// every second).
 pub const DEFAULT_GRACE_MS: i64 = 60_000;
 /// Problems a verification lists before it stops collecting (it still counts them).
 const MAX_REPORTED_PROBLEMS: usize = 100;
@@ -378,10 +383,10 @@ async fn insert_batch(
     Ok(())
 }
 
-/// The sweep's step (every replica): seals up to `max_batches` batches of
-/// [`DEFAULT_BATCH_EVENTS`]; returns the events sealed. Losing a race to another replica
-/// is normal and ends the step quietly: the winner sealed those events.
-pub async fn seal_in_sweep(
+/// One round of a running center's sealer (every replica): seals up to `max_batches`
+/// batches of [`ROUND_BATCH_EVENTS`]; returns the events sealed. Losing a race to
+/// another replica is normal and ends the round quietly: the winner sealed those events.
+pub async fn seal_in_rounds(
     store: &Store,
     center_key: &KeyPair,
     now_unix_ms: i64,
@@ -389,7 +394,7 @@ pub async fn seal_in_sweep(
 ) -> Result<u64, AuditError> {
     let mut sealed = 0;
     for _ in 0..max_batches {
-        match seal_pending(store, center_key, now_unix_ms, DEFAULT_BATCH_EVENTS).await {
+        match seal_pending(store, center_key, now_unix_ms, ROUND_BATCH_EVENTS).await {
             Ok(Some(header)) => sealed += header.payload.leaf_count,
             Ok(None) => break,
             Err(AuditError::Conflict { batch_no, .. }) => {

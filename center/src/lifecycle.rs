@@ -409,8 +409,6 @@ pub struct SweepSummary {
     pub card_sessions_deleted: u64,
     /// Settlement windows closed because their cut passed (auto-close only).
     pub windows_closed: u64,
-    /// Audit events sealed into signed Merkle batches (`audit::seal_in_sweep`).
-    pub audit_events_sealed: u64,
 }
 
 /// Beyond the request deadline, how long an `authorized` row is left to its own

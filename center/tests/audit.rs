@@ -496,15 +496,15 @@ async fn concurrent_sealers(backend: Backend) {
             }
         }
     }
-    // The sweep's step drains what is left, then finds nothing.
+    // A running center's sealer round drains what is left, then finds nothing.
     assert!(
-        audit::seal_in_sweep(&w.pool, &w.key, now, 10)
+        audit::seal_in_rounds(&w.pool, &w.key, now, 10)
             .await
             .unwrap()
             > 0
     );
     assert_eq!(
-        audit::seal_in_sweep(&replica, &w.key, now, 10)
+        audit::seal_in_rounds(&replica, &w.key, now, 10)
             .await
             .unwrap(),
         0
@@ -544,7 +544,12 @@ async fn a_large_batch_seals_whole(backend: Backend) {
     for i in 0..300 {
         last = common::prepared(&w.pool, &spec(SAKAHOGI), now - 200_000 + i).await;
     }
-    let sealed = audit::seal_in_sweep(&w.pool, &w.key, now, 1).await.unwrap();
+    let sealed = audit::seal_pending(&w.pool, &w.key, now, audit::DEFAULT_BATCH_EVENTS)
+        .await
+        .unwrap()
+        .expect("events wait")
+        .payload
+        .leaf_count;
     assert_eq!(sealed, 612, "{backend:?}: one batch takes every event");
     let leaf_indexes: Vec<i64> = sqlx::query_scalar(
         "SELECT leaf_index FROM audit_batch_members WHERE batch_no = 1 ORDER BY leaf_index",
@@ -719,7 +724,7 @@ async fn the_seal_queue_holds_exactly_the_unsealed_events(backend: Backend) {
             .await
             .unwrap();
     assert_eq!(requeued, waiting, "{backend:?}");
-    let sealed = audit::seal_in_sweep(&reopened, &w.key, now + 2, 8)
+    let sealed = audit::seal_in_rounds(&reopened, &w.key, now + 2, 8)
         .await
         .unwrap();
     assert_eq!(sealed, 2, "{backend:?}");
