@@ -191,7 +191,12 @@ fn spawn_sweeper(sweeper: Sweeper) -> SweepTask {
 /// sealed those events).
 fn spawn_sealer(store: Store, clock: Arc<dyn Clock>, center_key: Arc<KeyPair>) -> SweepTask {
     SweepTask(tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_millis(SEAL_INTERVAL_MS));
+        // Half a period out of step with the notice rounds, which start at once and
+        // also come every second by default: each is a write SQLite's one writer
+        // runs while issuances wait, and the two together made one longer stall.
+        let period = Duration::from_millis(SEAL_INTERVAL_MS);
+        let mut interval =
+            tokio::time::interval_at(tokio::time::Instant::now() + period / 2, period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
