@@ -385,6 +385,7 @@ impl Application {
         .on_connect(mtls::on_connect)
         .tls_handshake_timeout(mtls::TLS_HANDSHAKE_TIMEOUT)
         .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .keep_alive(mtls::SERVER_KEEP_ALIVE)
         .listen_rustls_0_23(listener, tls)
         .map_err(|source| StartupError::Listen {
             addr: settings.kiosk_listen.to_string(),
@@ -519,6 +520,7 @@ fn ops_server(
     })
     .workers(1)
     .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .keep_alive(mtls::SERVER_KEEP_ALIVE)
     .max_connections(MAX_OPS_CONNECTIONS)
     .listen(listener)
     .map_err(listen_error)?
@@ -559,6 +561,7 @@ fn public_server(
     })
     .tls_handshake_timeout(mtls::TLS_HANDSHAKE_TIMEOUT)
     .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .keep_alive(mtls::SERVER_KEEP_ALIVE)
     .max_connections(MAX_PUBLIC_CONNECTIONS_PER_WORKER)
     .listen_rustls_0_23(listener, tls)
     .map_err(|source| StartupError::Listen {
