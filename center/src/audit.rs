@@ -407,6 +407,21 @@ pub async fn seal_in_rounds(
     Ok(sealed)
 }
 
+/// Adds a problem for each row of `sql`, which selects `event_id` and an integer `at`.
+async fn report_dangling(
+    pool: &AnyPool,
+    report: &mut VerifyReport,
+    sql: &str,
+    describe: impl Fn(&str, i64) -> String,
+) -> Result<(), AuditError> {
+    for row in sqlx::query(sql).fetch_all(pool).await? {
+        let event_id: String = row.try_get("event_id")?;
+        let at: i64 = row.try_get("at")?;
+        report.problem(describe(&event_id, at));
+    }
+    Ok(())
+}
+
 /// What [`verify`] found.
 #[derive(Debug, Default)]
 pub struct VerifyReport {
@@ -504,37 +519,34 @@ pub async fn verify(
             ));
         }
     }
-    let orphans = sqlx::query(
-        "SELECT m.event_id, m.batch_no FROM audit_batch_members m WHERE NOT EXISTS \
+    // Rows that point at nothing: a member of no batch, or a queue entry whose event is
+    // gone (the queue is no evidence, but such an entry shows an event deleted before
+    // any batch could hold it).
+    report_dangling(
+        pool,
+        &mut report,
+        "SELECT m.event_id, m.batch_no AS at FROM audit_batch_members m WHERE NOT EXISTS \
          (SELECT 1 FROM audit_batches b WHERE b.batch_no = m.batch_no) \
          ORDER BY m.batch_no, m.leaf_index LIMIT 100",
+        |event_id, batch_no| {
+            format!("event {event_id} is a member of batch {batch_no}, which does not exist")
+        },
     )
-    .fetch_all(pool)
     .await?;
-    for row in orphans {
-        let event_id: String = row.try_get("event_id")?;
-        let batch_no: i64 = row.try_get("batch_no")?;
-        report.problem(format!(
-            "event {event_id} is a member of batch {batch_no}, which does not exist"
-        ));
-    }
-    // The queue is no evidence, but an entry whose event is gone shows an event deleted
-    // before any batch could hold it.
-    let vanished = sqlx::query(
-        "SELECT q.event_id, q.at_unix_ms FROM audit_seal_queue q WHERE NOT EXISTS \
+    report_dangling(
+        pool,
+        &mut report,
+        "SELECT q.event_id, q.at_unix_ms AS at FROM audit_seal_queue q WHERE NOT EXISTS \
          (SELECT 1 FROM audit_events e WHERE e.event_id = q.event_id) \
          ORDER BY q.at_unix_ms, q.event_id LIMIT 100",
+        |event_id, at_unix_ms| {
+            format!(
+                "event {event_id} (at {at_unix_ms} ms) was queued for sealing but is not in \
+                 the log: deleted before it was sealed"
+            )
+        },
     )
-    .fetch_all(pool)
     .await?;
-    for row in vanished {
-        let event_id: String = row.try_get("event_id")?;
-        let at_unix_ms: i64 = row.try_get("at_unix_ms")?;
-        report.problem(format!(
-            "event {event_id} (at {at_unix_ms} ms) was queued for sealing but is not in the \
-             log: deleted before it was sealed"
-        ));
-    }
     let unsealed = sqlx::query(&format!(
         "SELECT {EVENT_COLUMNS} FROM audit_events e WHERE NOT EXISTS \
          (SELECT 1 FROM audit_batch_members m WHERE m.event_id = e.event_id) \

@@ -53,6 +53,22 @@ impl World {
     }
 }
 
+/// One write job that runs `sql` with `value` as its one parameter.
+async fn insert_text(store: &Store, sql: &'static str, value: String) -> Result<(), TestError> {
+    store
+        .write(move |connection| {
+            async move {
+                sqlx::query(sql)
+                    .bind(&value)
+                    .execute(&mut *connection)
+                    .await?;
+                Ok::<_, TestError>(Decision::Commit(()))
+            }
+            .boxed()
+        })
+        .await
+}
+
 /// Inserts `name` with the number of rows it saw before its own insert.
 async fn insert(connection: &mut AnyConnection, name: &str) -> Result<i64, TestError> {
     let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM scratch")
@@ -162,19 +178,13 @@ async fn answers_only_what_is_stored(backend: Backend) {
             tokio::spawn(async move {
                 let name = format!("writer-{i:04}");
                 let own = name.clone();
-                store
-                    .write(move |connection| {
-                        async move {
-                            sqlx::query("INSERT INTO scratch (name, seen) VALUES ($1, 0)")
-                                .bind(&own)
-                                .execute(&mut *connection)
-                                .await?;
-                            Ok::<_, TestError>(Decision::Commit(()))
-                        }
-                        .boxed()
-                    })
-                    .await
-                    .unwrap();
+                insert_text(
+                    &store,
+                    "INSERT INTO scratch (name, seen) VALUES ($1, 0)",
+                    own,
+                )
+                .await
+                .unwrap();
                 let stored: i64 =
                     sqlx::query_scalar("SELECT COUNT(*) FROM scratch WHERE name = $1")
                         .bind(&name)
@@ -337,20 +347,10 @@ async fn the_log_starts_over_under_steady_writes() {
     for writer in 0..WRITERS {
         let (store, running, written) = (w.store.clone(), running.clone(), written_bytes.clone());
         tasks.push(tokio::spawn(async move {
-            let body = format!("{writer:x}").repeat(ROW_BYTES);
+            let row = format!("{writer:x}").repeat(ROW_BYTES)[..ROW_BYTES].to_owned();
             while running.load(std::sync::atomic::Ordering::Relaxed) {
-                let body = body.clone();
-                store
-                    .write(move |connection| {
-                        async move {
-                            sqlx::query("INSERT INTO bulk (body) VALUES ($1)")
-                                .bind(&body[..ROW_BYTES])
-                                .execute(&mut *connection)
-                                .await?;
-                            Ok::<_, TestError>(Decision::Commit(()))
-                        }
-                        .boxed()
-                    })
+                let body = row.clone();
+                insert_text(&store, "INSERT INTO bulk (body) VALUES ($1)", body)
                     .await
                     .unwrap();
                 written.fetch_add(ROW_BYTES as u64, std::sync::atomic::Ordering::Relaxed);
