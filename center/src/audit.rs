@@ -5,7 +5,8 @@
 //!   (and on PostgreSQL TRUNCATE) of `audit_events`, `audit_batches` and
 //!   `audit_batch_members`. Syntax differs per back-end, so they are installed from code
 //!   after the migrations, idempotently.
-//! - **Seals** ([`seal_pending`]): events not yet in a batch are taken in (time, id)
+//! - **Seals** ([`seal_pending`]): events not yet in a batch (queued in
+//!   `audit_seal_queue` by the transaction that appends them) are taken in (time, id)
 //!   order, hashed into an RFC 6962 Merkle tree, and summed up in a header signed with
 //!   the center's key that chains the previous header (`schemas::audit`). Replicas may
 //!   seal concurrently: the batch number is a primary key, the parent digest and each
@@ -31,13 +32,18 @@ use futures_util::FutureExt as _;
 
 /// Upper bound on the events of one batch.
 pub const MAX_BATCH_EVENTS: u32 = 65_536;
-/// Events sealed per batch by default (`center audit seal`, the sweep).
+/// Events sealed per batch by default by `center audit seal`.
 pub const DEFAULT_BATCH_EVENTS: u32 = 1_024;
+/// Events per batch sealed by a running center ([`seal_in_rounds`]): a seal is one write
+/// that every issuance on SQLite queues behind, and 1,024 members held the writer
+/// ~15 ms; 256 hold it a few.
+pub const ROUND_BATCH_EVENTS: u32 = 256;
 
 /// Members written per `INSERT` when sealing (4 bound values each: far below both
 /// back-ends' limits on bound parameters, 32,766 in SQLite and 65,535 in PostgreSQL).
 const MEMBER_ROWS_PER_INSERT: usize = 256;
-/// Unsealed events older than this are suspicious by default (sweeps seal every few s).
+/// Unsealed events older than this are suspicious by default (a running center seals
+/// every second).
 pub const DEFAULT_GRACE_MS: i64 = 60_000;
 /// Problems a verification lists before it stops collecting (it still counts them).
 const MAX_REPORTED_PROBLEMS: usize = 100;
@@ -211,11 +217,12 @@ fn is_race(error: &sqlx::Error) -> bool {
 /// `Ok(None)` when nothing waits. [`AuditError::Conflict`] when another sealer took the
 /// same batch or events first: nothing was written, retry on the next sweep.
 ///
-/// The head and the unsealed events are read, hashed and signed on the pool, outside
-/// the write: on SQLite the write path is one writer for every issuance, and the
-/// anti-join over the whole event table must not hold it. The write then inserts the
-/// batch and its members; had another sealer sealed meanwhile, the primary keys
-/// (batch number, member event id) and the unique previous-header digest refuse it whole.
+/// The head and the unsealed events (`audit_seal_queue`, in time order) are read,
+/// hashed and signed on the pool, outside the write: on SQLite the write path is one
+/// writer for every issuance. The write then inserts the batch and its members and takes
+/// them off the queue; had another sealer sealed meanwhile, the primary keys (batch
+/// number, member event id), the unique previous-header digest or the queue rows already
+/// gone refuse it whole.
 pub async fn seal_pending(
     store: &Store,
     center_key: &KeyPair,
@@ -241,10 +248,12 @@ pub async fn seal_pending(
         None => (0, GENESIS_PREV_SHA256.to_owned()),
     };
     let batch_no = prev_no + 1;
+    // The queue, not an anti-join over every event ever written: this read costs what
+    // waits, however long the log has grown.
     let rows = sqlx::query(&format!(
-        "SELECT {EVENT_COLUMNS} FROM audit_events e WHERE NOT EXISTS \
-         (SELECT 1 FROM audit_batch_members m WHERE m.event_id = e.event_id) \
-         ORDER BY e.at_unix_ms, e.event_id LIMIT $1"
+        "SELECT {EVENT_COLUMNS} FROM audit_seal_queue q \
+         JOIN audit_events e ON e.event_id = q.event_id \
+         ORDER BY q.at_unix_ms, q.event_id LIMIT $1"
     ))
     .bind(i64::from(max_events))
     .fetch_all(pool)
@@ -296,7 +305,7 @@ pub async fn seal_pending(
 }
 
 /// Writes a signed batch header and its members, `(event id, leaf hash hex)` in leaf
-/// order.
+/// order, and takes the members off the seal queue.
 async fn insert_batch(
     connection: &mut AnyConnection,
     signed: &SignedBatchHeader,
@@ -349,14 +358,35 @@ async fn insert_batch(
         }
         let inserted = insert.execute(&mut *connection).await?;
         assert_eq!(inserted.rows_affected(), chunk.len() as u64);
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "DELETE FROM audit_seal_queue WHERE event_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut dequeue = sqlx::query(&sql);
+        for (event_id, _) in chunk {
+            dequeue = dequeue.bind(event_id);
+        }
+        let dequeued = dequeue.execute(&mut *connection).await?.rows_affected();
+        if dequeued != chunk.len() as u64 {
+            // Another sealer took some of these events off the queue first.
+            return Err(AuditError::Conflict {
+                batch_no: signed.payload.batch_no,
+                detail: format!(
+                    "{} of {} events were no longer queued for sealing",
+                    chunk.len() as u64 - dequeued,
+                    chunk.len()
+                ),
+            });
+        }
     }
     Ok(())
 }
 
-/// The sweep's step (every replica): seals up to `max_batches` batches of
-/// [`DEFAULT_BATCH_EVENTS`]; returns the events sealed. Losing a race to another replica
-/// is normal and ends the step quietly: the winner sealed those events.
-pub async fn seal_in_sweep(
+/// One round of a running center's sealer (every replica): seals up to `max_batches`
+/// batches of [`ROUND_BATCH_EVENTS`]; returns the events sealed. Losing a race to
+/// another replica is normal and ends the round quietly: the winner sealed those events.
+pub async fn seal_in_rounds(
     store: &Store,
     center_key: &KeyPair,
     now_unix_ms: i64,
@@ -364,7 +394,7 @@ pub async fn seal_in_sweep(
 ) -> Result<u64, AuditError> {
     let mut sealed = 0;
     for _ in 0..max_batches {
-        match seal_pending(store, center_key, now_unix_ms, DEFAULT_BATCH_EVENTS).await {
+        match seal_pending(store, center_key, now_unix_ms, ROUND_BATCH_EVENTS).await {
             Ok(Some(header)) => sealed += header.payload.leaf_count,
             Ok(None) => break,
             Err(AuditError::Conflict { batch_no, .. }) => {
@@ -375,6 +405,21 @@ pub async fn seal_in_sweep(
         }
     }
     Ok(sealed)
+}
+
+/// Adds a problem for each row of `sql`, which selects `event_id` and an integer `at`.
+async fn report_dangling(
+    pool: &AnyPool,
+    report: &mut VerifyReport,
+    sql: &str,
+    describe: impl Fn(&str, i64) -> String,
+) -> Result<(), AuditError> {
+    for row in sqlx::query(sql).fetch_all(pool).await? {
+        let event_id: String = row.try_get("event_id")?;
+        let at: i64 = row.try_get("at")?;
+        report.problem(describe(&event_id, at));
+    }
+    Ok(())
 }
 
 /// What [`verify`] found.
@@ -474,20 +519,34 @@ pub async fn verify(
             ));
         }
     }
-    let orphans = sqlx::query(
-        "SELECT m.event_id, m.batch_no FROM audit_batch_members m WHERE NOT EXISTS \
+    // Rows that point at nothing: a member of no batch, or a queue entry whose event is
+    // gone (the queue is no evidence, but such an entry shows an event deleted before
+    // any batch could hold it).
+    report_dangling(
+        pool,
+        &mut report,
+        "SELECT m.event_id, m.batch_no AS at FROM audit_batch_members m WHERE NOT EXISTS \
          (SELECT 1 FROM audit_batches b WHERE b.batch_no = m.batch_no) \
          ORDER BY m.batch_no, m.leaf_index LIMIT 100",
+        |event_id, batch_no| {
+            format!("event {event_id} is a member of batch {batch_no}, which does not exist")
+        },
     )
-    .fetch_all(pool)
     .await?;
-    for row in orphans {
-        let event_id: String = row.try_get("event_id")?;
-        let batch_no: i64 = row.try_get("batch_no")?;
-        report.problem(format!(
-            "event {event_id} is a member of batch {batch_no}, which does not exist"
-        ));
-    }
+    report_dangling(
+        pool,
+        &mut report,
+        "SELECT q.event_id, q.at_unix_ms AS at FROM audit_seal_queue q WHERE NOT EXISTS \
+         (SELECT 1 FROM audit_events e WHERE e.event_id = q.event_id) \
+         ORDER BY q.at_unix_ms, q.event_id LIMIT 100",
+        |event_id, at_unix_ms| {
+            format!(
+                "event {event_id} (at {at_unix_ms} ms) was queued for sealing but is not in \
+                 the log: deleted before it was sealed"
+            )
+        },
+    )
+    .await?;
     let unsealed = sqlx::query(&format!(
         "SELECT {EVENT_COLUMNS} FROM audit_events e WHERE NOT EXISTS \
          (SELECT 1 FROM audit_batch_members m WHERE m.event_id = e.event_id) \

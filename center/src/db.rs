@@ -56,9 +56,12 @@ pub async fn connect(url: &str) -> Result<Store, DbError> {
                     sqlx::query("PRAGMA synchronous = FULL")
                         .execute(&mut *conn)
                         .await?;
-                    sqlx::query("PRAGMA busy_timeout = 10000")
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::query(&format!(
+                        "PRAGMA busy_timeout = {}",
+                        crate::store::BUSY_TIMEOUT_MS
+                    ))
+                    .execute(&mut *conn)
+                    .await?;
                 }
                 Ok(())
             })
@@ -283,11 +286,12 @@ pub(crate) async fn append_event(
     to: Option<IssuanceState>,
     detail: Option<&str>,
 ) -> Result<(), DbError> {
+    let event_id = uuid::Uuid::new_v4().to_string();
     sqlx::query(
         "INSERT INTO audit_events (event_id, request_id, at_unix_ms, event, from_state, to_state, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(&event_id)
     .bind(request_id)
     .bind(now_unix_ms)
     .bind(event)
@@ -296,6 +300,12 @@ pub(crate) async fn append_event(
     .bind(detail)
     .execute(&mut *connection)
     .await?;
+    // Same transaction: an event is never stored without its place in the queue.
+    sqlx::query("INSERT INTO audit_seal_queue (event_id, at_unix_ms) VALUES ($1, $2)")
+        .bind(&event_id)
+        .bind(now_unix_ms)
+        .execute(&mut *connection)
+        .await?;
     Ok(())
 }
 
@@ -875,25 +885,58 @@ pub async fn stale_in_state(
         .collect()
 }
 
-/// Deletes the challenge rows whose nonce expired at or before
-/// `expired_before_unix_ms`: such a nonce is refused as expired whatever the table
-/// says, so its row no longer guards anything. Returns how many went.
-pub async fn delete_old_challenges(
+/// Rows one clean-up write deletes at most: a day's expired challenges at the peak rate
+/// would otherwise be one delete holding the (on SQLite, only) writer for seconds.
+pub const DELETE_ROWS_PER_WRITE: i64 = 500;
+
+/// Deletes at most [`DELETE_ROWS_PER_WRITE`] rows of `table` whose `expiry_column` is at
+/// or before `cutoff_unix_ms`, oldest first, in one write; returns how many went. The
+/// caller repeats while a full batch went. `table`, `key_column` and `expiry_column` are
+/// this module's constants, never input; `expiry_column` must be indexed, so a round
+/// costs what it deletes, not the table's size.
+async fn delete_expired_rows(
     store: &Store,
-    expired_before_unix_ms: i64,
+    table: &'static str,
+    key_column: &'static str,
+    expiry_column: &'static str,
+    cutoff_unix_ms: i64,
 ) -> Result<u64, DbError> {
+    let sql = format!(
+        "DELETE FROM {table} WHERE {key_column} IN (SELECT {key_column} FROM {table} \
+         WHERE {expiry_column} <= $1 ORDER BY {expiry_column} LIMIT $2)"
+    );
     store
         .write(move |connection| {
             async move {
-                let done = sqlx::query("DELETE FROM challenges WHERE expires_at_unix_ms <= $1")
-                    .bind(expired_before_unix_ms)
+                let done = sqlx::query(&sql)
+                    .bind(cutoff_unix_ms)
+                    .bind(DELETE_ROWS_PER_WRITE)
                     .execute(&mut *connection)
                     .await?;
+                assert!(done.rows_affected() <= DELETE_ROWS_PER_WRITE as u64);
                 Ok::<_, DbError>(Decision::Commit(done.rows_affected()))
             }
             .boxed()
         })
         .await
+}
+
+/// Deletes the challenge rows whose nonce expired at or before
+/// `expired_before_unix_ms`: such a nonce is refused as expired whatever the table
+/// says, so its row no longer guards anything. One bounded write of
+/// [`DELETE_ROWS_PER_WRITE`] rows; returns how many went.
+pub async fn delete_old_challenges(
+    store: &Store,
+    expired_before_unix_ms: i64,
+) -> Result<u64, DbError> {
+    delete_expired_rows(
+        store,
+        "challenges",
+        "nonce_hex",
+        "expires_at_unix_ms",
+        expired_before_unix_ms,
+    )
+    .await
 }
 
 /// Money conservation, integer yen: `paid_yen = printed_yen + refunded_yen +
@@ -1197,20 +1240,17 @@ pub async fn find_card_session_by_visit(
 }
 
 /// Deletes card sessions expired at or before `now_unix_ms` (and the card certificates
-/// they kept). Returns how many went.
+/// they kept). One bounded write of [`DELETE_ROWS_PER_WRITE`] rows; returns how many
+/// went.
 pub async fn delete_expired_card_sessions(store: &Store, now_unix_ms: i64) -> Result<u64, DbError> {
-    store
-        .write(move |connection| {
-            async move {
-                let done = sqlx::query("DELETE FROM card_sessions WHERE expires_at_unix_ms <= $1")
-                    .bind(now_unix_ms)
-                    .execute(&mut *connection)
-                    .await?;
-                Ok::<_, DbError>(Decision::Commit(done.rows_affected()))
-            }
-            .boxed()
-        })
-        .await
+    delete_expired_rows(
+        store,
+        "card_sessions",
+        "card_session_id",
+        "expires_at_unix_ms",
+        now_unix_ms,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -409,8 +409,6 @@ pub struct SweepSummary {
     pub card_sessions_deleted: u64,
     /// Settlement windows closed because their cut passed (auto-close only).
     pub windows_closed: u64,
-    /// Audit events sealed into signed Merkle batches (`audit::seal_in_sweep`).
-    pub audit_events_sealed: u64,
 }
 
 /// Beyond the request deadline, how long an `authorized` row is left to its own
@@ -466,9 +464,21 @@ pub async fn sweep(
             )
         })
         .await?;
-    summary.challenges_deleted =
-        db::delete_old_challenges(pool, now_unix_ms.saturating_sub(CHALLENGE_RETENTION_MS)).await?;
-    summary.card_sessions_deleted = db::delete_expired_card_sessions(pool, now_unix_ms).await?;
+    let challenge_cutoff = now_unix_ms.saturating_sub(CHALLENGE_RETENTION_MS);
+    for _ in 0..SWEEP_MAX_ROUNDS {
+        let deleted = db::delete_old_challenges(pool, challenge_cutoff).await?;
+        summary.challenges_deleted += deleted;
+        if deleted < db::DELETE_ROWS_PER_WRITE as u64 {
+            break;
+        }
+    }
+    for _ in 0..SWEEP_MAX_ROUNDS {
+        let deleted = db::delete_expired_card_sessions(pool, now_unix_ms).await?;
+        summary.card_sessions_deleted += deleted;
+        if deleted < db::DELETE_ROWS_PER_WRITE as u64 {
+            break;
+        }
+    }
     if summary != SweepSummary::default() {
         tracing::info!(?summary, "sweep");
     }

@@ -115,11 +115,11 @@ pub struct Application {
     ops_server: Option<Server>,
     pool: Store,
     sweeper: SweepTask,
+    sealer: SweepTask,
     notices: SweepTask,
     clock: Arc<dyn Clock>,
     timeouts: Timeouts,
     settlement: Option<SettlementConfig>,
-    audit_key: Arc<KeyPair>,
 }
 
 /// Runs `lifecycle::sweep` once on the center's clock and settings.
@@ -130,12 +130,15 @@ pub struct Sweeper {
     timeouts: Timeouts,
     /// Set when windows close by themselves (`settlement.auto_close`).
     settlement: Option<SettlementConfig>,
-    /// Signs the audit log's batch headers (the center's key).
-    audit_key: Arc<KeyPair>,
 }
 
-/// Audit batches sealed per sweep at most (each up to `audit::DEFAULT_BATCH_EVENTS`).
-const AUDIT_BATCHES_PER_SWEEP: u32 = 8;
+/// How often a running center seals its audit log: often, so that each seal is a short
+/// write and an issuance's events are provable within seconds.
+const SEAL_INTERVAL_MS: u64 = 1_000;
+
+/// Audit batches sealed per round at most (each up to `audit::ROUND_BATCH_EVENTS`):
+/// 4,096 events a second, several times what the fastest load here writes.
+const AUDIT_BATCHES_PER_ROUND: u32 = 16;
 
 impl Sweeper {
     /// One sweep, then (with auto-close) every settlement window whose cut has passed
@@ -148,14 +151,6 @@ impl Sweeper {
                 crate::settlement::close_due_windows(&self.pool, config, now_unix_ms).await?;
             summary.windows_closed = closed.len() as u64;
         }
-        // Every replica seals; a lost race is not an error (the winner sealed them).
-        summary.audit_events_sealed = crate::audit::seal_in_sweep(
-            &self.pool,
-            &self.audit_key,
-            now_unix_ms,
-            AUDIT_BATCHES_PER_SWEEP,
-        )
-        .await?;
         Ok(summary)
     }
 }
@@ -166,8 +161,6 @@ pub enum SweepError {
     Db(#[from] crate::db::DbError),
     #[error(transparent)]
     Settlement(#[from] crate::settlement::SettlementError),
-    #[error("audit sealing: {0}")]
-    Audit(#[from] crate::audit::AuditError),
 }
 
 /// A periodic background task; stops when dropped.
@@ -189,6 +182,37 @@ fn spawn_sweeper(sweeper: Sweeper) -> SweepTask {
             // Each replica sweeps; the conditional updates make that safe.
             if let Err(error) = sweeper.sweep_now().await {
                 tracing::warn!(%error, "sweep failed; retrying at the next interval");
+            }
+        }
+    }))
+}
+
+/// The audit log's sealer, on every replica (a lost race is not an error: the winner
+/// sealed those events).
+fn spawn_sealer(store: Store, clock: Arc<dyn Clock>, center_key: Arc<KeyPair>) -> SweepTask {
+    SweepTask(tokio::spawn(async move {
+        // Half a period out of step with the notice rounds, which start at once and
+        // also come every second by default: each is a write SQLite's one writer
+        // runs while issuances wait, and the two together made one longer stall.
+        let period = Duration::from_millis(SEAL_INTERVAL_MS);
+        let mut interval =
+            tokio::time::interval_at(tokio::time::Instant::now() + period / 2, period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            match crate::audit::seal_in_rounds(
+                &store,
+                &center_key,
+                clock.now_unix_ms(),
+                AUDIT_BATCHES_PER_ROUND,
+            )
+            .await
+            {
+                Ok(0) => {}
+                Ok(sealed) => tracing::debug!(sealed, "audit events sealed"),
+                Err(error) => {
+                    tracing::warn!(%error, "audit sealing failed; retrying at the next interval");
+                }
             }
         }
     }))
@@ -293,15 +317,18 @@ impl Application {
             clock.now_unix_ms(),
         )
         .await?;
-        // The sweep signs the audit log's batch headers with it.
-        let audit_key = Arc::new(center_key.clone());
         let sweeper = spawn_sweeper(Sweeper {
             pool: pool.clone(),
             clock: Arc::clone(&clock),
             timeouts: settings.timeouts.clone(),
             settlement: settlement.clone(),
-            audit_key: Arc::clone(&audit_key),
         });
+        // The sealer signs the audit log's batch headers with the center's key.
+        let sealer = spawn_sealer(
+            pool.clone(),
+            Arc::clone(&clock),
+            Arc::new(center_key.clone()),
+        );
         let sweep_clock = Arc::clone(&clock);
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -358,6 +385,7 @@ impl Application {
         .on_connect(mtls::on_connect)
         .tls_handshake_timeout(mtls::TLS_HANDSHAKE_TIMEOUT)
         .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .keep_alive(mtls::SERVER_KEEP_ALIVE)
         .listen_rustls_0_23(listener, tls)
         .map_err(|source| StartupError::Listen {
             addr: settings.kiosk_listen.to_string(),
@@ -373,11 +401,11 @@ impl Application {
             ops_server,
             pool,
             sweeper,
+            sealer,
             notices,
             clock: sweep_clock,
             timeouts: settings.timeouts.clone(),
             settlement,
-            audit_key,
         })
     }
 
@@ -398,7 +426,6 @@ impl Application {
             clock: Arc::clone(&self.clock),
             timeouts: self.timeouts.clone(),
             settlement: self.settlement.clone(),
-            audit_key: Arc::clone(&self.audit_key),
         }
     }
 
@@ -429,6 +456,7 @@ impl Application {
             public_server,
             ops_server,
             sweeper,
+            sealer,
             notices,
             ..
         } = self;
@@ -441,6 +469,7 @@ impl Application {
         let (kiosk, public, ops) =
             tokio::join!(server, optional(public_server), optional(ops_server));
         drop(sweeper);
+        drop(sealer);
         drop(notices);
         kiosk.and(public).and(ops)
     }
@@ -491,6 +520,7 @@ fn ops_server(
     })
     .workers(1)
     .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .keep_alive(mtls::SERVER_KEEP_ALIVE)
     .max_connections(MAX_OPS_CONNECTIONS)
     .listen(listener)
     .map_err(listen_error)?
@@ -531,6 +561,7 @@ fn public_server(
     })
     .tls_handshake_timeout(mtls::TLS_HANDSHAKE_TIMEOUT)
     .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .keep_alive(mtls::SERVER_KEEP_ALIVE)
     .max_connections(MAX_PUBLIC_CONNECTIONS_PER_WORKER)
     .listen_rustls_0_23(listener, tls)
     .map_err(|source| StartupError::Listen {

@@ -20,9 +20,17 @@
 //! batch, exactly as if they had committed just before it.
 //!
 //! Reads do not come here: they use the pool ([`Store`] dereferences to it), and in
-//! WAL mode they never wait on the writer. Nor do checkpoints: the writer's connection
-//! has automatic checkpoints off, and a task checkpoints the log from the pool
-//! (`PASSIVE`, which never blocks the writer) every second.
+//! WAL mode they never wait on the writer. Nor does the bulk of checkpointing: the
+//! writer's connection has automatic checkpoints off, and a task checkpoints the log
+//! from the pool (`PASSIVE`, which never blocks the writer) every second.
+//!
+//! A `PASSIVE` checkpoint cannot bound the log alone: SQLite starts the log over only
+//! when a write begins with every frame already copied, and under steady load the
+//! writer has always appended more by then, so the log grew by every byte ever written
+//! (1.5 GB for a 57 MB database in `cargo bench -p center --bench periodic`), and every
+//! read got slower with it. So once the log passes [`WAL_RESTART_AT_FRAMES`] the task
+//! asks the writer, between two batches, for a `RESTART` checkpoint: it copies the
+//! little the last `PASSIVE` left and lets the next batch write the log from its start.
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
@@ -42,6 +50,22 @@ const WRITE_QUEUE_CAPACITY: usize = 1_024;
 /// How often the SQLite write-ahead log is copied back into the database file, off the
 /// writer (see [`run_checkpoints`]).
 const CHECKPOINT_INTERVAL_MS: u64 = 1_000;
+
+/// Log length (frames, one database page each: 16 MiB at SQLite's 4 KiB pages) from
+/// which the writer is asked to start the log over.
+pub const WAL_RESTART_AT_FRAMES: i64 = 4_096;
+
+/// The most the writer waits for readers to leave the log before it starts it over;
+/// past it the restart is skipped and asked for again at the next checkpoint.
+const WAL_RESTART_BUSY_TIMEOUT_MS: u64 = 100;
+
+/// How long a connection waits for another process's write lock (the CLI's, another
+/// replica's) before its statement fails busy.
+pub const BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// After a restart, the log file is cut back to this size (SQLite reuses the file
+/// otherwise, keeping a burst's size on disk).
+const WAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What a job's transaction does at its end.
 #[derive(Debug)]
@@ -81,6 +105,11 @@ impl Store {
         // The writer never checkpoints itself: a checkpoint after a commit (copying the
         // log into the database file and its fsync) would hold up every queued job.
         execute(&mut connection, "PRAGMA wal_autocheckpoint = 0").await?;
+        execute(
+            &mut connection,
+            &format!("PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}"),
+        )
+        .await?;
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE_CAPACITY);
         tokio::spawn(run_checkpoints(pool.clone(), sender.downgrade()));
         tokio::spawn(run_writer(connection, receiver));
@@ -152,6 +181,8 @@ impl Store {
 
 enum Message {
     Job(Box<dyn Job>),
+    /// Start the write-ahead log over between two batches ([`restart_log`]).
+    RestartLog,
     Stop(oneshot::Sender<()>),
 }
 
@@ -159,6 +190,7 @@ impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Job(_) => f.write_str("Job"),
+            Self::RestartLog => f.write_str("RestartLog"),
             Self::Stop(_) => f.write_str("Stop"),
         }
     }
@@ -237,14 +269,21 @@ async fn run_writer(mut connection: AnyConnection, mut queue: mpsc::Receiver<Mes
     while let Some(message) = queue.recv().await {
         let first = match message {
             Message::Job(job) => job,
+            Message::RestartLog => {
+                restart_log(&mut connection).await;
+                continue;
+            }
             Message::Stop(ack) => {
                 let _ = connection.close().await;
                 let _ = ack.send(());
                 return;
             }
         };
-        let stop = run_batch(&mut connection, first, &mut queue).await;
-        if let Some(ack) = stop {
+        let after = run_batch(&mut connection, first, &mut queue).await;
+        if after.restart_log {
+            restart_log(&mut connection).await;
+        }
+        if let Some(ack) = after.stop {
             let _ = connection.close().await;
             let _ = ack.send(());
             return;
@@ -253,21 +292,81 @@ async fn run_writer(mut connection: AnyConnection, mut queue: mpsc::Receiver<Mes
     let _ = connection.close().await;
 }
 
-/// Runs one group commit starting with `first`; returns a stop request met meanwhile.
+/// Requests a batch met in the queue, for after its commit.
+#[derive(Default)]
+struct AfterBatch {
+    stop: Option<oneshot::Sender<()>>,
+    restart_log: bool,
+}
+
+/// On the writer, between batches: copies what is left of the write-ahead log into the
+/// database file and waits (at most [`WAL_RESTART_BUSY_TIMEOUT_MS`]) for readers to
+/// leave it, so that the next batch writes the log from its start.
+async fn restart_log(connection: &mut AnyConnection) {
+    let outcome = async {
+        execute(
+            connection,
+            &format!("PRAGMA busy_timeout = {WAL_RESTART_BUSY_TIMEOUT_MS}"),
+        )
+        .await?;
+        let checkpoint = checkpoint(connection, "RESTART").await;
+        execute(
+            connection,
+            &format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"),
+        )
+        .await?;
+        checkpoint
+    }
+    .await;
+    match outcome {
+        Ok(result) if result.busy => tracing::debug!(
+            log_frames = result.log_frames,
+            copied_frames = result.copied_frames,
+            "log restart skipped: a reader stayed; asked again later"
+        ),
+        Ok(result) => tracing::debug!(log_frames = result.log_frames, "write-ahead log restarted"),
+        Err(error) => tracing::warn!(%error, "write-ahead log restart failed; asked again later"),
+    }
+}
+
+/// What `PRAGMA wal_checkpoint` reports.
+struct Checkpoint {
+    /// It could not finish (a reader or writer was in the way).
+    busy: bool,
+    /// Frames in the log.
+    log_frames: i64,
+    /// Of those, frames now copied into the database file.
+    copied_frames: i64,
+}
+
+async fn checkpoint(connection: &mut AnyConnection, mode: &str) -> Result<Checkpoint, sqlx::Error> {
+    let (busy, log_frames, copied_frames): (i64, i64, i64) =
+        sqlx::query_as(&format!("PRAGMA wal_checkpoint({mode})"))
+            .fetch_one(&mut *connection)
+            .await?;
+    Ok(Checkpoint {
+        busy: busy != 0,
+        log_frames,
+        copied_frames,
+    })
+}
+
+/// Runs one group commit starting with `first`; returns what the queue asked for
+/// meanwhile.
 async fn run_batch(
     connection: &mut AnyConnection,
     first: Box<dyn Job>,
     queue: &mut mpsc::Receiver<Message>,
-) -> Option<oneshot::Sender<()>> {
+) -> AfterBatch {
+    let mut after = AfterBatch::default();
     // IMMEDIATE: take the write lock now (another process may hold it; the busy
     // timeout waits), so no job finds its snapshot stale halfway.
     if let Err(error) = execute(connection, "BEGIN IMMEDIATE").await {
         first.fail(&error.to_string());
-        return None;
+        return after;
     }
     let mut deliveries: Vec<Deliver> = Vec::with_capacity(MAX_JOBS_PER_BATCH);
     let mut aborted: Option<String> = None;
-    let mut stop = None;
     let mut next = Some(first);
     while let Some(job) = next.take() {
         if let Err(error) = execute(connection, "SAVEPOINT kofu_job").await {
@@ -302,7 +401,8 @@ async fn run_batch(
         }
         match queue.try_recv() {
             Ok(Message::Job(job)) => next = Some(job),
-            Ok(Message::Stop(ack)) => stop = Some(ack),
+            Ok(Message::RestartLog) => after.restart_log = true,
+            Ok(Message::Stop(ack)) => after.stop = Some(ack),
             Err(_) => {}
         }
     }
@@ -325,27 +425,40 @@ async fn run_batch(
     for deliver in deliveries {
         deliver(failure.as_deref());
     }
-    stop
+    after
 }
 
 /// Checkpoints the write-ahead log on a pool connection every
 /// [`CHECKPOINT_INTERVAL_MS`] while the store lives. `PASSIVE` copies what no reader
 /// still needs and never blocks the writer; a log left over by a busy interval is
-/// copied at the next one.
+/// copied at the next one. A log past [`WAL_RESTART_AT_FRAMES`] is the writer's to
+/// start over (see the module documentation).
 async fn run_checkpoints(pool: AnyPool, writer: mpsc::WeakSender<Message>) {
     let mut interval =
         tokio::time::interval(std::time::Duration::from_millis(CHECKPOINT_INTERVAL_MS));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        if pool.is_closed() || writer.upgrade().is_none() {
+        let Some(writer) = writer.upgrade() else {
+            return;
+        };
+        if pool.is_closed() {
             return;
         }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::warn!(%error, "write-ahead log checkpoint failed; retried next interval");
+        let passive = async {
+            let mut connection = pool.acquire().await?;
+            checkpoint(&mut connection, "PASSIVE").await
+        }
+        .await;
+        match passive {
+            // Full queue: the writer is busy; the next interval asks again.
+            Ok(result) if result.log_frames >= WAL_RESTART_AT_FRAMES => {
+                let _ = writer.try_send(Message::RestartLog);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "write-ahead log checkpoint failed; retried next interval");
+            }
         }
     }
 }

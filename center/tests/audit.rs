@@ -2,8 +2,10 @@
 //! and deletes; sealing chains signed Merkle batches, also with two sealers racing;
 //! a batch larger than one insert statement's worth of members seals whole;
 //! `center audit verify` finds altered, deleted, inserted and reordered records (after
-//! the attacker dropped the guards) and removed trailing batches against a published
-//! head; proofs check offline; a municipality export holds only its own residents.
+//! the attacker dropped the guards), removed trailing batches against a published
+//! head, and an event deleted before it was sealed; the seal queue holds exactly the
+//! unsealed events (its migration queues those of an existing log); proofs check
+//! offline; a municipality export holds only its own residents.
 
 mod common;
 
@@ -381,6 +383,29 @@ async fn detects(backend: Backend, case: &str) {
             .await;
             (vec![], vec!["batch 3: Merkle root".into()])
         }
+        "deleted-unsealed" => {
+            // Appended after the last seal and deleted before the next: in no batch, so
+            // only the seal queue remembers it.
+            let request_id = common::prepared(
+                &w.pool,
+                &spec(MINOKAMO),
+                jiff::Timestamp::now().as_millisecond(),
+            )
+            .await;
+            let gone: String = sqlx::query_scalar(
+                "SELECT event_id FROM audit_events WHERE request_id = $1 \
+                 ORDER BY at_unix_ms, event_id LIMIT 1",
+            )
+            .bind(&request_id)
+            .fetch_one(w.pool.pool())
+            .await
+            .unwrap();
+            w.exec(&format!(
+                "DELETE FROM audit_events WHERE event_id = '{gone}'"
+            ))
+            .await;
+            (vec![], vec![gone, "deleted before it was sealed".into()])
+        }
         "truncated" => {
             // The whole last batch and its events vanish: consistent in itself, caught
             // only against the published head.
@@ -420,6 +445,7 @@ async fn verify_detects_tampering_sqlite() {
     for case in [
         "altered",
         "deleted",
+        "deleted-unsealed",
         "inserted",
         "reordered",
         "rewritten",
@@ -434,6 +460,7 @@ async fn verify_detects_tampering_postgres() {
     for case in [
         "altered",
         "deleted",
+        "deleted-unsealed",
         "inserted",
         "reordered",
         "rewritten",
@@ -469,15 +496,15 @@ async fn concurrent_sealers(backend: Backend) {
             }
         }
     }
-    // The sweep's step drains what is left, then finds nothing.
+    // A running center's sealer round drains what is left, then finds nothing.
     assert!(
-        audit::seal_in_sweep(&w.pool, &w.key, now, 10)
+        audit::seal_in_rounds(&w.pool, &w.key, now, 10)
             .await
             .unwrap()
             > 0
     );
     assert_eq!(
-        audit::seal_in_sweep(&replica, &w.key, now, 10)
+        audit::seal_in_rounds(&replica, &w.key, now, 10)
             .await
             .unwrap(),
         0
@@ -517,7 +544,12 @@ async fn a_large_batch_seals_whole(backend: Backend) {
     for i in 0..300 {
         last = common::prepared(&w.pool, &spec(SAKAHOGI), now - 200_000 + i).await;
     }
-    let sealed = audit::seal_in_sweep(&w.pool, &w.key, now, 1).await.unwrap();
+    let sealed = audit::seal_pending(&w.pool, &w.key, now, audit::DEFAULT_BATCH_EVENTS)
+        .await
+        .unwrap()
+        .expect("events wait")
+        .payload
+        .leaf_count;
     assert_eq!(sealed, 612, "{backend:?}: one batch takes every event");
     let leaf_indexes: Vec<i64> = sqlx::query_scalar(
         "SELECT leaf_index FROM audit_batch_members WHERE batch_no = 1 ORDER BY leaf_index",
@@ -610,4 +642,107 @@ async fn municipality_export_sqlite() {
 #[tokio::test]
 async fn municipality_export_postgres() {
     municipality_export(Backend::Postgres).await;
+}
+
+async fn queued(w: &World) -> Vec<String> {
+    sqlx::query_scalar("SELECT event_id FROM audit_seal_queue ORDER BY at_unix_ms, event_id")
+        .fetch_all(w.pool.pool())
+        .await
+        .unwrap()
+}
+
+async fn unsealed(w: &World) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT e.event_id FROM audit_events e WHERE NOT EXISTS \
+         (SELECT 1 FROM audit_batch_members m WHERE m.event_id = e.event_id) \
+         ORDER BY e.at_unix_ms, e.event_id",
+    )
+    .fetch_all(w.pool.pool())
+    .await
+    .unwrap()
+}
+
+/// The sealer reads its work from `audit_seal_queue`: every appended event is queued,
+/// a seal takes exactly its members off, and the queue always equals the unsealed
+/// events. The migration that adds the queue queues the unsealed events of a log that
+/// predates it (re-run here on a store whose queue was removed).
+async fn the_seal_queue_holds_exactly_the_unsealed_events(backend: Backend) {
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    let initial = queued(&w).await;
+    assert_eq!(initial.len(), 12, "{backend:?}");
+    assert_eq!(initial, unsealed(&w).await, "{backend:?}");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let first = audit::seal_pending(&w.pool, &w.key, now, 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.payload.leaf_count, 5);
+    let left = queued(&w).await;
+    assert_eq!(left.len(), 7, "{backend:?}");
+    assert_eq!(left, unsealed(&w).await, "{backend:?}");
+    // The batch took the oldest five, in (time, id) order.
+    let members: Vec<String> = sqlx::query_scalar(
+        "SELECT m.event_id FROM audit_batch_members m JOIN audit_events e \
+         ON e.event_id = m.event_id ORDER BY e.at_unix_ms, e.event_id",
+    )
+    .fetch_all(w.pool.pool())
+    .await
+    .unwrap();
+    assert_eq!(members, initial[..5], "{backend:?}");
+    // Events appended between seals queue behind the rest.
+    let later = common::prepared(&w.pool, &spec(SAKAHOGI), now).await;
+    let later_events: Vec<String> = sqlx::query_scalar(
+        "SELECT event_id FROM audit_events WHERE request_id = $1 ORDER BY at_unix_ms, event_id",
+    )
+    .bind(&later)
+    .fetch_all(w.pool.pool())
+    .await
+    .unwrap();
+    let now_queued = queued(&w).await;
+    assert_eq!(now_queued.len(), 9, "{backend:?}");
+    assert_eq!(now_queued[..7], initial[5..], "{backend:?}");
+    assert_eq!(now_queued[7..], later_events[..], "{backend:?}");
+    assert_eq!(now_queued, unsealed(&w).await, "{backend:?}");
+    assert_eq!(w.seal_all(4).await, 3, "{backend:?}: 9 events in 4 + 4 + 1");
+    assert!(queued(&w).await.is_empty(), "{backend:?}");
+    assert!(unsealed(&w).await.is_empty(), "{backend:?}");
+
+    // A log from before the queue: two unsealed events, the queue table gone, and the
+    // migration not yet applied. Opening the store applies it.
+    common::prepared(&w.pool, &spec(MINOKAMO), now + 1).await;
+    let waiting = unsealed(&w).await;
+    assert_eq!(waiting.len(), 2, "{backend:?}");
+    w.exec("DROP TABLE audit_seal_queue").await;
+    w.exec("DELETE FROM _sqlx_migrations WHERE version = 20261204000009")
+        .await;
+    let reopened = center::db::connect(&w.url).await.unwrap();
+    let requeued: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM audit_seal_queue ORDER BY at_unix_ms, event_id")
+            .fetch_all(reopened.pool())
+            .await
+            .unwrap();
+    assert_eq!(requeued, waiting, "{backend:?}");
+    let sealed = audit::seal_in_rounds(&reopened, &w.key, now + 2, 8)
+        .await
+        .unwrap();
+    assert_eq!(sealed, 2, "{backend:?}");
+    let report = audit::verify(&reopened, &w.key.public(), now + 2, 60_000, None)
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{backend:?}: {:?}", report.problems);
+    assert_eq!((report.sealed_events, report.unsealed_recent), (16, 0));
+    reopened.close().await;
+    w.close().await;
+}
+
+#[tokio::test]
+async fn the_seal_queue_holds_exactly_the_unsealed_events_sqlite() {
+    the_seal_queue_holds_exactly_the_unsealed_events(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_seal_queue_holds_exactly_the_unsealed_events_postgres() {
+    the_seal_queue_holds_exactly_the_unsealed_events(Backend::Postgres).await;
 }

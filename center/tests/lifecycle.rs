@@ -677,6 +677,52 @@ async fn sweep_deletes_only_challenges_expired_a_day_ago() {
     store.close().await;
 }
 
+/// The clean-up deletes in bounded writes ([`db::DELETE_ROWS_PER_WRITE`] rows each) and
+/// repeats them: one sweep still removes a backlog several writes long, oldest first,
+/// and nothing younger than the cut.
+#[tokio::test]
+async fn sweep_deletes_a_backlog_of_challenges_in_bounded_writes() {
+    let store = Store::new("sweep-challenge-backlog").await;
+    let day_ms = center::lifecycle::CHALLENGE_RETENTION_MS;
+    let backlog = 2 * db::DELETE_ROWS_PER_WRITE + 234;
+    for i in 0..backlog {
+        let challenge = db::ChallengeUse {
+            nonce_hex: format!("{i:08x}"),
+            operator_id: "lawson".to_owned(),
+            kiosk_id: "k".to_owned(),
+            expires_at_unix_ms: T0_MS + i,
+        };
+        assert!(db::use_challenge(&store.pool, &challenge, T0_MS)
+            .await
+            .unwrap());
+    }
+    let kept = db::ChallengeUse {
+        nonce_hex: "0e0e0e0e".to_owned(),
+        operator_id: "lawson".to_owned(),
+        kiosk_id: "k".to_owned(),
+        expires_at_unix_ms: T0_MS + 600_000,
+    };
+    assert!(db::use_challenge(&store.pool, &kept, T0_MS).await.unwrap());
+    let summary = sweep(&store.pool, &timeouts(), T0_MS + day_ms + backlog)
+        .await
+        .unwrap();
+    assert_eq!(summary.challenges_deleted, backlog as u64);
+    assert!(!db::challenge_used(&store.pool, "00000000").await.unwrap());
+    assert!(
+        !db::challenge_used(&store.pool, &format!("{:08x}", backlog - 1))
+            .await
+            .unwrap()
+    );
+    assert!(db::challenge_used(&store.pool, &kept.nonce_hex)
+        .await
+        .unwrap());
+    let again = sweep(&store.pool, &timeouts(), T0_MS + day_ms + backlog)
+        .await
+        .unwrap();
+    assert_eq!(again.challenges_deleted, 0);
+    store.close().await;
+}
+
 #[test]
 fn new_timeout_settings_have_defaults_and_can_be_set() {
     let old_file: Timeouts = toml::from_str(

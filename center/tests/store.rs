@@ -2,7 +2,8 @@
 //! PostgreSQL (a transaction per job): a job's commit, rollback or error reaches only
 //! its own writes, also when it shares a batch with others; a job sees the writes of
 //! the jobs before it; an answer is given only once its write is stored; a panicking
-//! job fails its batch cleanly and the writer goes on; a closed store refuses writes.
+//! job fails its batch cleanly and the writer goes on; a closed store refuses writes;
+//! on SQLite the write-ahead log is checkpointed and starts over under steady writes.
 
 mod common;
 
@@ -50,6 +51,22 @@ impl World {
         self.store.close().await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// One write job that runs `sql` with `value` as its one parameter.
+async fn insert_text(store: &Store, sql: &'static str, value: String) -> Result<(), TestError> {
+    store
+        .write(move |connection| {
+            async move {
+                sqlx::query(sql)
+                    .bind(&value)
+                    .execute(&mut *connection)
+                    .await?;
+                Ok::<_, TestError>(Decision::Commit(()))
+            }
+            .boxed()
+        })
+        .await
 }
 
 /// Inserts `name` with the number of rows it saw before its own insert.
@@ -161,19 +178,13 @@ async fn answers_only_what_is_stored(backend: Backend) {
             tokio::spawn(async move {
                 let name = format!("writer-{i:04}");
                 let own = name.clone();
-                store
-                    .write(move |connection| {
-                        async move {
-                            sqlx::query("INSERT INTO scratch (name, seen) VALUES ($1, 0)")
-                                .bind(&own)
-                                .execute(&mut *connection)
-                                .await?;
-                            Ok::<_, TestError>(Decision::Commit(()))
-                        }
-                        .boxed()
-                    })
-                    .await
-                    .unwrap();
+                insert_text(
+                    &store,
+                    "INSERT INTO scratch (name, seen) VALUES ($1, 0)",
+                    own,
+                )
+                .await
+                .unwrap();
                 let stored: i64 =
                     sqlx::query_scalar("SELECT COUNT(*) FROM scratch WHERE name = $1")
                         .bind(&name)
@@ -302,6 +313,99 @@ async fn the_log_is_checkpointed_into_the_database_file() {
     assert_eq!(
         in_file, ROWS as i64,
         "rows still only in the write-ahead log"
+    );
+    w.close().await;
+}
+
+/// The checkpoint sequence number in a write-ahead log's header: SQLite adds one each
+/// time it starts the log over. `None` while there is no log yet.
+fn log_restarts(wal: &std::path::Path) -> Option<u32> {
+    let header = std::fs::read(wal).ok()?;
+    let bytes: [u8; 4] = header.get(12..16)?.try_into().ok()?;
+    Some(u32::from_be_bytes(bytes))
+}
+
+/// SQLite under steady load: writes without pause and readers always in the log, the
+/// state in which a `PASSIVE` checkpoint alone never lets the log start over (it held
+/// every byte ever written). The log must start over again and again, so that it stays
+/// far smaller than what went through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_starts_over_under_steady_writes() {
+    const WRITERS: usize = 16;
+    const ROW_BYTES: usize = 4_096;
+    const DEADLINE_MS: u64 = 60_000;
+    let w = World::new(Backend::Sqlite).await.unwrap();
+    sqlx::query("CREATE TABLE bulk (n INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let wal = w.dir.join("center.sqlite-wal");
+    let threshold_bytes = center::store::WAL_RESTART_AT_FRAMES as u64 * 4_096;
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let written_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for writer in 0..WRITERS {
+        let (store, running, written) = (w.store.clone(), running.clone(), written_bytes.clone());
+        tasks.push(tokio::spawn(async move {
+            let row = format!("{writer:x}").repeat(ROW_BYTES)[..ROW_BYTES].to_owned();
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = row.clone();
+                insert_text(&store, "INSERT INTO bulk (body) VALUES ($1)", body)
+                    .await
+                    .unwrap();
+                written.fetch_add(ROW_BYTES as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }));
+    }
+    for _ in 0..2 {
+        let (pool, running) = (w.store.pool().clone(), running.clone());
+        tasks.push(tokio::spawn(async move {
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM bulk")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    // Until the log has started over twice after its first threshold's worth.
+    let started = std::time::Instant::now();
+    let mut first = None;
+    let mut last = None;
+    let mut largest_wal_bytes = 0;
+    while started.elapsed() < Duration::from_millis(DEADLINE_MS) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        largest_wal_bytes = largest_wal_bytes.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        let restarts = log_restarts(&wal);
+        if written_bytes.load(std::sync::atomic::Ordering::Relaxed) < threshold_bytes {
+            continue;
+        }
+        first = first.or(restarts);
+        last = restarts;
+        if let (Some(a), Some(b)) = (first, last) {
+            if b >= a + 2 {
+                break;
+            }
+        }
+    }
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let written = written_bytes.load(std::sync::atomic::Ordering::Relaxed);
+    let (Some(first), Some(last)) = (first, last) else {
+        panic!("no write-ahead log after {written} bytes written");
+    };
+    assert!(
+        last >= first + 2,
+        "the log started over {} times in {DEADLINE_MS} ms of steady writes ({written} bytes, \
+         log at most {largest_wal_bytes} bytes)",
+        last - first
+    );
+    assert!(written > threshold_bytes, "the load wrote {written} bytes");
+    assert!(
+        largest_wal_bytes < written,
+        "the log grew to {largest_wal_bytes} bytes for {written} bytes written"
     );
     w.close().await;
 }

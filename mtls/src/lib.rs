@@ -51,6 +51,17 @@ pub enum TlsError {
 /// drop a kiosk; still bounded, so a stalled client cannot hold a slot for long.
 pub const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long our servers keep an idle connection open for the client's next request.
+pub const SERVER_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How long our clients keep an idle pooled connection. Shorter than
+/// [`SERVER_KEEP_ALIVE`]: a client that reuses a connection just as the server closes
+/// it loses that request in flight with no answer (hyper's pool cannot tell it was
+/// never read), which for a kiosk means a refunded visit. Dropped first by the client,
+/// an idle connection is never caught in that race.
+pub const CLIENT_POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const _: () = assert!(CLIENT_POOL_IDLE_TIMEOUT.as_secs() < SERVER_KEEP_ALIVE.as_secs());
+
 /// The crypto provider used everywhere (ring; no C toolchain beyond cc needed).
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -164,6 +175,7 @@ pub fn http_client(
         .https_only(true)
         .timeout(timeout)
         .pool_max_idle_per_host(32)
+        .pool_idle_timeout(CLIENT_POOL_IDLE_TIMEOUT)
         .build()
         .map_err(|e| TlsError::Client(e.to_string()))
 }

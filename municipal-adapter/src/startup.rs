@@ -199,6 +199,7 @@ impl Application {
         .on_connect(mtls::on_connect)
         .tls_handshake_timeout(mtls::TLS_HANDSHAKE_TIMEOUT)
         .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .keep_alive(mtls::SERVER_KEEP_ALIVE)
         .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .listen_rustls_0_23(listener, tls)
         .map_err(|source| StartupError::Bind {

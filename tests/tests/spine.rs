@@ -107,6 +107,27 @@ async fn happy_path_prints_the_residents_certificate(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(events, vec!["authorized", "prepared", "paid", "printed"]);
+    // The running center seals its audit log every second: an inclusion proof for
+    // every event of the visit exists within a few of those (the sweep runs every 10 s).
+    let request_id = doc.request_id.to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    let proof = loop {
+        match center::audit::prove(&sb.running.center_pool, &request_id).await {
+            Ok(proof) => break proof,
+            Err(center::audit::AuditError::NotSealed { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("no inclusion proof for {request_id} within 6 s: {error}"),
+        }
+    };
+    let proved: Vec<&str> = proof
+        .events
+        .iter()
+        .map(|e| e.event.event.as_str())
+        .collect();
+    assert_eq!(proved, events);
     sb.stop().await;
 }
 
