@@ -28,7 +28,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, Row as _};
 
 use crate::store::{Decision, Store};
-use futures_util::FutureExt as _;
+use futures_util::{FutureExt as _, TryStreamExt as _};
 
 /// Upper bound on the events of one batch.
 pub const MAX_BATCH_EVENTS: u32 = 65_536;
@@ -547,19 +547,19 @@ pub async fn verify(
         },
     )
     .await?;
-    let unsealed = sqlx::query(&format!(
+    // Streamed, not collected: after a long outage of sealing there may be millions.
+    let unsealed_sql = format!(
         "SELECT {EVENT_COLUMNS} FROM audit_events e WHERE NOT EXISTS \
          (SELECT 1 FROM audit_batch_members m WHERE m.event_id = e.event_id) \
          ORDER BY e.at_unix_ms, e.event_id"
-    ))
-    .fetch_all(pool)
-    .await?;
-    for row in &unsealed {
-        let event = row_to_event(row)?;
+    );
+    let mut unsealed = sqlx::query(&unsealed_sql).fetch(pool);
+    while let Some(row) = unsealed.try_next().await? {
+        let event = row_to_event(&row)?;
         if event.at_unix_ms < now_unix_ms - grace_ms {
             report.problem(format!(
                 "event {} (request {}, {} at {} ms) is in no batch and older than {grace_ms} ms: \
-                 inserted after sealing, or the sweep is not sealing",
+                 inserted after sealing, or no center is sealing",
                 event.event_id, event.request_id, event.event, event.at_unix_ms
             ));
         } else {

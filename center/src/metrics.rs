@@ -256,6 +256,32 @@ impl Metrics {
             .inc();
     }
 
+    /// Also exports the write path's metrics (`kofu_center_store_*`): the store's own
+    /// handles, so they move as it commits.
+    pub fn with_store(mut self, store: &crate::store::StoreMetrics) -> Self {
+        self.registry.register(
+            "store_commit_seconds",
+            "Time of one commit, first statement to the end of COMMIT (SQLite: one group commit)",
+            store.commit_seconds.clone(),
+        );
+        self.registry.register(
+            "store_jobs_per_commit",
+            "Write jobs per commit (SQLite group commits; 1 on PostgreSQL)",
+            store.jobs_per_commit.clone(),
+        );
+        self.registry.register(
+            "store_failed_commits",
+            "Commits that failed whole, every job of them answered an error",
+            store.failed_commits.clone(),
+        );
+        self.registry.register(
+            "store_log_restarts",
+            "SQLite: times the write-ahead log was started over",
+            store.log_restarts.clone(),
+        );
+        self
+    }
+
     /// Reads the money gauges from the database (bounded in time), then encodes every
     /// metric as Prometheus/OpenMetrics text.
     pub async fn scrape(&self, pool: &AnyPool) -> Result<String, std::fmt::Error> {

@@ -348,7 +348,7 @@ impl Application {
             timeouts: settings.timeouts.clone(),
             verify_url: settings.verify_url.clone(),
             trust_list,
-            metrics: crate::metrics::Metrics::new(),
+            metrics: crate::metrics::Metrics::new().with_store(pool.metrics()),
             adapter_bursts: crate::alerts::BurstDetector::new(
                 crate::alerts::BURST_THRESHOLD,
                 crate::alerts::BURST_WINDOW,

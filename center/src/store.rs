@@ -34,8 +34,11 @@
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use sqlx::{AnyConnection, AnyPool, Connection as _};
 use std::panic::AssertUnwindSafe;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 
@@ -67,6 +70,49 @@ pub const BUSY_TIMEOUT_MS: u64 = 10_000;
 /// otherwise, keeping a burst's size on disk).
 const WAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Commit latency buckets, seconds: an `fsync` here is ~1 ms, a slow disk's tens to
+/// hundreds, and a batch behind another process's lock up to the busy timeout.
+const COMMIT_BUCKETS_S: [f64; 13] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// Jobs per commit buckets: 1 on PostgreSQL, up to [`MAX_JOBS_PER_BATCH`] on SQLite.
+const JOBS_BUCKETS: [f64; 8] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
+
+/// How the write path is doing, for `/metrics` (`crate::metrics` registers these very
+/// handles). Nothing here decides anything.
+#[derive(Clone, Debug)]
+pub struct StoreMetrics {
+    /// One commit's time from its first statement to the end of `COMMIT`: on SQLite a
+    /// whole group commit, which every job in it waited for.
+    pub commit_seconds: Histogram,
+    /// Jobs per commit (SQLite's group commits; always 1 on PostgreSQL).
+    pub jobs_per_commit: Histogram,
+    /// Commits that failed whole (every job of the batch answered an error).
+    pub failed_commits: Counter,
+    /// SQLite: times the write-ahead log was started over.
+    pub log_restarts: Counter,
+}
+
+impl StoreMetrics {
+    fn new() -> Self {
+        Self {
+            commit_seconds: Histogram::new(COMMIT_BUCKETS_S),
+            jobs_per_commit: Histogram::new(JOBS_BUCKETS),
+            failed_commits: Counter::default(),
+            log_restarts: Counter::default(),
+        }
+    }
+
+    fn committed(&self, started: Instant, jobs: usize, failed: bool) {
+        self.commit_seconds.observe(started.elapsed().as_secs_f64());
+        self.jobs_per_commit.observe(jobs as f64);
+        if failed {
+            self.failed_commits.inc();
+        }
+    }
+}
+
 /// What a job's transaction does at its end.
 #[derive(Debug)]
 pub enum Decision<T> {
@@ -82,6 +128,7 @@ pub struct Store {
     pool: AnyPool,
     /// SQLite only: the group-commit writer's queue.
     writer: Option<mpsc::Sender<Message>>,
+    metrics: StoreMetrics,
 }
 
 impl std::ops::Deref for Store {
@@ -97,8 +144,13 @@ impl Store {
     /// (must be called inside a Tokio runtime: the writer is a task).
     pub async fn new(pool: AnyPool) -> Result<Self, sqlx::Error> {
         let is_sqlite = pool.connect_options().database_url.scheme() == "sqlite";
+        let metrics = StoreMetrics::new();
         if !is_sqlite {
-            return Ok(Self { pool, writer: None });
+            return Ok(Self {
+                pool,
+                writer: None,
+                metrics,
+            });
         }
         // Detached: the writer keeps it for its life, and the pool may open another.
         let mut connection = pool.acquire().await?.detach();
@@ -112,16 +164,22 @@ impl Store {
         .await?;
         let (sender, receiver) = mpsc::channel(WRITE_QUEUE_CAPACITY);
         tokio::spawn(run_checkpoints(pool.clone(), sender.downgrade()));
-        tokio::spawn(run_writer(connection, receiver));
+        tokio::spawn(run_writer(connection, receiver, metrics.clone()));
         Ok(Self {
             pool,
             writer: Some(sender),
+            metrics,
         })
     }
 
     /// The pool, for readers that keep their own handle.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The write path's metrics (shared handles: registering them exports them live).
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
     }
 
     /// Runs `body` as one transaction (on SQLite: one savepoint of a group commit) and
@@ -138,10 +196,13 @@ impl Store {
             + 'static,
     {
         let Some(writer) = &self.writer else {
+            let started = Instant::now();
             let mut tx = self.pool.begin().await?;
             return match body(&mut tx).await? {
                 Decision::Commit(value) => {
-                    tx.commit().await?;
+                    let committed = tx.commit().await;
+                    self.metrics.committed(started, 1, committed.is_err());
+                    committed?;
                     Ok(value)
                 }
                 Decision::Rollback(value) => {
@@ -265,12 +326,16 @@ fn batch_failed(why: &str) -> sqlx::Error {
 
 /// The SQLite writer: one batch at a time until every [`Store`] is gone or one asks it
 /// to stop.
-async fn run_writer(mut connection: AnyConnection, mut queue: mpsc::Receiver<Message>) {
+async fn run_writer(
+    mut connection: AnyConnection,
+    mut queue: mpsc::Receiver<Message>,
+    metrics: StoreMetrics,
+) {
     while let Some(message) = queue.recv().await {
         let first = match message {
             Message::Job(job) => job,
             Message::RestartLog => {
-                restart_log(&mut connection).await;
+                restart_log(&mut connection, &metrics).await;
                 continue;
             }
             Message::Stop(ack) => {
@@ -279,9 +344,9 @@ async fn run_writer(mut connection: AnyConnection, mut queue: mpsc::Receiver<Mes
                 return;
             }
         };
-        let after = run_batch(&mut connection, first, &mut queue).await;
+        let after = run_batch(&mut connection, first, &mut queue, &metrics).await;
         if after.restart_log {
-            restart_log(&mut connection).await;
+            restart_log(&mut connection, &metrics).await;
         }
         if let Some(ack) = after.stop {
             let _ = connection.close().await;
@@ -302,7 +367,7 @@ struct AfterBatch {
 /// On the writer, between batches: copies what is left of the write-ahead log into the
 /// database file and waits (at most [`WAL_RESTART_BUSY_TIMEOUT_MS`]) for readers to
 /// leave it, so that the next batch writes the log from its start.
-async fn restart_log(connection: &mut AnyConnection) {
+async fn restart_log(connection: &mut AnyConnection, metrics: &StoreMetrics) {
     let outcome = async {
         execute(
             connection,
@@ -324,7 +389,10 @@ async fn restart_log(connection: &mut AnyConnection) {
             copied_frames = result.copied_frames,
             "log restart skipped: a reader stayed; asked again later"
         ),
-        Ok(result) => tracing::debug!(log_frames = result.log_frames, "write-ahead log restarted"),
+        Ok(result) => {
+            metrics.log_restarts.inc();
+            tracing::debug!(log_frames = result.log_frames, "write-ahead log restarted");
+        }
         Err(error) => tracing::warn!(%error, "write-ahead log restart failed; asked again later"),
     }
 }
@@ -357,12 +425,15 @@ async fn run_batch(
     connection: &mut AnyConnection,
     first: Box<dyn Job>,
     queue: &mut mpsc::Receiver<Message>,
+    metrics: &StoreMetrics,
 ) -> AfterBatch {
     let mut after = AfterBatch::default();
+    let started = Instant::now();
     // IMMEDIATE: take the write lock now (another process may hold it; the busy
     // timeout waits), so no job finds its snapshot stale halfway.
     if let Err(error) = execute(connection, "BEGIN IMMEDIATE").await {
         first.fail(&error.to_string());
+        metrics.committed(started, 1, true);
         return after;
     }
     let mut deliveries: Vec<Deliver> = Vec::with_capacity(MAX_JOBS_PER_BATCH);
@@ -419,6 +490,7 @@ async fn run_batch(
             }
         },
     };
+    metrics.committed(started, deliveries.len(), failure.is_some());
     if let Some(why) = &failure {
         tracing::error!(jobs = deliveries.len(), %why, "group commit failed");
     }

@@ -199,6 +199,22 @@ async fn answers_only_what_is_stored(backend: Backend) {
         task.await.unwrap();
     }
     assert_eq!(w.names().await.len(), WRITERS);
+    // /metrics sees every job, and on SQLite fewer commits than jobs: they were grouped.
+    let metrics = w.store.metrics();
+    assert_eq!(metrics.jobs_per_commit.sum(), WRITERS as f64);
+    assert_eq!(
+        metrics.commit_seconds.count(),
+        metrics.jobs_per_commit.count()
+    );
+    assert_eq!(metrics.failed_commits.get(), 0);
+    let commits = metrics.jobs_per_commit.count();
+    match backend {
+        Backend::Sqlite => assert!(
+            commits < WRITERS as u64,
+            "{WRITERS} concurrent writers made {commits} commits"
+        ),
+        Backend::Postgres => assert_eq!(commits, WRITERS as u64),
+    }
     observer.close().await;
     w.close().await;
 }
@@ -246,6 +262,13 @@ async fn a_panicking_job_fails_its_batch_and_the_writer_goes_on() {
     // The writer still works.
     assert_eq!(job(&w.store, "after", 0, Then::Commit).await.unwrap(), 0);
     assert_eq!(w.names().await, ["after"]);
+    let metrics = w.store.metrics();
+    assert_eq!(metrics.failed_commits.get(), 1, "the panicked batch");
+    assert_eq!(
+        metrics.commit_seconds.count(),
+        2,
+        "that batch and the one after"
+    );
     w.close().await;
 }
 
@@ -406,6 +429,10 @@ async fn the_log_starts_over_under_steady_writes() {
     assert!(
         largest_wal_bytes < written,
         "the log grew to {largest_wal_bytes} bytes for {written} bytes written"
+    );
+    assert!(
+        w.store.metrics().log_restarts.get() >= 2,
+        "counted in /metrics"
     );
     w.close().await;
 }

@@ -157,6 +157,19 @@ async fn metrics_count_an_issuance_and_a_refusal() {
     let center_sum = sample(&text, "kofu_center_phase_seconds_sum{phase=\"center\"}")
         .expect("center latency sum");
     assert!(center_sum > 0.0, "{center_sum}");
+    // The write path: the visit's writes were committed, none failed (the exact count
+    // also holds the sealer's and the notice rounds' writes).
+    let commits = sample(&text, "kofu_center_store_commit_seconds_count").expect("commits");
+    let jobs = sample(&text, "kofu_center_store_jobs_per_commit_sum").expect("jobs");
+    assert!(
+        commits >= 1.0 && jobs >= commits,
+        "{commits} commits of {jobs} jobs"
+    );
+    assert_eq!(
+        sample(&text, "kofu_center_store_failed_commits_total"),
+        Some(0.0)
+    );
+    assert!(sample(&text, "kofu_center_store_log_restarts_total").is_some());
 
     // The database gone (its pool closed under the center): not ready, still alive,
     // and the scrape says it could not read the money gauges.
