@@ -226,6 +226,6 @@ fn classify(error: reqwest::Error) -> UpstreamError {
     if error.is_timeout() {
         UpstreamError::Timeout
     } else {
-        UpstreamError::Unavailable(error.to_string())
+        UpstreamError::Unavailable(mtls::error_chain(&error))
     }
 }

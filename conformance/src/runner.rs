@@ -188,16 +188,3 @@ where
         evidence: log.evidence,
     }
 }
-
-/// An error with its sources, `outer: inner: …` (a transport error's cause is where
-/// the operator finds what went wrong).
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}

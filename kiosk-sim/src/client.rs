@@ -49,7 +49,7 @@ pub enum ClientError {
     #[error("TLS set-up for the center link failed: {0}")]
     Tls(#[from] mtls::TlsError),
     /// No answer: the request may or may not have reached the center.
-    #[error("no answer from {endpoint}: {source}")]
+    #[error("no answer from {endpoint}: {}", mtls::error_chain(source))]
     Transport {
         endpoint: String,
         #[source]

@@ -180,6 +180,20 @@ pub fn http_client(
         .map_err(|e| TlsError::Client(e.to_string()))
 }
 
+/// An error with its sources, `outer: inner: …`: a transport error's top level says
+/// only "error sending request", its cause (a closed connection, a refused handshake,
+/// a timeout) is what the operator needs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
 /// Who is on the other end of a mutually authenticated connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerRole {
@@ -241,4 +255,28 @@ pub fn caller_role(request: &actix_web::HttpRequest) -> Option<PeerRole> {
     request
         .conn_data::<PeerCertificate>()
         .map(|peer| peer.role.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("error sending request")]
+    struct Outer(#[source] Middle);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (SendRequest)")]
+    struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_names_every_cause() {
+        let error = Outer(Middle(std::io::Error::other(
+            "connection closed before message completed",
+        )));
+        assert_eq!(
+            super::error_chain(&error),
+            "error sending request: client error (SendRequest): connection closed before \
+             message completed"
+        );
+        assert_eq!(super::error_chain(&std::io::Error::other("alone")), "alone");
+    }
 }

@@ -24,7 +24,7 @@ use schemas::kiosk_control::{ControlInfo, ControlState, Screen};
 use schemas::{CardFile, ErrorBody, RequestId};
 
 use super::front::{CenterFront, FrontConfig};
-use crate::runner::error_chain;
+use mtls::error_chain;
 
 /// A weekday morning (JST), within every type's hours, whatever the real time of the run.
 pub const BUSINESS_MORNING: &str = "2026-11-25T10:00:00+09:00";

@@ -13,7 +13,7 @@ use rcgen::{
 use schemas::{AdapterInfo, KeyPair, MunicipalityCode, PublicKey};
 
 use super::residents;
-use crate::runner::error_chain;
+use mtls::error_chain;
 
 /// Largest response body the suite reads (a signed answer of ten pages is well below).
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
