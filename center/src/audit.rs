@@ -427,7 +427,7 @@ async fn report_dangling(
 pub struct VerifyReport {
     pub batches: u64,
     pub sealed_events: u64,
-    /// Unsealed events younger than the grace (normal between sweeps).
+    /// Unsealed events younger than the grace (normal between two seals).
     pub unsealed_recent: u64,
     /// `batch count:header digest` of the last batch (`0:` + genesis when empty).
     pub head: String,

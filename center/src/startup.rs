@@ -114,9 +114,9 @@ pub struct Application {
     ops_port: Option<u16>,
     ops_server: Option<Server>,
     pool: Store,
-    sweeper: SweepTask,
-    sealer: SweepTask,
-    notices: SweepTask,
+    sweeper: PeriodicTask,
+    sealer: PeriodicTask,
+    notices: PeriodicTask,
     clock: Arc<dyn Clock>,
     timeouts: Timeouts,
     settlement: Option<SettlementConfig>,
@@ -164,16 +164,16 @@ pub enum SweepError {
 }
 
 /// A periodic background task; stops when dropped.
-struct SweepTask(tokio::task::JoinHandle<()>);
+struct PeriodicTask(tokio::task::JoinHandle<()>);
 
-impl Drop for SweepTask {
+impl Drop for PeriodicTask {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
 
-fn spawn_sweeper(sweeper: Sweeper) -> SweepTask {
-    SweepTask(tokio::spawn(async move {
+fn spawn_sweeper(sweeper: Sweeper) -> PeriodicTask {
+    PeriodicTask(tokio::spawn(async move {
         let mut interval =
             tokio::time::interval(Duration::from_millis(sweeper.timeouts.sweep_interval_ms));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -189,8 +189,8 @@ fn spawn_sweeper(sweeper: Sweeper) -> SweepTask {
 
 /// The audit log's sealer, on every replica (a lost race is not an error: the winner
 /// sealed those events).
-fn spawn_sealer(store: Store, clock: Arc<dyn Clock>, center_key: Arc<KeyPair>) -> SweepTask {
-    SweepTask(tokio::spawn(async move {
+fn spawn_sealer(store: Store, clock: Arc<dyn Clock>, center_key: Arc<KeyPair>) -> PeriodicTask {
+    PeriodicTask(tokio::spawn(async move {
         // Half a period out of step with the notice rounds, which start at once and
         // also come every second by default: each is a write SQLite's one writer
         // runs while issuances wait, and the two together made one longer stall.
@@ -219,8 +219,8 @@ fn spawn_sealer(store: Store, clock: Arc<dyn Clock>, center_key: Arc<KeyPair>) -
 }
 
 /// The outcome-notice delivery loop (`notices`), on every replica.
-fn spawn_notice_delivery(state: web::Data<AppState>, settings: NoticeSettings) -> SweepTask {
-    SweepTask(tokio::spawn(async move {
+fn spawn_notice_delivery(state: web::Data<AppState>, settings: NoticeSettings) -> PeriodicTask {
+    PeriodicTask(tokio::spawn(async move {
         let mut interval = tokio::time::interval(Duration::from_millis(settings.interval_ms));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
