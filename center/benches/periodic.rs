@@ -38,42 +38,45 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// Appends `count` audit events, `WRITES_IN_FLIGHT` at a time.
-async fn append_events(store: &Store, first: u64, count: u64) {
-    let mut next = first;
-    let end = first + count;
-    while next < end {
-        let upto = end.min(next + WRITES_IN_FLIGHT as u64);
-        let writes = (next..upto).map(|n| async move {
-            let request_id = format!("bench-{n:012}");
-            db::record_event(store, &request_id, "bench", None, now_ms())
-                .await
-                .expect("append an audit event");
-        });
-        join_all(writes).await;
+/// Runs `write(n)` for every `n` in `range`, `WRITES_IN_FLIGHT` at a time.
+async fn in_flight<F, R>(range: std::ops::Range<u64>, write: F)
+where
+    F: Fn(u64) -> R,
+    R: std::future::Future<Output = ()>,
+{
+    let mut next = range.start;
+    while next < range.end {
+        let upto = range.end.min(next + WRITES_IN_FLIGHT as u64);
+        join_all((next..upto).map(&write)).await;
         next = upto;
     }
 }
 
+/// Appends `count` audit events.
+async fn append_events(store: &Store, first: u64, count: u64) {
+    in_flight(first..first + count, |n| async move {
+        let request_id = format!("bench-{n:012}");
+        db::record_event(store, &request_id, "bench", None, now_ms())
+            .await
+            .expect("append an audit event");
+    })
+    .await;
+}
+
 /// Uses `count` challenges that stay within their retention, as a day of visits leaves.
 async fn use_challenges(store: &Store, count: u64) {
-    let mut next = 0;
-    while next < count {
-        let upto = count.min(next + WRITES_IN_FLIGHT as u64);
-        let writes = (next..upto).map(|n| async move {
-            let used = ChallengeUse {
-                nonce_hex: format!("{n:032x}"),
-                operator_id: "seven".into(),
-                kiosk_id: "seven-0001".into(),
-                expires_at_unix_ms: now_ms() + 120_000,
-            };
-            assert!(db::use_challenge(store, &used, now_ms())
-                .await
-                .expect("use a challenge"));
-        });
-        join_all(writes).await;
-        next = upto;
-    }
+    in_flight(0..count, |n| async move {
+        let used = ChallengeUse {
+            nonce_hex: format!("{n:032x}"),
+            operator_id: "seven".into(),
+            kiosk_id: "seven-0001".into(),
+            expires_at_unix_ms: now_ms() + 120_000,
+        };
+        assert!(db::use_challenge(store, &used, now_ms())
+            .await
+            .expect("use a challenge"));
+    })
+    .await;
 }
 
 async fn seal_everything(store: &Store, key: &KeyPair) -> u64 {

@@ -885,21 +885,20 @@ pub async fn stale_in_state(
         .collect()
 }
 
-/// Rows one clean-up write deletes at most: a day's expired challenges at the peak rate
-/// would otherwise be one delete holding the (on SQLite, only) writer for seconds.
-pub const DELETE_ROWS_PER_WRITE: i64 = 500;
-
-/// Deletes at most [`DELETE_ROWS_PER_WRITE`] rows of `table` whose `expiry_column` is at
-/// or before `cutoff_unix_ms`, oldest first, in one write; returns how many went. The
-/// caller repeats while a full batch went. `table`, `key_column` and `expiry_column` are
-/// this module's constants, never input; `expiry_column` must be indexed, so a round
-/// costs what it deletes, not the table's size.
+/// Deletes at most `limit` rows of `table` whose `expiry_column` is at or before
+/// `cutoff_unix_ms`, oldest first, in one write; returns how many went. Bounded because
+/// a day's expired challenges at the peak rate would otherwise be one delete holding
+/// the (on SQLite, only) writer for seconds; the caller repeats while a full batch
+/// went. `table`, `key_column` and `expiry_column` are this module's constants, never
+/// input; `expiry_column` must be indexed, so a round costs what it deletes, not the
+/// table's size.
 async fn delete_expired_rows(
     store: &Store,
     table: &'static str,
     key_column: &'static str,
     expiry_column: &'static str,
     cutoff_unix_ms: i64,
+    limit: i64,
 ) -> Result<u64, DbError> {
     let sql = format!(
         "DELETE FROM {table} WHERE {key_column} IN (SELECT {key_column} FROM {table} \
@@ -910,10 +909,10 @@ async fn delete_expired_rows(
             async move {
                 let done = sqlx::query(&sql)
                     .bind(cutoff_unix_ms)
-                    .bind(DELETE_ROWS_PER_WRITE)
+                    .bind(limit)
                     .execute(&mut *connection)
                     .await?;
-                assert!(done.rows_affected() <= DELETE_ROWS_PER_WRITE as u64);
+                assert!(done.rows_affected() <= u64::try_from(limit).unwrap_or(0));
                 Ok::<_, DbError>(Decision::Commit(done.rows_affected()))
             }
             .boxed()
@@ -923,11 +922,12 @@ async fn delete_expired_rows(
 
 /// Deletes the challenge rows whose nonce expired at or before
 /// `expired_before_unix_ms`: such a nonce is refused as expired whatever the table
-/// says, so its row no longer guards anything. One bounded write of
-/// [`DELETE_ROWS_PER_WRITE`] rows; returns how many went.
+/// says, so its row no longer guards anything. One write of at most `limit` rows;
+/// returns how many went.
 pub async fn delete_old_challenges(
     store: &Store,
     expired_before_unix_ms: i64,
+    limit: i64,
 ) -> Result<u64, DbError> {
     delete_expired_rows(
         store,
@@ -935,6 +935,7 @@ pub async fn delete_old_challenges(
         "nonce_hex",
         "expires_at_unix_ms",
         expired_before_unix_ms,
+        limit,
     )
     .await
 }
@@ -1240,15 +1241,19 @@ pub async fn find_card_session_by_visit(
 }
 
 /// Deletes card sessions expired at or before `now_unix_ms` (and the card certificates
-/// they kept). One bounded write of [`DELETE_ROWS_PER_WRITE`] rows; returns how many
-/// went.
-pub async fn delete_expired_card_sessions(store: &Store, now_unix_ms: i64) -> Result<u64, DbError> {
+/// they kept). One write of at most `limit` rows; returns how many went.
+pub async fn delete_expired_card_sessions(
+    store: &Store,
+    now_unix_ms: i64,
+    limit: i64,
+) -> Result<u64, DbError> {
     delete_expired_rows(
         store,
         "card_sessions",
         "card_session_id",
         "expires_at_unix_ms",
         now_unix_ms,
+        limit,
     )
     .await
 }

@@ -417,8 +417,9 @@ pub const AUTHORIZED_EXPIRY_MARGIN_MS: i64 = 30_000;
 /// A used challenge's row is kept this long after the nonce expired (for the audit of
 /// replays); any time after its expiry would keep it single use (`crate::challenge`).
 pub const CHALLENGE_RETENTION_MS: i64 = 86_400_000;
-/// Rows moved per query round (bounded work per round; rounds repeat until done).
-const SWEEP_BATCH: i64 = 500;
+/// Rows moved or deleted per write round (bounded work per round; rounds repeat until
+/// done).
+pub const SWEEP_BATCH: i64 = 500;
 /// Upper bound on rounds per sweep, so one sweep cannot run forever.
 const SWEEP_MAX_ROUNDS: usize = 100;
 
@@ -465,24 +466,33 @@ pub async fn sweep(
         })
         .await?;
     let challenge_cutoff = now_unix_ms.saturating_sub(CHALLENGE_RETENTION_MS);
-    for _ in 0..SWEEP_MAX_ROUNDS {
-        let deleted = db::delete_old_challenges(pool, challenge_cutoff).await?;
-        summary.challenges_deleted += deleted;
-        if deleted < db::DELETE_ROWS_PER_WRITE as u64 {
-            break;
-        }
-    }
-    for _ in 0..SWEEP_MAX_ROUNDS {
-        let deleted = db::delete_expired_card_sessions(pool, now_unix_ms).await?;
-        summary.card_sessions_deleted += deleted;
-        if deleted < db::DELETE_ROWS_PER_WRITE as u64 {
-            break;
-        }
-    }
+    summary.challenges_deleted =
+        delete_in_rounds(|| db::delete_old_challenges(pool, challenge_cutoff, SWEEP_BATCH)).await?;
+    summary.card_sessions_deleted =
+        delete_in_rounds(|| db::delete_expired_card_sessions(pool, now_unix_ms, SWEEP_BATCH))
+            .await?;
     if summary != SweepSummary::default() {
         tracing::info!(?summary, "sweep");
     }
     Ok(summary)
+}
+
+/// Repeats a clean-up write of at most [`SWEEP_BATCH`] rows while the last one was
+/// full, at most [`SWEEP_MAX_ROUNDS`] times; returns the rows deleted in all.
+async fn delete_in_rounds<F, R>(mut round: F) -> Result<u64, DbError>
+where
+    F: FnMut() -> R,
+    R: std::future::Future<Output = Result<u64, DbError>>,
+{
+    let mut deleted = 0;
+    for _ in 0..SWEEP_MAX_ROUNDS {
+        let now = round().await?;
+        deleted += now;
+        if now < SWEEP_BATCH as u64 {
+            break;
+        }
+    }
+    Ok(deleted)
 }
 
 async fn sweep_state(

@@ -677,14 +677,14 @@ async fn sweep_deletes_only_challenges_expired_a_day_ago() {
     store.close().await;
 }
 
-/// The clean-up deletes in bounded writes ([`db::DELETE_ROWS_PER_WRITE`] rows each) and
+/// The clean-up deletes in bounded writes ([`center::lifecycle::SWEEP_BATCH`] rows each) and
 /// repeats them: one sweep still removes a backlog several writes long, oldest first,
 /// and nothing younger than the cut.
 #[tokio::test]
 async fn sweep_deletes_a_backlog_of_challenges_in_bounded_writes() {
     let store = Store::new("sweep-challenge-backlog").await;
     let day_ms = center::lifecycle::CHALLENGE_RETENTION_MS;
-    let backlog = 2 * db::DELETE_ROWS_PER_WRITE + 234;
+    let backlog = 2 * center::lifecycle::SWEEP_BATCH + 234;
     for i in 0..backlog {
         let challenge = db::ChallengeUse {
             nonce_hex: format!("{i:08x}"),
